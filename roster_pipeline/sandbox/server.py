@@ -1,0 +1,240 @@
+"""A Clever-compatible HTTP server over the synthetic districts.
+
+It speaks the parts of the Clever API v3.1 that the pipeline uses (see docs/clever-api.md):
+bearer-token districts, `/oauth/tokens` discovery with Basic auth, paged collections with
+`limit`/`starting_after` and `next` links, 413 above limit 10000, 401 on unknown tokens, and
+`X-RateLimit-*` headers with 429 when a token exceeds its per-minute budget.
+
+Faults for tests and drills are set through `POST /sandbox/faults` (JSON body):
+`{"status": 429, "count": 2, "reset_in": 1}` answers the next two data requests with 429,
+`{"status": 503, "count": 3}` with 503, `{"stuck_cursor": true}` makes `next` links repeat
+the current cursor, `{"rate": 0.05}` fails that share of requests at random (half 429, half
+503). `POST /sandbox/faults` with `{}` clears them. The stdlib server is enough here: the
+sandbox serves one pipeline at a time, and it keeps the project free of a web framework.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import orjson
+
+from roster_pipeline.sandbox.data import USER_ROLES, DistrictSpec, SandboxData
+
+API_PREFIX = "/v3.1"
+MAX_LIMIT = 10000
+DEFAULT_LIMIT = 100
+COLLECTIONS = {  # collection → kinds it pages over, in id order
+    "districts": ("district",), "schools": ("school",), "sections": ("section",),
+    "courses": ("course",), "terms": ("term",), "users": USER_ROLES,
+}
+
+
+class Faults:
+    """Injected failures, shared by all request threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        self.status = 0
+        self.count = 0
+        self.reset_in = 1
+        self.stuck_cursor = False
+        self.rate = 0.0
+        self.random = random.Random(0)
+
+    def configure(self, body: dict) -> None:
+        with self.lock:
+            self.clear()
+            self.status = int(body.get("status", 0))
+            self.count = int(body.get("count", 0))
+            self.reset_in = int(body.get("reset_in", 1))
+            self.stuck_cursor = bool(body.get("stuck_cursor", False))
+            self.rate = float(body.get("rate", 0.0))
+
+    def next_fault(self) -> int:
+        with self.lock:
+            if self.count > 0:
+                self.count -= 1
+                return self.status
+            if self.rate and self.random.random() < self.rate:
+                return self.random.choice([429, 503])
+            return 0
+
+
+class RateLimiter:
+    """Clever's budget: a fixed number of requests per token per minute."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.lock = threading.Lock()
+        self.windows: dict[str, tuple[int, int]] = {}
+
+    def take(self, token: str) -> tuple[int, int]:
+        """Count one request; return (remaining, reset epoch seconds)."""
+        window = int(time.time()) // 60
+        with self.lock:
+            start, used = self.windows.get(token, (window, 0))
+            if start != window:
+                start, used = window, 0
+            used += 1
+            self.windows[token] = (start, used)
+        return self.per_minute - used, (window + 1) * 60
+
+
+class SandboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], data: SandboxData, *, client_id: str = "sandbox-client",
+                 client_secret: str = "sandbox-secret", requests_per_minute: int = 1200) -> None:
+        super().__init__(address, SandboxHandler)
+        self.data = data
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.faults = Faults()
+        self.limiter = RateLimiter(requests_per_minute)
+        self.requests_served = 0
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def env(self) -> dict[str, str]:
+        """The environment variables that point the pipeline at this sandbox."""
+        return {
+            "CLEVER_API_BASE_URL": f"{self.base_url}{API_PREFIX}",
+            "CLEVER_OAUTH_TOKENS_URL": f"{self.base_url}/oauth/tokens",
+            "CLEVER_CLIENT_ID": self.client_id,
+            "CLEVER_CLIENT_SECRET": self.client_secret,
+        }
+
+
+class SandboxHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SandboxServer
+
+    def log_message(self, format: str, *args) -> None:  # quiet: tests and benchmarks page a lot
+        pass
+
+    def send_json(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+        payload = orjson.dumps(body)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self.send_json(status, {"message": message}, headers)
+
+    def do_POST(self) -> None:
+        if urlsplit(self.path).path != "/sandbox/faults":
+            return self.error(404, "not found")
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.faults.configure(orjson.loads(self.rfile.read(length) or b"{}"))
+        self.send_json(200, {"ok": True})
+
+    def do_GET(self) -> None:
+        self.server.requests_served += 1
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        if url.path == "/oauth/tokens":
+            return self.oauth_tokens(query)
+        if not url.path.startswith(API_PREFIX + "/"):
+            return self.error(404, "not found")
+        spec = self.authorize()
+        if spec is None:
+            return self.error(401, "invalid or revoked token")
+        remaining, reset = self.server.limiter.take(spec.token)
+        limit_headers = {"X-RateLimit-Limit": str(self.server.limiter.per_minute),
+                         "X-RateLimit-Remaining": str(max(remaining, 0)), "X-RateLimit-Reset": str(reset)}
+        fault = self.server.faults.next_fault()
+        if fault == 429 or remaining < 0:
+            reset_at = int(time.time()) + self.server.faults.reset_in if fault == 429 else reset
+            return self.error(429, "rate limit exceeded", {**limit_headers, "X-RateLimit-Reset": str(reset_at)})
+        if fault:
+            return self.error(fault, "injected server error")
+        parts = url.path[len(API_PREFIX) + 1:].strip("/").split("/")
+        if len(parts) == 1 and parts[0] in COLLECTIONS:
+            return self.collection(spec, parts[0], query, limit_headers)
+        if len(parts) == 2 and parts[0] in COLLECTIONS:
+            return self.one(spec, parts[0], parts[1], limit_headers)
+        return self.error(404, "not found")
+
+    def authorize(self) -> DistrictSpec | None:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        return self.server.data.by_token.get(header[len("Bearer "):].strip())
+
+    def oauth_tokens(self, query: dict[str, str]) -> None:
+        expected = base64.b64encode(f"{self.server.client_id}:{self.server.client_secret}".encode()).decode()
+        if self.headers.get("Authorization", "") != f"Basic {expected}":
+            return self.error(401, "invalid client credentials")
+        if query.get("owner_type", "district") != "district":
+            return self.send_json(200, {"data": []})
+        tokens = [
+            {"id": f"{spec.prefix}ffffffffffffffff", "access_token": spec.token, "created": "2025-07-01T00:00:00.000Z",
+             "owner": {"type": "district", "id": spec.id}, "scopes": ["read:district_admins", "read:school_admins",
+                                                                       "read:students", "read:teachers", "read:user_id"]}
+            for spec in self.server.data.specs
+        ]
+        self.send_json(200, {"data": tokens})
+
+    def collection(self, spec: DistrictSpec, name: str, query: dict[str, str], headers: dict[str, str]) -> None:
+        try:
+            limit = int(query.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            return self.error(400, "limit must be an integer")
+        if limit > MAX_LIMIT:
+            return self.error(413, f"limit must be at most {MAX_LIMIT}")
+        if limit < 1:
+            return self.error(400, "limit must be positive")
+        if "ending_before" in query:
+            return self.error(400, "the sandbox pages forward only (starting_after)")
+        kinds = COLLECTIONS[name]
+        if name == "users" and query.get("role"):
+            if query["role"] == "contact":
+                kinds = ()
+            elif query["role"] not in USER_ROLES:
+                return self.error(400, f"unknown role {query['role']!r}")
+            else:
+                kinds = (query["role"],)
+        after = None
+        if query.get("starting_after"):
+            after = self.server.data.parse_id(spec, query["starting_after"])
+            if after is None or after[0] not in kinds:
+                return self.error(400, "starting_after is not an id of this collection")
+        objects, last, more = spec.scan(kinds, after, limit) if kinds else ([], None, False)
+        base = {k: v for k, v in query.items() if k != "starting_after"}
+        base["limit"] = str(limit)
+        links = [{"rel": "self", "uri": f"{API_PREFIX}/{name}?{urlencode(query)}"}]
+        if more:
+            cursor = query["starting_after"] if self.server.faults.stuck_cursor and after else spec.make_id(*last)
+            links.append({"rel": "next", "uri": f"{API_PREFIX}/{name}?{urlencode({**base, 'starting_after': cursor})}"})
+        self.send_json(200, {"data": [{"data": o, "uri": f"{API_PREFIX}/{name}/{o['id']}"} for o in objects],
+                             "links": links}, headers)
+
+    def one(self, spec: DistrictSpec, name: str, object_id: str, headers: dict[str, str]) -> None:
+        parsed = self.server.data.parse_id(spec, object_id)
+        if parsed is None or parsed[0] not in COLLECTIONS[name] or not spec.visible(*parsed):
+            return self.error(404, "not found")
+        self.send_json(200, {"data": spec.build(*parsed), "uri": f"{API_PREFIX}/{name}/{object_id}"}, headers)
+
+
+def start_sandbox(data: SandboxData, host: str = "127.0.0.1", port: int = 0, **options) -> SandboxServer:
+    """Start the server in a background thread (port 0 picks a free port)."""
+    server = SandboxServer((host, port), data, **options)
+    threading.Thread(target=server.serve_forever, name="clever-sandbox", daemon=True).start()
+    return server

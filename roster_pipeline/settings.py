@@ -1,0 +1,108 @@
+"""Environment → typed settings, with one clear sentence for every bad value.
+
+Every variable is listed in the contract's configuration table; a `.env` file in the working
+directory may set them (python-dotenv, never overriding the real environment).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+DEFAULT_API_BASE_URL = "https://api.clever.com/v3.1"
+DEFAULT_OAUTH_TOKENS_URL = "https://clever.com/oauth/tokens"
+DISTRICT_ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one sentence naming the variable."""
+
+
+def load_dotenv_once() -> None:
+    from dotenv import load_dotenv
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the demo keeps its warehouse, Dagster home, dlt state and reports."""
+    env = os.environ if env is None else env
+    return Path(env.get("ROSTER_DATA_DIR") or Path.cwd() / "data").resolve()
+
+
+def validate_district_id(district_id: str, source: str) -> str:
+    """District ids name partitions and filter SQL, so they must look like Clever ids."""
+    if not DISTRICT_ID_PATTERN.match(district_id):
+        raise ConfigError(f"{source}: {district_id!r} is not a Clever district id (24 lower-case hex characters).")
+    return district_id
+
+
+def parse_district_tokens(raw: str) -> dict[str, SecretStr]:
+    """`CLEVER_DISTRICT_TOKENS=district_id=token,district_id=token` → {district_id: token}."""
+    tokens: dict[str, SecretStr] = {}
+    for position, item in enumerate(part.strip() for part in raw.split(",") if part.strip()):
+        district_id, sep, token = item.partition("=")
+        if not sep or not token.strip():
+            raise ConfigError(
+                f"CLEVER_DISTRICT_TOKENS entry {position + 1} must look like district_id=token.")
+        tokens[validate_district_id(district_id.strip(), "CLEVER_DISTRICT_TOKENS")] = SecretStr(token.strip())
+    if not tokens:
+        raise ConfigError("CLEVER_DISTRICT_TOKENS is set but lists no district_id=token pairs.")
+    return tokens
+
+
+def warehouse_url(env: Mapping[str, str] | None = None) -> str:
+    """`ROSTER_WAREHOUSE`, checked: duckdb:///abs/path or postgresql://user:pw@host:port/db."""
+    env = os.environ if env is None else env
+    url = env.get("ROSTER_WAREHOUSE") or f"duckdb:///{data_dir(env) / 'warehouse.duckdb'}"
+    scheme = urlsplit(url).scheme
+    if scheme == "duckdb":
+        path = url[len("duckdb://"):]
+        if not path.startswith("/"):
+            raise ConfigError("ROSTER_WAREHOUSE must give DuckDB an absolute path, like duckdb:///abs/path/warehouse.duckdb.")
+    elif scheme in ("postgresql", "postgres"):
+        if not urlsplit(url).hostname or not urlsplit(url).path.strip("/"):
+            raise ConfigError("ROSTER_WAREHOUSE must name a Postgres host and database, like postgresql://user:pw@host:5432/db.")
+    else:
+        raise ConfigError(f"ROSTER_WAREHOUSE has the unknown scheme {scheme!r}; use duckdb:/// or postgresql://.")
+    return url
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or default).rstrip("/")
+    if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class CleverSettings:
+    """Where the Clever API is and how to find district tokens."""
+
+    api_base_url: str
+    oauth_tokens_url: str
+    client_id: str | None
+    client_secret: SecretStr | None
+    district_tokens: dict[str, SecretStr] | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "CleverSettings":
+        env = os.environ if env is None else env
+        tokens = env.get("CLEVER_DISTRICT_TOKENS")
+        client_id, client_secret = env.get("CLEVER_CLIENT_ID"), env.get("CLEVER_CLIENT_SECRET")
+        if not tokens and not (client_id and client_secret):
+            raise ConfigError(
+                "Set CLEVER_DISTRICT_TOKENS, or CLEVER_CLIENT_ID and CLEVER_CLIENT_SECRET for token discovery.")
+        return cls(
+            api_base_url=_url(env, "CLEVER_API_BASE_URL", DEFAULT_API_BASE_URL),
+            oauth_tokens_url=_url(env, "CLEVER_OAUTH_TOKENS_URL", DEFAULT_OAUTH_TOKENS_URL),
+            client_id=client_id or None,
+            client_secret=SecretStr(client_secret) if client_secret else None,
+            district_tokens=parse_district_tokens(tokens) if tokens else None,
+        )
