@@ -60,7 +60,7 @@ def parse_district_tokens(raw: str) -> dict[str, SecretStr]:
 def warehouse_url(env: Mapping[str, str] | None = None) -> str:
     """`ROSTER_WAREHOUSE`, checked: duckdb:///abs/path or postgresql://user:pw@host:port/db."""
     env = os.environ if env is None else env
-    url = env.get("ROSTER_WAREHOUSE") or f"duckdb:///{data_dir(env) / 'warehouse.duckdb'}"
+    url = env.get("ROSTER_WAREHOUSE") or f"duckdb://{data_dir(env) / 'warehouse.duckdb'}"
     scheme = urlsplit(url).scheme
     if scheme == "duckdb":
         path = url[len("duckdb://"):]

@@ -94,3 +94,18 @@ def raw_tables() -> list[str]:
     return [*TABLES, *SECTION_PAIR_TABLES]
 
 
+
+
+def clear_emptied_tables(pipeline: dlt.Pipeline, district_id: str) -> list[str]:
+    """Delete a district's old rows from tables its latest load left empty.
+
+    delete-insert only deletes the district's rows when the new load has some for it, so a
+    collection that became empty (every section unshared, say) would otherwise keep stale rows.
+    """
+    row_counts = pipeline.last_trace.last_normalize_info.row_counts
+    emptied = [table for table in raw_tables() if row_counts.get(table, 0) == 0]
+    with pipeline.sql_client() as client:
+        for table in emptied:
+            client.execute_sql(
+                f"delete from {client.make_qualified_table_name(table)} where district_id = %s", district_id)
+    return emptied

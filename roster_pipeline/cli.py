@@ -1,0 +1,195 @@
+"""`roster-pipeline`: sync districts, serve the sandbox, or run the demo.
+
+Every sync run goes through the Dagster instance at `DAGSTER_HOME` (a local one under the data
+directory when unset), so runs from the command line show up in the UI like scheduled ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from roster_pipeline.settings import ConfigError, data_dir, load_dotenv_once, validate_district_id
+
+LOCAL_INSTANCE_YAML = """\
+# Written by roster-pipeline for local use (SQLite storage under this folder).
+# Production uses the project's top-level dagster.yaml (Postgres storage).
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1   # one writer at a time for the embedded DuckDB warehouse
+"""
+
+
+# The full event log goes to the instance (and the UI); the terminal gets warnings and a summary.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def ensure_dagster_home() -> Path:
+    """Use `DAGSTER_HOME`, or set up a local instance folder under the data directory."""
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        return Path(home)
+    path = data_dir() / "dagster_home"
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        config.write_text(LOCAL_INSTANCE_YAML)
+    os.environ["DAGSTER_HOME"] = str(path)
+    return path
+
+
+def root_cause(error) -> str:
+    """The innermost message of a Dagster error chain: the sentence that says what went wrong."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1]
+
+
+def sync(district_ids: list[str] | None = None, *, trigger: str = "manual", out=sys.stdout) -> int:
+    """Full refresh of each district (all districts when none are named); 0 only if all succeed."""
+    ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    from roster_pipeline.definitions import build_definitions
+    from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
+    from roster_pipeline.settings import CleverSettings
+    from roster_pipeline.clever.client import discover_district_tokens
+
+    defs = build_definitions()
+    known = sorted(discover_district_tokens(CleverSettings.from_env()))
+    if district_ids:
+        for district_id in district_ids:
+            validate_district_id(district_id, "--district")
+        missing = sorted(set(district_ids) - set(known))
+        if missing:
+            raise ConfigError(f"--district {', '.join(missing)} has no Clever token (not authorized or not listed).")
+        targets = list(dict.fromkeys(district_ids))
+    else:
+        targets = known
+    if not targets:
+        print("No districts have authorized the application yet; nothing to sync.", file=out)
+        return 0
+    instance = DagsterInstance.get()
+    new = [d for d in targets if not instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, d)]
+    if new:
+        instance.add_dynamic_partitions(DISTRICT_PARTITIONS_NAME, new)
+    job = defs.resolve_implicit_global_asset_job_def()
+    failures = 0
+    for district_id in targets:
+        started = time.monotonic()
+        result = job.execute_in_process(
+            partition_key=district_id, instance=instance, raise_on_error=False,
+            tags={"roster/district": district_id, "roster/trigger": trigger},
+            run_config=QUIET_CONSOLE,
+        )
+        elapsed = time.monotonic() - started
+        status = "ok" if result.success else "FAILED"
+        print(f"district {district_id}: {status} in {elapsed:.1f}s (run {result.run_id})", file=out)
+        if not result.success:
+            failures += 1
+            for event in result.all_events:
+                error = getattr(event.event_specific_data, "error", None) if event.is_step_failure else None
+                if error is not None:
+                    print(f"  {event.step_key}: {root_cause(error)}", file=out)
+    print(f"{len(targets) - failures} of {len(targets)} districts synced.", file=out)
+    return 1 if failures else 0
+
+
+def sandbox(args: argparse.Namespace) -> int:
+    from roster_pipeline.sandbox.data import SandboxData
+    from roster_pipeline.sandbox.server import SandboxServer
+
+    server = SandboxServer(
+        (args.host, args.port), SandboxData(seed=args.seed, districts=args.districts, students=args.students),
+        client_id=args.client_id, client_secret=args.client_secret, requests_per_minute=args.requests_per_minute,
+    )
+    if args.fault_rate:
+        server.faults.configure({"rate": args.fault_rate})
+    print(f"Clever sandbox on {server.base_url} with {args.districts} districts (seed {args.seed}).")
+    print("Point the pipeline at it with:")
+    for key, value in server.env().items():
+        print(f"  export {key}={value}")
+    print("Press Ctrl+C to stop.", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Sandbox + full sync into the default DuckDB + a summary of what landed where."""
+    from roster_pipeline.clever.source import raw_tables
+    from roster_pipeline.sandbox.data import SandboxData
+    from roster_pipeline.sandbox.server import start_sandbox
+    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.settings import warehouse_url
+
+    server = start_sandbox(SandboxData(seed=args.seed, districts=args.districts, students=args.students))
+    os.environ.update(server.env())
+    os.environ.pop("CLEVER_DISTRICT_TOKENS", None)
+    home = ensure_dagster_home()
+    print(f"Sandbox serving {args.districts} synthetic districts at {server.base_url}")
+    code = sync()
+    warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
+    print(f"\nLoaded into {warehouse.display} (schema clever_raw):")
+    tables = raw_tables()
+    print("  " + "district".ljust(26) + "".join(t[:12].rjust(13) for t in tables))
+    for spec in server.data.specs:
+        counts = warehouse.raw_row_counts(spec.id, tables)
+        print("  " + spec.id.ljust(26) + "".join(str(counts[t]).rjust(13) for t in tables))
+    server.shutdown()
+    print("\nBrowse the asset graph and runs in the Dagster UI:")
+    print(f"  DAGSTER_HOME={home} dagster dev -w workspace.yaml")
+    if warehouse.kind == "duckdb":
+        print(f"Query the tables:  duckdb -readonly {warehouse.duckdb_path}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_dotenv_once()
+    parser = argparse.ArgumentParser(prog="roster-pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p_sync = commands.add_parser("sync", help="discover districts and fully refresh each one")
+    p_sync.add_argument("--district", action="append", dest="districts", metavar="ID",
+                        help="sync only this district (repeatable)")
+
+    p_sandbox = commands.add_parser("sandbox", help="serve a Clever-compatible API with synthetic districts")
+    p_sandbox.add_argument("--host", default="127.0.0.1")
+    p_sandbox.add_argument("--port", type=int, default=8765)
+    p_sandbox.add_argument("--districts", type=int, default=3)
+    p_sandbox.add_argument("--students", type=int, default=5000, help="students in the largest district")
+    p_sandbox.add_argument("--seed", type=int, default=42)
+    p_sandbox.add_argument("--client-id", default="sandbox-client")
+    p_sandbox.add_argument("--client-secret", default="sandbox-secret")
+    p_sandbox.add_argument("--requests-per-minute", type=int, default=1200, help="per-token rate limit")
+    p_sandbox.add_argument("--fault-rate", type=float, default=0.0,
+                           help="share of data requests answered 429 or 503 (fault drill)")
+
+    p_demo = commands.add_parser("demo", help="sandbox + sync into the local DuckDB + summary")
+    p_demo.add_argument("--districts", type=int, default=3)
+    p_demo.add_argument("--students", type=int, default=5000)
+    p_demo.add_argument("--seed", type=int, default=42)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sync":
+            return sync(args.districts)
+        if args.command == "sandbox":
+            return sandbox(args)
+        return demo(args)
+    except ConfigError as exc:
+        print(f"roster-pipeline: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The one Definitions object: assets, resources (and, in later steps, checks, schedules, sensors).
+
+Configuration comes from the environment (see the README's table); a bad value stops loading
+with one sentence naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, EnvVar
+from dagster_dlt import DagsterDltResource
+
+from roster_pipeline.raw_assets import build_clever_raw_assets
+from roster_pipeline.resources import CleverResource, WarehouseResource
+from roster_pipeline.settings import (
+    DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, data_dir, load_dotenv_once, warehouse_url,
+)
+from roster_pipeline.warehouse import Warehouse
+
+
+def _secret(name: str):
+    """An EnvVar when the variable is set (the UI shows its name, never its value), else None."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def build_definitions() -> Definitions:
+    load_dotenv_once()
+    warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
+    return Definitions(
+        assets=[build_clever_raw_assets(warehouse)],
+        resources={
+            "dlt": DagsterDltResource(),
+            "clever": CleverResource(
+                api_base_url=os.environ.get("CLEVER_API_BASE_URL") or DEFAULT_API_BASE_URL,
+                oauth_tokens_url=os.environ.get("CLEVER_OAUTH_TOKENS_URL") or DEFAULT_OAUTH_TOKENS_URL,
+                client_id=os.environ.get("CLEVER_CLIENT_ID") or None,
+                client_secret=_secret("CLEVER_CLIENT_SECRET"),
+                district_tokens=_secret("CLEVER_DISTRICT_TOKENS"),
+            ),
+            # The URL may hold a Postgres password: pass it as an EnvVar when it is set.
+            "warehouse": WarehouseResource(
+                url=_secret("ROSTER_WAREHOUSE") or warehouse.url, dlt_dir=str(warehouse.dlt_dir)),
+        },
+    )
+
+
+defs = build_definitions()

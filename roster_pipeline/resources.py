@@ -1,0 +1,62 @@
+"""Dagster resources: the Clever API credentials and the warehouse, configured from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from dagster import ConfigurableResource, Failure
+from pydantic import SecretStr
+
+from roster_pipeline.clever.client import discover_district_tokens
+from roster_pipeline.clever.settings import MAX_PAGE_SIZE
+from roster_pipeline.clever.source import clever_source
+from roster_pipeline.settings import (
+    DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, CleverSettings, validate_district_id,
+)
+from roster_pipeline.warehouse import Warehouse
+
+
+class CleverResource(ConfigurableResource):
+    """Where the Clever API is and how to find each district's token.
+
+    Secrets are given as `EnvVar`s, so the UI and run config show the variable's name only.
+    """
+
+    api_base_url: str = DEFAULT_API_BASE_URL
+    oauth_tokens_url: str = DEFAULT_OAUTH_TOKENS_URL
+    client_id: Optional[str] = None
+    client_secret: Optional[str] = None
+    district_tokens: Optional[str] = None
+    page_size: int = MAX_PAGE_SIZE
+
+    def settings(self) -> CleverSettings:
+        env = {
+            "CLEVER_API_BASE_URL": self.api_base_url, "CLEVER_OAUTH_TOKENS_URL": self.oauth_tokens_url,
+            "CLEVER_CLIENT_ID": self.client_id or "", "CLEVER_CLIENT_SECRET": self.client_secret or "",
+            "CLEVER_DISTRICT_TOKENS": self.district_tokens or "",
+        }
+        return CleverSettings.from_env(env)
+
+    def district_tokens_by_id(self) -> dict[str, SecretStr]:
+        return discover_district_tokens(self.settings())
+
+    def source_for(self, district_id: str):
+        """The dlt source of one district, with that district's token and no other."""
+        validate_district_id(district_id, "district partition")
+        token = self.district_tokens_by_id().get(district_id)
+        if token is None:
+            raise Failure(
+                f"District {district_id} has no Clever token: it is not in CLEVER_DISTRICT_TOKENS or it "
+                "de-authorized the application; its data is kept until `roster-pipeline forget` removes it.")
+        return clever_source(district_id, token, self.api_base_url, self.page_size)
+
+
+class WarehouseResource(ConfigurableResource):
+    """The warehouse (`ROSTER_WAREHOUSE`: DuckDB file or Postgres) and the dlt state folder."""
+
+    url: str
+    dlt_dir: str
+
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.url, Path(self.dlt_dir))

@@ -1,0 +1,104 @@
+"""`ROSTER_WAREHOUSE` → the DuckDB file or Postgres database the pipeline writes.
+
+One object knows the warehouse's kind, the dlt destination and pipeline that load raw data
+into it, and how to open a plain SQL connection for tests, the CLI and later the SQL models.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+import dlt
+
+from roster_pipeline.clever.settings import RAW_DATASET
+from roster_pipeline.settings import ConfigError, validate_district_id, warehouse_url
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    url: str
+    dlt_dir: Path
+
+    @classmethod
+    def from_env(cls, dlt_dir: Path) -> "Warehouse":
+        return cls(warehouse_url(), dlt_dir)
+
+    @property
+    def kind(self) -> str:
+        """`duckdb` or `postgres`: the Dagster kind tag and the SQL dialect."""
+        return "duckdb" if urlsplit(self.url).scheme == "duckdb" else "postgres"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return Path(self.url[len("duckdb://"):])
+
+    @property
+    def placeholder(self) -> str:
+        """The DB-API parameter marker of the warehouse's driver."""
+        return "?" if self.kind == "duckdb" else "%s"
+
+    @property
+    def display(self) -> str:
+        """Where the data is, without a password."""
+        if self.kind == "duckdb":
+            return str(self.duckdb_path)
+        parts = urlsplit(self.url)
+        return f"postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+    def destination(self):
+        if self.kind == "duckdb":
+            self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+            return dlt.destinations.duckdb(str(self.duckdb_path))
+        return dlt.destinations.postgres(credentials=self.url)
+
+    def raw_pipeline(self, district_id: str) -> dlt.Pipeline:
+        """One dlt pipeline per district: its own state, the shared raw dataset."""
+        validate_district_id(district_id, "district partition")
+        self.dlt_dir.mkdir(parents=True, exist_ok=True)
+        return dlt.pipeline(
+            pipeline_name=f"clever_{district_id}", destination=self.destination(),
+            dataset_name=RAW_DATASET, pipelines_dir=str(self.dlt_dir), progress=None,
+        )
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator:
+        """A DB-API connection (DuckDB or psycopg2) that is closed afterwards."""
+        if self.kind == "duckdb":
+            import duckdb
+
+            if read_only and not self.duckdb_path.exists():
+                raise ConfigError(f"ROSTER_WAREHOUSE points at {self.duckdb_path}, which does not exist yet; run a sync first.")
+            conn = duckdb.connect(str(self.duckdb_path), read_only=read_only)
+        else:
+            import psycopg2
+
+            try:
+                conn = psycopg2.connect(self.url)
+            except psycopg2.OperationalError as exc:
+                raise ConfigError(f"ROSTER_WAREHOUSE database {self.display} is unreachable: {str(exc).strip().splitlines()[0]}") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def raw_row_counts(self, district_id: str, tables: list[str]) -> dict[str, int]:
+        """Rows per raw table for one district (0 for a table that does not exist yet)."""
+        counts: dict[str, int] = {}
+        with self.connect(read_only=self.kind == "duckdb") as conn:
+            cursor = conn.cursor()
+            for table in tables:
+                try:
+                    cursor.execute(f"select count(*) from {RAW_DATASET}.{table} where district_id = {self.placeholder}",
+                                   [district_id])
+                    counts[table] = cursor.fetchone()[0]
+                except Exception as exc:  # a table the district never loaded
+                    if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
+                        raise
+                    if self.kind == "postgres":
+                        conn.rollback()
+                    counts[table] = 0
+        return counts
