@@ -87,7 +87,7 @@ class DistrictSpec:
     seed: int
     number: int
     students: int
-    share_by_schools: bool = False  # Share by Schools: only 3 of every 4 schools are visible
+    share_by_schools: bool = False  # Share by Schools: every fourth school (from the second) is hidden
 
     @cached_property
     def prefix(self) -> str:
@@ -153,7 +153,7 @@ class DistrictSpec:
         return level + 3 * ((cohort // len(GRADES)) % self.schools_per_level)
 
     def school_shared(self, school: int) -> bool:
-        return not self.share_by_schools or school % 4 != 3
+        return not self.share_by_schools or school % 4 != 1
 
     def section_exists(self, index: int) -> bool:
         cohort, slot = divmod(index, SLOTS_PER_COHORT)
