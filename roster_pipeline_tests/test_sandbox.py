@@ -1,0 +1,116 @@
+"""The sandbox serves objects that match Clever's published OpenAPI definitions (v3.1).
+
+`clever_v3_1_schema_facts.json` holds the definitions we need, extracted from the public
+Clever/swagger-api repository's `v3.1.yml`. Only the deliberate dirty values may break them.
+"""
+
+import json
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+
+from roster_pipeline.sandbox.data import BAD_DOBS, DIRTY_GRADES, GARBAGE_GRADES, SandboxData
+
+FACTS = json.loads((Path(__file__).parent / "clever_v3_1_schema_facts.json").read_text())
+DELIBERATE = {"grade": set(DIRTY_GRADES) | set(GARBAGE_GRADES), "dob": set(BAD_DOBS)}
+COLLECTION_SCHEMAS = {"districts": "District", "schools": "School", "users": "User", "sections": "Section",
+                      "courses": "Course", "terms": "Term"}
+
+
+def to_json_schema(node):
+    """Swagger 2.0 → JSON Schema: `x-nullable` strings may be null; nullable objects stay objects.
+
+    (The sandbox never sends a null object, and keeping `$ref`s bare keeps error paths precise.)
+    """
+    if isinstance(node, list):
+        return [to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: to_json_schema(v) for k, v in node.items() if k not in ("x-nullable", "format")}
+    if node.get("x-nullable"):
+        if "type" in out:
+            out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    return out
+
+
+DEFINITIONS = to_json_schema(FACTS["definitions"])
+
+
+def validator(name: str):
+    return jsonschema.Draft7Validator({"$ref": f"#/definitions/{name}", "definitions": DEFINITIONS})
+
+
+def fetch_all(sandbox, spec, collection):
+    host = sandbox.base_url
+    url, objects = f"{host}/v3.1/{collection}?limit=10000", []
+    with httpx.Client(headers={"Authorization": f"Bearer {spec.token}"}) as http:
+        while url:
+            body = http.get(url).raise_for_status().json()
+            jsonschema.validate(body["links"], {"type": "array", "items": {"$ref": "#/definitions/Link"},
+                                                "definitions": DEFINITIONS})
+            for item in body["data"]:
+                assert item["uri"] == f"/v3.1/{collection}/{item['data']['id']}"
+                objects.append(item["data"])
+            nxt = [link["uri"] for link in body["links"] if link["rel"] == "next"]
+            url = host + nxt[0] if nxt else None
+    return objects
+
+
+@pytest.mark.parametrize("collection", sorted(COLLECTION_SCHEMAS))
+def test_every_served_object_matches_clevers_definitions(sandbox, collection):
+    check = validator(COLLECTION_SCHEMAS[collection])
+    deliberate_seen = 0
+    for spec in sandbox.data.specs:
+        objects = fetch_all(sandbox, spec, collection)
+        assert objects
+        for obj in objects:
+            for error in check.iter_errors(obj):
+                field = error.absolute_path[-1] if error.absolute_path else None
+                assert field in DELIBERATE and error.instance in DELIBERATE[field], (
+                    f"{collection} {obj['id']}: {error.message} at {list(error.absolute_path)}")
+                deliberate_seen += 1
+    if collection in ("users", "sections"):
+        assert deliberate_seen > 0, "the dirty values should be present and out of Clever's enums"
+
+
+def test_dirty_data_appears_at_realistic_rates():
+    spec = SandboxData(seed=1, districts=1, students=20000).specs[0]
+    grades = [spec.build("student", i)["roles"]["student"]["grade"] for i in range(spec.students)]
+    dirty = sum(g not in ({"Kindergarten"} | {str(n) for n in range(1, 13)}) for g in grades)
+    assert 0.02 < dirty / len(grades) < 0.08
+    assert {"Other", "PostGraduate", "Ungraded", "", "PreKindergarten", "13", None, "K", "05", "Grade 3"} <= set(grades)
+    emails = [spec.teacher_email(i) for i in range(spec.teachers)]
+    normalized = [e.strip().lower() for e in emails if e]
+    assert None in emails and "" in emails
+    assert any("@" not in e for e in normalized)
+    assert len(normalized) - len(set(normalized)) > 0  # some teachers share an address
+    assert any(e != e.strip().lower() for e in emails if e)
+
+
+def test_same_seed_same_data_and_huge_districts_cost_no_memory():
+    a = SandboxData(seed=3, districts=1, students=1_000_000).specs[0]
+    b = SandboxData(seed=3, districts=1, students=1_000_000).specs[0]
+    assert a.build("student", 987_654) == b.build("student", 987_654)
+    assert a.token == b.token and a.id == b.id
+    # A million students: the last page is built on demand from its cursor.
+    objects, last, more = a.scan(("student",), ("student", 999_989), 10000)
+    assert len(objects) == 10 and not more and last == ("student", 999_999)
+    assert a.count("section") // 8 * 25 >= 1_000_000
+
+
+def test_sandbox_refuses_bad_tokens_and_oversized_pages(sandbox):
+    spec = sandbox.data.specs[0]
+    base = sandbox.env()["CLEVER_API_BASE_URL"]
+    assert httpx.get(f"{base}/schools", headers={"Authorization": "Bearer nope"}).status_code == 401
+    auth = {"Authorization": f"Bearer {spec.token}"}
+    assert httpx.get(f"{base}/schools?limit=10001", headers=auth).status_code == 413
+    response = httpx.get(f"{base}/schools?limit=10000", headers=auth)
+    assert response.status_code == 200 and int(response.headers["X-RateLimit-Remaining"]) >= 0
+    one = response.json()["data"][0]["data"]
+    assert httpx.get(f"{base}/schools/{one['id']}", headers=auth).json()["data"] == one
+    other = sandbox.data.specs[1]
+    assert httpx.get(f"{base}/schools/{other.make_id('school', 0)}", headers=auth).status_code == 404

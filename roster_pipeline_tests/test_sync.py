@@ -1,0 +1,103 @@
+"""Full syncs through Dagster into a real DuckDB file: counts, district isolation, secrets."""
+
+import io
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterInstance
+
+from roster_pipeline.cli import main, sync
+from roster_pipeline.clever.source import raw_tables
+from roster_pipeline.sandbox.data import SandboxData
+from roster_pipeline.sandbox.server import start_sandbox
+from roster_pipeline_tests.conftest import served
+
+
+def district_counts(data_dir: Path, district_id: str) -> dict[str, int]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return {t: con.execute(f"select count(*) from clever_raw.{t} where district_id = ?", [district_id]).fetchone()[0]
+                for t in raw_tables()}
+
+
+def district_fingerprint(data_dir: Path, district_id: str) -> dict[str, str]:
+    """An order-independent hash of every row of a district, per raw table."""
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return {t: con.execute(f"select count(*) || ':' || coalesce(sum(hash(x)), 0) from clever_raw.{t} x "
+                               "where district_id = ?", [district_id]).fetchone()[0] for t in raw_tables()}
+
+
+def test_sync_loads_every_collection_of_two_districts_as_served(pipeline_env, sandbox):
+    out = io.StringIO()
+    assert sync(out=out) == 0, out.getvalue()
+    assert "2 of 2 districts synced" in out.getvalue()
+    base = sandbox.env()["CLEVER_API_BASE_URL"]
+    for spec in sandbox.data.specs:
+        expected = served(base, spec.token)
+        assert district_counts(pipeline_env, spec.id) == expected
+        assert expected["students"] > 300 and expected["section_students"] > expected["students"] * 3
+    # Runs are recorded in the instance with the district as partition, so the UI shows them.
+    instance = DagsterInstance.get()
+    runs = instance.get_runs()
+    assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(s.id for s in sandbox.data.specs)
+    assert all(r.tags["roster/trigger"] == "manual" for r in runs)
+    assert sorted(instance.get_dynamic_partitions("district")) == sorted(s.id for s in sandbox.data.specs)
+
+
+def test_refreshing_one_district_replaces_its_slice_and_leaves_the_other_untouched(pipeline_env, sandbox, monkeypatch):
+    assert sync(out=io.StringIO()) == 0
+    first, second = sandbox.data.specs
+    before_second = district_fingerprint(pipeline_env, second.id)
+    # The same seed with fewer students: the same districts and tokens, each one smaller.
+    smaller = start_sandbox(SandboxData(seed=7, districts=2, students=300))
+    try:
+        for key, value in smaller.env().items():
+            monkeypatch.setenv(key, value)
+        assert sync([first.id], out=io.StringIO()) == 0
+        expected_first = served(smaller.env()["CLEVER_API_BASE_URL"], first.token)
+    finally:
+        smaller.shutdown()
+        smaller.server_close()
+    assert district_counts(pipeline_env, first.id) == expected_first
+    assert expected_first["students"] == 300  # shrank from 600: removed students are gone, no leftovers
+    assert district_fingerprint(pipeline_env, second.id) == before_second
+
+
+def test_tokens_never_reach_logs_storage_or_the_warehouse(pipeline_env, sandbox, capfd):
+    assert sync(out=io.StringIO()) == 0
+    tokens = [spec.token.encode() for spec in sandbox.data.specs] + [b"sandbox-secret"]
+    captured = capfd.readouterr()
+    for token in tokens:
+        assert token not in (captured.out + captured.err).encode()
+    files = [p for p in pipeline_env.rglob("*") if p.is_file()]
+    assert any(p.name == "warehouse.duckdb" for p in files) and any(p.suffix == ".db" for p in files)
+    leaks = [str(p) for p in files for token in tokens if token in p.read_bytes()]
+    assert leaks == []
+    instance = DagsterInstance.get()
+    for run in instance.get_runs():
+        text = str(run.run_config) + str(run.tags)
+        for record in instance.all_logs(run.run_id):
+            text += str(record)
+        for token in tokens:
+            assert token.decode() not in text
+
+
+def test_sync_of_an_unknown_district_fails_fast_with_one_sentence(pipeline_env, capsys):
+    assert main(["sync", "--district", "f" * 24]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--district" in err and "no Clever token" in err
+
+
+def test_bad_warehouse_setting_fails_fast_naming_the_variable(pipeline_env, capsys, monkeypatch):
+    monkeypatch.setenv("ROSTER_WAREHOUSE", "mysql://nope")
+    assert main(["sync"]) == 2
+    assert "ROSTER_WAREHOUSE" in capsys.readouterr().err
+
+
+def test_a_failing_district_makes_sync_exit_non_zero(pipeline_env, sandbox, monkeypatch):
+    first = sandbox.data.specs[0]
+    monkeypatch.setenv("CLEVER_DISTRICT_TOKENS", f"{first.id}=revoked-token")
+    out = io.StringIO()
+    assert sync(out=out) == 1
+    assert "refused the district token (401)" in out.getvalue()
+    assert "revoked-token" not in out.getvalue()
