@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -147,9 +148,12 @@ def demo(args: argparse.Namespace) -> int:
         print("  " + spec.id.ljust(26) + "".join(str(counts[t]).rjust(13) for t in tables))
     server.shutdown()
     print("\nBrowse the asset graph and runs in the Dagster UI:")
-    print(f"  DAGSTER_HOME={home} dagster dev -w workspace.yaml")
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    print(f"  DAGSTER_HOME={home} {dagster} dev -w workspace.yaml")
     if warehouse.kind == "duckdb":
-        print(f"Query the tables:  duckdb -readonly {warehouse.duckdb_path}")
+        print("Query the tables with SQL, for example:")
+        print(f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{warehouse.duckdb_path}', "
+              "read_only=True).sql('select grade, count(*) from clever_raw.students group by 1 order by 2 desc'))\"")
     return code
 
 
