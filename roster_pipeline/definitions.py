@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, in_process_executor, multiprocess_executor
 from dagster_dlt import DagsterDltResource
 
 from roster_pipeline.raw_assets import build_clever_raw_assets
-from roster_pipeline.resources import CleverResource, WarehouseResource
+from roster_pipeline.resources import CleverResource, RulesResource, WarehouseResource
+from roster_pipeline.roster_assets import build_roster_assets
+from roster_pipeline.rules import RulesProfile
+from roster_pipeline.sql_models import SqlProject
 from roster_pipeline.settings import (
     DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, data_dir, load_dotenv_once, warehouse_url,
 )
@@ -27,9 +30,16 @@ def _secret(name: str):
 def build_definitions() -> Definitions:
     load_dotenv_once()
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
+    rules_path = os.environ.get("ROSTER_RULES") or None
+    RulesProfile.load(rules_path)  # a malformed rules file stops loading here, not mid-run
+    roster_assets, roster_checks = build_roster_assets(SqlProject(), warehouse.kind)
     return Definitions(
-        assets=[build_clever_raw_assets(warehouse)],
+        assets=[build_clever_raw_assets(warehouse), *roster_assets],
+        asset_checks=roster_checks,
+        # An embedded DuckDB file takes one writing process: run a district's steps in one process.
+        executor=in_process_executor if warehouse.kind == "duckdb" else multiprocess_executor,
         resources={
+            "rules": RulesResource(path=rules_path),
             "dlt": DagsterDltResource(),
             "clever": CleverResource(
                 api_base_url=os.environ.get("CLEVER_API_BASE_URL") or DEFAULT_API_BASE_URL,

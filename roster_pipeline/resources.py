@@ -14,6 +14,7 @@ from roster_pipeline.clever.source import clever_source
 from roster_pipeline.settings import (
     DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, CleverSettings, validate_district_id,
 )
+from roster_pipeline.rules import DEFAULT_RULES_PATH, RulesProfile
 from roster_pipeline.warehouse import Warehouse
 
 
@@ -60,3 +61,12 @@ class WarehouseResource(ConfigurableResource):
 
     def warehouse(self) -> Warehouse:
         return Warehouse(self.url, Path(self.dlt_dir))
+
+
+class RulesResource(ConfigurableResource):
+    """The rules profile file (`ROSTER_RULES`); None means the bundled default."""
+
+    path: Optional[str] = None
+
+    def profile(self) -> RulesProfile:
+        return RulesProfile.load(self.path or DEFAULT_RULES_PATH)

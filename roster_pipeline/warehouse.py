@@ -85,6 +85,22 @@ class Warehouse:
         finally:
             conn.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator["Statements"]:
+        """One transaction: everything executed through it commits together or not at all."""
+        with self.connect() as conn:
+            if self.kind == "duckdb":
+                conn.execute("begin transaction")
+                statements = Statements(conn, self.kind)
+            else:
+                statements = Statements(conn.cursor(), self.kind)
+            try:
+                yield statements
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
     def raw_row_counts(self, district_id: str, tables: list[str]) -> dict[str, int]:
         """Rows per raw table for one district (0 for a table that does not exist yet)."""
         counts: dict[str, int] = {}
@@ -102,3 +118,28 @@ class Warehouse:
                         conn.rollback()
                     counts[table] = 0
         return counts
+
+
+class Statements:
+    """Executes SQL with named parameters on DuckDB (`$name`) or Postgres (`%(name)s`) alike."""
+
+    def __init__(self, cursor, dialect: str) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+
+    def execute(self, sql: str, parameters: dict | None = None) -> "Statements":
+        parameters = parameters or {}
+        if self.dialect == "duckdb":  # DuckDB refuses parameters the statement does not use
+            parameters = {k: v for k, v in parameters.items() if f"${k}" in sql}
+        self.cursor.execute(sql, parameters or None)
+        return self
+
+    def fetchone(self):
+        return self.cursor.fetchone()
+
+    def fetchall(self):
+        return self.cursor.fetchall()
+
+    @property
+    def columns(self) -> list[str]:
+        return [d[0] for d in self.cursor.description]

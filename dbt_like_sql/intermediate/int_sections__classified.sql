@@ -1,0 +1,78 @@
+-- Sections with grade number, normalized subject, course and term names, and the first rule
+-- that excludes them: school scope, grade, subject scope, then the primary teacher.
+with sections as (
+    select * from {{ ref('stg_clever__sections') }}
+    where district_id = {{ district_id() }}
+),
+
+schools as (
+    select school_id, in_scope from {{ ref('int_schools__scoped') }}
+    where district_id = {{ district_id() }}
+),
+
+grades as (
+    select clever_value, grade, reason_code from {{ ref('rules_grades') }}
+    where district_id = {{ district_id() }}
+),
+
+subject_names as (
+    select clever_subject, subject from {{ ref('rules_subject_names') }}
+    where district_id = {{ district_id() }}
+),
+
+subjects_kept as (
+    select subject from {{ ref('rules_subjects_kept') }}
+    where district_id = {{ district_id() }}
+),
+
+teachers as (
+    select teacher_id, exclusion_reason from {{ ref('int_teachers__classified') }}
+    where district_id = {{ district_id() }}
+),
+
+courses as (
+    select course_id, name from {{ ref('stg_clever__courses') }}
+    where district_id = {{ district_id() }}
+),
+
+terms as (
+    select term_id, name from {{ ref('stg_clever__terms') }}
+    where district_id = {{ district_id() }}
+),
+
+described as (
+    select
+        sections.*,
+        grades.grade,
+        case
+            when sections.grade_raw is null or trim(sections.grade_raw) = '' then 'GRADE_MISSING'
+            when grades.clever_value is null then 'GRADE_NOT_NUMERIC'
+            else grades.reason_code
+        end as grade_reason,
+        coalesce(subject_names.subject, nullif(lower(trim(sections.subject_raw)), '')) as subject,
+        courses.name as course_name,
+        terms.name as term_name
+    from sections
+    left join grades on grades.clever_value = trim(sections.grade_raw)
+    left join subject_names on subject_names.clever_subject = lower(trim(sections.subject_raw))
+    left join courses on courses.course_id = sections.course_id
+    left join terms on terms.term_id = sections.term_id
+),
+
+final as (
+    select
+        described.*,
+        teachers.exclusion_reason as teacher_exclusion_reason,
+        case
+            when coalesce(schools.in_scope, false) = false then 'SCHOOL_NOT_IN_SCOPE'
+            when described.grade_reason is not null then described.grade_reason
+            when described.subject is null or described.subject not in (select subject from subjects_kept)
+                then 'SECTION_SUBJECT_NOT_IN_SCOPE'
+            when teachers.teacher_id is null or teachers.exclusion_reason is not null then 'SECTION_TEACHER_EXCLUDED'
+        end as exclusion_reason
+    from described
+    left join schools on schools.school_id = described.school_id
+    left join teachers on teachers.teacher_id = described.teacher_id
+)
+
+select * from final

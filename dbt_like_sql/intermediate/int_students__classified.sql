@@ -1,0 +1,53 @@
+-- Students with their grade number, normalized email, parsed birth date, and the first rule
+-- that excludes them (NULL when kept).
+with students as (
+    select * from {{ ref('stg_clever__students') }}
+    where district_id = {{ district_id() }}
+),
+
+schools as (
+    select school_id, in_scope from {{ ref('int_schools__scoped') }}
+    where district_id = {{ district_id() }}
+),
+
+grades as (
+    select clever_value, grade, reason_code from {{ ref('rules_grades') }}
+    where district_id = {{ district_id() }}
+),
+
+graded as (
+    select
+        students.*,
+        grades.grade,
+        case
+            when students.grade_raw is null or trim(students.grade_raw) = '' then 'GRADE_MISSING'
+            when grades.clever_value is null then 'GRADE_NOT_NUMERIC'
+            else grades.reason_code
+        end as grade_reason
+    from students
+    left join grades on grades.clever_value = trim(students.grade_raw)
+),
+
+normalized as (
+    select
+        graded.*,
+        nullif(lower(trim(email_raw)), '') as email_normalized,
+        {{ parse_birth_date('dob_raw') }} as birth_date_parsed
+    from graded
+),
+
+final as (
+    select
+        normalized.*,
+        case
+            when coalesce(schools.in_scope, false) = false then 'SCHOOL_NOT_IN_SCOPE'
+            else grade_reason
+        end as exclusion_reason,
+        coalesce(email_normalized is not null
+                 and not {{ regex_match('email_normalized', param('student_email_pattern')) }}, false) as email_invalid,
+        (dob_raw is not null and trim(dob_raw) <> '' and birth_date_parsed is null) as dob_invalid
+    from normalized
+    left join schools on schools.school_id = normalized.school_id
+)
+
+select * from final

@@ -1,0 +1,47 @@
+-- Teachers with a trimmed, lower-cased email and the first rule that excludes them:
+-- out-of-scope school, then missing, malformed or shared email (unique per district).
+with teachers as (
+    select * from {{ ref('stg_clever__teachers') }}
+    where district_id = {{ district_id() }}
+),
+
+schools as (
+    select school_id, in_scope from {{ ref('int_schools__scoped') }}
+    where district_id = {{ district_id() }}
+),
+
+normalized as (
+    select
+        teachers.*,
+        nullif(lower(trim(email_raw)), '') as email
+    from teachers
+),
+
+shared as (
+    select
+        a.teacher_id,
+        string_agg(
+            coalesce(b.first_name, '') || ' ' || coalesce(b.last_name, '') || ' (' || b.teacher_id || ')',
+            ', ' order by b.teacher_id
+        ) as shared_with
+    from normalized as a
+    inner join normalized as b on a.email = b.email and a.teacher_id <> b.teacher_id
+    group by a.teacher_id
+),
+
+final as (
+    select
+        normalized.*,
+        shared.shared_with,
+        case
+            when coalesce(schools.in_scope, false) = false then 'SCHOOL_NOT_IN_SCOPE'
+            when normalized.email is null then 'TEACHER_EMAIL_MISSING'
+            when not {{ regex_match('normalized.email', param('teacher_email_pattern')) }} then 'TEACHER_EMAIL_INVALID'
+            when shared.teacher_id is not null then 'TEACHER_EMAIL_DUPLICATE'
+        end as exclusion_reason
+    from normalized
+    left join schools on schools.school_id = normalized.school_id
+    left join shared on shared.teacher_id = normalized.teacher_id
+)
+
+select * from final

@@ -1,0 +1,127 @@
+-- Every record the rules kept out of the roster, and every field they emptied, with the
+-- reason code (see seeds/reason_codes.csv) and a detail naming the offending value.
+with students as (
+    select * from {{ ref('int_students__classified') }}
+    where district_id = {{ district_id() }}
+),
+
+teachers as (
+    select * from {{ ref('int_teachers__classified') }}
+    where district_id = {{ district_id() }}
+),
+
+sections as (
+    select * from {{ ref('int_sections__classified') }}
+    where district_id = {{ district_id() }}
+),
+
+schools as (
+    select * from {{ ref('int_schools__scoped') }}
+    where district_id = {{ district_id() }}
+),
+
+admins as (
+    select * from {{ ref('int_admins__scoped') }}
+    where district_id = {{ district_id() }}
+),
+
+excluded_schools as (
+    select
+        district_id, 'school' as entity, school_id as record_id, name as record_name, school_id,
+        'SCHOOL_NOT_IN_SCOPE' as reason_code, 'excluded' as action,
+        'school ' || coalesce(name, school_id) || ' is not in the district''s school scope' as detail
+    from schools
+    where not in_scope
+),
+
+excluded_students as (
+    select
+        district_id, 'student' as entity, student_id as record_id,
+        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
+        exclusion_reason as reason_code, 'excluded' as action,
+        case
+            when exclusion_reason = 'SCHOOL_NOT_IN_SCOPE'
+                then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
+            when grade_raw is null then 'grade is null'
+            else 'grade is "' || grade_raw || '"'
+        end as detail
+    from students
+    where exclusion_reason is not null
+),
+
+nulled_student_emails as (
+    select
+        district_id, 'student' as entity, student_id as record_id,
+        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
+        'STUDENT_EMAIL_INVALID' as reason_code, 'field_nulled' as action,
+        'email "' || email_raw || '" is not a valid address; email set to NULL' as detail
+    from students
+    where exclusion_reason is null and email_invalid
+),
+
+nulled_student_birth_dates as (
+    select
+        district_id, 'student' as entity, student_id as record_id,
+        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
+        'STUDENT_DOB_INVALID' as reason_code, 'field_nulled' as action,
+        'birth date "' || dob_raw || '" is not a valid date; birth_date set to NULL' as detail
+    from students
+    where exclusion_reason is null and dob_invalid
+),
+
+excluded_teachers as (
+    select
+        district_id, 'teacher' as entity, teacher_id as record_id,
+        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
+        exclusion_reason as reason_code, 'excluded' as action,
+        case exclusion_reason
+            when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
+            when 'TEACHER_EMAIL_MISSING' then 'email is ' || case when email_raw is null then 'null' else '"' || email_raw || '"' end
+            when 'TEACHER_EMAIL_INVALID' then 'email "' || email_raw || '" is not a valid address'
+            else 'email "' || email || '" is also used by ' || shared_with
+        end as detail
+    from teachers
+    where exclusion_reason is not null
+),
+
+excluded_sections as (
+    select
+        district_id, 'section' as entity, section_id as record_id, name as record_name, school_id,
+        exclusion_reason as reason_code, 'excluded' as action,
+        case exclusion_reason
+            when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
+            when 'SECTION_SUBJECT_NOT_IN_SCOPE' then 'subject is "' || coalesce(subject_raw, '') || '"'
+            when 'SECTION_TEACHER_EXCLUDED' then
+                case
+                    when teacher_id is null then 'the section has no primary teacher'
+                    when teacher_exclusion_reason is null then 'primary teacher ' || teacher_id || ' is not in the roster'
+                    else 'primary teacher ' || teacher_id || ' was excluded (' || teacher_exclusion_reason || ')'
+                end
+            when 'GRADE_MISSING' then case when grade_raw is null then 'grade is null' else 'grade is "' || grade_raw || '"' end
+            else 'grade is "' || grade_raw || '"'
+        end as detail
+    from sections
+    where exclusion_reason is not null
+),
+
+excluded_admins as (
+    select
+        district_id, 'admin' as entity, user_id as record_id,
+        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
+        exclusion_reason as reason_code, 'excluded' as action,
+        'school ' || school_id || ' is not in scope or not shared' as detail
+    from admins
+    where exclusion_reason is not null
+),
+
+final as (
+    select * from excluded_schools
+    union all select * from excluded_students
+    union all select * from nulled_student_emails
+    union all select * from nulled_student_birth_dates
+    union all select * from excluded_teachers
+    union all select * from excluded_sections
+    union all select * from excluded_admins
+)
+
+select * from final

@@ -1,0 +1,12 @@
+with schools as (
+    select * from {{ ref('int_schools__scoped') }}
+    where district_id = {{ district_id() }} and in_scope
+),
+
+final as (
+    select
+        district_id, school_id, name, sis_id, state_id, nces_id, low_grade, high_grade
+    from schools
+)
+
+select * from final

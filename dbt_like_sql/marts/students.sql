@@ -1,0 +1,24 @@
+with students as (
+    select * from {{ ref('int_students__classified') }}
+    where district_id = {{ district_id() }} and exclusion_reason is null
+),
+
+final as (
+    select
+        district_id,
+        student_id,
+        school_id,
+        first_name,
+        last_name,
+        gender,
+        case when dob_invalid then null else birth_date_parsed end as birth_date,
+        state_id,
+        sis_id,
+        case when email_invalid then null else email_normalized end as email,
+        cast(grade as integer) as grade,
+        race,
+        hispanic_ethnicity
+    from students
+)
+
+select * from final

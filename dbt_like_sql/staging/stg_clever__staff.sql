@@ -1,0 +1,19 @@
+{{ config(materialized='view') }}
+with source as (
+    select * from {{ source('clever', 'staff') }}
+),
+
+final as (
+    select
+        district_id,
+        id as user_id,
+        district as clever_district_id,
+        nullif(trim(first_name), '') as first_name,
+        nullif(trim(last_name), '') as last_name,
+        nullif(lower(trim(email)), '') as email,
+        nullif(trim(title), '') as title,
+        schools as school_ids
+    from source
+)
+
+select * from final

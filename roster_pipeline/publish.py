@@ -1,0 +1,51 @@
+"""Publish a checked district into schema `roster`, atomically, without touching other districts."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
+from roster_pipeline.sql_runner import table_columns
+from roster_pipeline.warehouse import Warehouse
+
+
+def publish_district(warehouse: Warehouse, district_id: str, tables: list[str]) -> dict[str, int]:
+    """Swap the district's rows of every table in one transaction; returns rows per table.
+
+    A reader sees the previous complete version of the district or the new one, never a mix
+    (both DuckDB and Postgres give readers a snapshot of committed data).
+    """
+    counts: dict[str, int] = {}
+    with warehouse.transaction() as sql:
+        mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
+        params = {"district_id": district_id}
+        sql.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+        for table in tables:
+            columns = table_columns(sql, BUILD_SCHEMA, table)
+            published = table_columns(sql, PUBLISHED_SCHEMA, table)
+            if not published:
+                sql.execute(f"create table {PUBLISHED_SCHEMA}.{table} as select * from {BUILD_SCHEMA}.{table} limit 0")
+            else:
+                for column in [c for c in columns if c not in published]:  # a model gained a column
+                    kind = sql.execute(
+                        "select data_type from information_schema.columns where table_schema = "
+                        f"{placeholder(sql.dialect, 's')} and table_name = {placeholder(sql.dialect, 't')} "
+                        f"and column_name = {placeholder(sql.dialect, 'c')}",
+                        {"s": BUILD_SCHEMA, "t": table, "c": column}).fetchone()[0]
+                    sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} add column {column} {kind}")
+            names = ", ".join(columns)
+            sql.execute(f"delete from {PUBLISHED_SCHEMA}.{table} where {mine}", params)
+            sql.execute(f"insert into {PUBLISHED_SCHEMA}.{table} ({names}) "
+                        f"select {names} from {BUILD_SCHEMA}.{table} where {mine}", params)
+            counts[table] = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}", params).fetchone()[0]
+    return counts
+
+
+def read_district_table(warehouse: Warehouse, schema: str, table: str, district_id: str,
+                        columns: list[str] | None = None) -> pd.DataFrame:
+    """One district's rows of a table as a DataFrame (for checks and tests)."""
+    select = ", ".join(columns) if columns else "*"
+    with warehouse.transaction() as sql:
+        sql.execute(f"select {select} from {schema}.{table} where district_id = {placeholder(sql.dialect, 'd')}",
+                    {"d": district_id})
+        return pd.DataFrame(sql.fetchall(), columns=sql.columns)

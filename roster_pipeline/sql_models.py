@@ -1,0 +1,165 @@
+"""dbt-like SQL models: `dbt_like_sql/` → rendered SQL (Jinja2) → one district slice per build.
+
+A model is one `.sql` file; its folder is its layer (staging, intermediate, marts). It names
+other models with `{{ ref('model') }}`, raw tables with `{{ source('clever', 'table') }}` and the
+district being built with `{{ district_id() }}` (a bound parameter, never pasted text).
+`{{ config(materialized='view') }}` makes a staging model a view over every district; every
+other model is a table holding one slice per district, rebuilt for one district at a time.
+
+The few spots where DuckDB and Postgres disagree (regex match, date parsing, JSON lists) are
+small Jinja globals below, the way dbt's adapter macros dispatch on the warehouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from roster_pipeline.clever.settings import RAW_DATASET
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
+LAYERS = ("staging", "intermediate", "marts")
+STAGING_SCHEMA = "roster_staging"  # views over the raw tables
+BUILD_SCHEMA = "roster_build"      # district slices being built and checked
+PUBLISHED_SCHEMA = "roster"        # what analysts read; see publish.py
+RULE_TABLES = ("rules_grades", "rules_subject_names", "rules_subjects_kept", "rules_school_scope")
+
+
+@dataclass
+class SqlModel:
+    name: str
+    layer: str
+    path: Path
+    text: str
+    refs: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    materialized: str = "table"
+
+    @property
+    def schema(self) -> str:
+        return STAGING_SCHEMA if self.materialized == "view" else BUILD_SCHEMA
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class RenderedSql:
+    sql: str
+    parameters: tuple[str, ...]  # names of the bound parameters the statement uses
+
+
+class SqlProject:
+    """Every model of `dbt_like_sql/`, their documentation, and rendering for one dialect."""
+
+    def __init__(self, sql_dir: Path = SQL_DIR) -> None:
+        self.sql_dir = sql_dir
+        self.env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+    @cached_property
+    def models(self) -> dict[str, SqlModel]:
+        models: dict[str, SqlModel] = {}
+        for layer in LAYERS:
+            for path in sorted((self.sql_dir / layer).glob("*.sql")):
+                if path.stem in models:
+                    raise ValueError(f"two SQL models are named {path.stem}")
+                model = SqlModel(path.stem, layer, path, path.read_text(encoding="utf-8"))
+                self._inspect(model)
+                models[model.name] = model
+        for model in models.values():
+            unknown = [r for r in model.refs if r not in models and r not in RULE_TABLES]
+            if unknown:
+                raise ValueError(f"{model.path.name} refers to unknown models {unknown}")
+            if model.materialized == "view" and "district_id()" in model.text:
+                raise ValueError(f"{model.path.name} is a view and cannot depend on the district being built")
+        return models
+
+    @cached_property
+    def docs(self) -> dict[str, dict]:
+        """schema.yml: model → {description, columns: {name: {description, data_type}}}."""
+        raw = yaml.safe_load((self.sql_dir / "schema.yml").read_text(encoding="utf-8"))
+        return {
+            m["name"]: {"description": m.get("description", "").strip(),
+                        "columns": {c["name"]: c for c in m.get("columns", [])}}
+            for m in raw["models"]
+        }
+
+    def marts(self) -> list[SqlModel]:
+        return [m for m in self.models.values() if m.layer == "marts"]
+
+    def _inspect(self, model: SqlModel) -> None:
+        """Render once with recording callables to learn refs, sources and config."""
+
+        def config(**options) -> str:
+            model.materialized = options.get("materialized", model.materialized)
+            return ""
+
+        def ref(name: str) -> str:
+            model.refs.append(name)
+            return name
+
+        def source(source_name: str, table: str) -> str:
+            model.sources.append(table)
+            return table
+
+        self.env.from_string(model.text).render(
+            config=config, ref=ref, source=source, **_dialect_globals("duckdb", []))
+
+    def render(self, model: SqlModel, dialect: str) -> RenderedSql:
+        """The model's SQL for DuckDB or Postgres, with parameters as named placeholders."""
+        used: list[str] = []
+        models = self.models
+
+        def ref(name: str) -> str:
+            return f"{BUILD_SCHEMA}.{name}" if name in RULE_TABLES else models[name].relation
+
+        text = self.env.from_string(model.text).render(
+            config=lambda **_: "", ref=ref, source=lambda _s, table: f"{RAW_DATASET}.{table}",
+            **_dialect_globals(dialect, used))
+        return RenderedSql(text, tuple(dict.fromkeys(used)))
+
+
+def placeholder(dialect: str, name: str) -> str:
+    return f"${name}" if dialect == "duckdb" else f"%({name})s"
+
+
+def _dialect_globals(dialect: str, used: list[str]) -> dict:
+    def param(name: str) -> str:
+        used.append(name)
+        return placeholder(dialect, name)
+
+    def regex_match(expr: str, pattern: str) -> str:
+        return f"regexp_matches({expr}, {pattern})" if dialect == "duckdb" else f"({expr} ~ {pattern})"
+
+    def parse_birth_date(expr: str) -> str:
+        """Clever's M/D/YYYY (one or two digit month and day) or an ISO date; NULL if invalid."""
+        if dialect == "duckdb":
+            return (f"coalesce(try_strptime(trim({expr}), '%m/%d/%Y'), "
+                    f"try_strptime(trim({expr}), '%Y-%m-%d'))::date")
+        return f"roster_build.try_parse_birth_date({expr})"
+
+    def json_list_elements(expr: str) -> str:
+        """Set-returning: one row per string in a JSON list column."""
+        if dialect == "duckdb":
+            return f"unnest(from_json({expr}, '[\"VARCHAR\"]'))"
+        return f"jsonb_array_elements_text({expr})"
+
+    def json_list_length(expr: str) -> str:
+        if dialect == "duckdb":
+            return f"coalesce(json_array_length({expr}), 0)"
+        return f"coalesce(jsonb_array_length({expr}), 0)"
+
+    def yes_no(expr: str) -> str:
+        """Clever's Y/N flags: "Y" true, "N" false, anything else NULL."""
+        return f"case trim({expr}) when 'Y' then true when 'N' then false end"
+
+    return {
+        "district_id": lambda: param("district_id"), "param": param, "regex_match": regex_match,
+        "parse_birth_date": parse_birth_date, "json_list_elements": json_list_elements,
+        "json_list_length": json_list_length, "yes_no": yes_no,
+    }

@@ -1,0 +1,74 @@
+"""Build one SQL model for one district in the warehouse (DuckDB or Postgres).
+
+Views are (re)created whole. Table models hold one slice per district: the slice is deleted
+and re-inserted in one transaction, and the insert keeps only rows of the district being built,
+so a model that forgot its district filter still cannot touch another district.
+"""
+
+from __future__ import annotations
+
+from roster_pipeline.sql_models import BUILD_SCHEMA, STAGING_SCHEMA, SqlModel, SqlProject, placeholder
+from roster_pipeline.warehouse import Statements, Warehouse
+
+POSTGRES_FUNCTIONS = f"""
+create or replace function {BUILD_SCHEMA}.try_parse_birth_date(value text) returns date
+language plpgsql immutable as $fn$
+declare
+    parts text[];
+begin
+    value := trim(value);
+    if value ~ '^[0-9]{{1,2}}/[0-9]{{1,2}}/[0-9]{{4}}$' then
+        parts := string_to_array(value, '/');
+        return make_date(parts[3]::int, parts[1]::int, parts[2]::int);
+    elsif value ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' then
+        return value::date;
+    end if;
+    return null;
+exception when others then
+    return null;
+end;
+$fn$;
+"""
+
+
+def table_columns(sql: Statements, schema: str, table: str) -> list[str]:
+    """Column names of a table in order ([] when it does not exist)."""
+    sql.execute(
+        "select column_name from information_schema.columns where table_schema = "
+        f"{placeholder(sql.dialect, 'schema')} and table_name = {placeholder(sql.dialect, 'table')} "
+        "order by ordinal_position", {"schema": schema, "table": table})
+    return [row[0] for row in sql.fetchall()]
+
+
+def prepare_schemas(sql: Statements) -> None:
+    for schema in (STAGING_SCHEMA, BUILD_SCHEMA):
+        sql.execute(f"create schema if not exists {schema}")
+    if sql.dialect == "postgres":
+        sql.execute(POSTGRES_FUNCTIONS)
+
+
+def build_model(warehouse: Warehouse, project: SqlProject, model: SqlModel, district_id: str,
+                parameters: dict[str, str]) -> int:
+    """Build `model` for one district; returns the district's row count in it."""
+    rendered = project.render(model, warehouse.kind)
+    values = {**parameters, "district_id": district_id}
+    missing = [p for p in rendered.parameters if p not in values]
+    if missing:
+        raise ValueError(f"{model.path.name} uses parameters nobody provides: {missing}")
+    with warehouse.transaction() as sql:
+        prepare_schemas(sql)
+        if model.materialized == "view":
+            sql.execute(f"create or replace view {model.relation} as {rendered.sql}")
+            return 0
+        query = f"select * from ({rendered.sql}) as model_rows"
+        mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
+        wanted = sql.execute(f"{query} limit 0", values).columns
+        if "district_id" not in wanted:
+            raise ValueError(f"{model.path.name} must return a district_id column")
+        if table_columns(sql, model.schema, model.name) != wanted:
+            # A new model, or its columns changed: the build table (a work area) is recreated.
+            sql.execute(f"drop table if exists {model.relation}")
+            sql.execute(f"create table {model.relation} as {query} limit 0", values)
+        sql.execute(f"delete from {model.relation} where {mine}", values)
+        sql.execute(f"insert into {model.relation} {query} where {mine}", values)
+        return sql.execute(f"select count(*) from {model.relation} where {mine}", values).fetchone()[0]
