@@ -72,7 +72,6 @@ def build_model_asset(project: SqlProject, model: SqlModel, warehouse_kind: str)
         deps=[model_key(r) for r in dict.fromkeys(model.refs)] + [AssetKey([RAW_GROUP, s]) for s in dict.fromkeys(model.sources)],
         description=f"{doc.get('description') or model.name} Built from {model.path.name} into {where}.",
         owners=[OWNER], kinds={"sql", warehouse_kind}, metadata=metadata, pool=WAREHOUSE_POOL,
-        name=model.name,
     )
     def sql_model(context: AssetExecutionContext, warehouse: WarehouseResource, rules: RulesResource):
         district_id = context.partition_key

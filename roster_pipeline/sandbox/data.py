@@ -377,6 +377,38 @@ class DistrictSpec:
         return {"id": self.make_id("term", index), "district": self.id,
                 "name": ["Fall 2026", "Spring 2027"][index], "start_date": start, "end_date": end}
 
+    # -- serving ---------------------------------------------------------------------------
+    @property
+    def token_record_id(self) -> str:
+        return f"{self.prefix}ffffffffffffffff"
+
+    def parse_id(self, object_id: str) -> tuple[str, int] | None:
+        """Id → (kind, index) for ids of this district; None for anything else."""
+        if len(object_id) != 24 or not object_id.startswith(self.prefix):
+            return None
+        try:
+            kind = CODE_KINDS.get(int(object_id[8:10], 16))
+            index = int(object_id[10:], 16)
+        except ValueError:
+            return None
+        return (kind, index) if kind else None
+
+    def page(self, kinds: tuple[str, ...], starting_after: str | None, limit: int) -> tuple[list[dict], str | None]:
+        """One page of a collection: (objects, cursor for `next` or None). ValueError on a foreign cursor."""
+        after = None
+        if starting_after:
+            after = self.parse_id(starting_after)
+            if after is None or after[0] not in kinds:
+                raise ValueError("starting_after is not an id of this collection")
+        objects, last, more = self.scan(kinds, after, limit)
+        return objects, (self.make_id(*last) if more else None)
+
+    def find(self, kinds: tuple[str, ...], object_id: str) -> dict | None:
+        parsed = self.parse_id(object_id)
+        if parsed is None or parsed[0] not in kinds or not self.visible(*parsed):
+            return None
+        return self.build(*parsed)
+
     # -- paging ----------------------------------------------------------------------------
     def scan(self, kinds: tuple[str, ...], after: tuple[str, int] | None, limit: int) -> tuple[list[dict], tuple[str, int] | None, bool]:
         """One page: scan up to `limit` existing objects after the cursor, keep the shared ones.
@@ -408,6 +440,42 @@ class DistrictSpec:
 
 
 @dataclass
+class HandmadeDistrict:
+    """A district given object by object (tests and demos of specific dirty cases).
+
+    `objects` maps a kind (school, student, teacher, staff, district_admin, section, course,
+    term, district) to its objects in the order they are served; tests may change it between syncs.
+    """
+
+    id: str
+    token: str
+    objects: dict[str, list[dict]]
+    share_by_schools: bool = False
+
+    @property
+    def token_record_id(self) -> str:
+        return self.id[:8] + "f" * 16
+
+    def _listing(self, kinds: tuple[str, ...]) -> list[dict]:
+        return [obj for kind in kinds for obj in self.objects.get(kind, [])]
+
+    def page(self, kinds: tuple[str, ...], starting_after: str | None, limit: int) -> tuple[list[dict], str | None]:
+        listing = self._listing(kinds)
+        start = 0
+        if starting_after:
+            positions = [i for i, obj in enumerate(listing) if isinstance(obj, dict) and obj.get("id") == starting_after]
+            if not positions:
+                raise ValueError("starting_after is not an id of this collection")
+            start = positions[0] + 1
+        chunk = listing[start:start + limit]
+        more = start + limit < len(listing)
+        return chunk, (chunk[-1].get("id") if more else None)
+
+    def find(self, kinds: tuple[str, ...], object_id: str) -> dict | None:
+        return next((obj for obj in self._listing(kinds) if obj.get("id") == object_id), None)
+
+
+@dataclass
 class SandboxData:
     """All districts of one sandbox, keyed by id and by token."""
 
@@ -415,25 +483,16 @@ class SandboxData:
     districts: int = 2
     students: int = 2000
     share_by_schools: tuple[int, ...] = field(default=(1,))  # district numbers that Share by Schools
+    handmade: list[HandmadeDistrict] = field(default_factory=list)
 
     @cached_property
-    def specs(self) -> list[DistrictSpec]:
-        return [
+    def specs(self) -> list:
+        generated = [
             DistrictSpec(self.seed, n, max(1, self.students - n * self.students // 5), n in self.share_by_schools)
             for n in range(self.districts)
         ]
+        return [*generated, *self.handmade]
 
     @cached_property
-    def by_token(self) -> dict[str, DistrictSpec]:
+    def by_token(self) -> dict:
         return {spec.token: spec for spec in self.specs}
-
-    def parse_id(self, spec: DistrictSpec, object_id: str) -> tuple[str, int] | None:
-        """Id → (kind, index) for ids of this district; None for anything else."""
-        if len(object_id) != 24 or not object_id.startswith(spec.prefix):
-            return None
-        try:
-            kind = CODE_KINDS.get(int(object_id[8:10], 16))
-            index = int(object_id[10:], 16)
-        except ValueError:
-            return None
-        return (kind, index) if kind else None

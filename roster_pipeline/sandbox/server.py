@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
-from roster_pipeline.sandbox.data import USER_ROLES, DistrictSpec, SandboxData
+from roster_pipeline.sandbox.data import USER_ROLES, DistrictSpec, HandmadeDistrict, SandboxData
 
 API_PREFIX = "/v3.1"
 MAX_LIMIT = 10000
@@ -172,7 +172,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self.one(spec, parts[0], parts[1], limit_headers)
         return self.error(404, "not found")
 
-    def authorize(self) -> DistrictSpec | None:
+    def authorize(self) -> DistrictSpec | HandmadeDistrict | None:
         header = self.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
@@ -185,14 +185,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if query.get("owner_type", "district") != "district":
             return self.send_json(200, {"data": []})
         tokens = [
-            {"id": f"{spec.prefix}ffffffffffffffff", "access_token": spec.token, "created": "2025-07-01T00:00:00.000Z",
+            {"id": spec.token_record_id, "access_token": spec.token, "created": "2025-07-01T00:00:00.000Z",
              "owner": {"type": "district", "id": spec.id}, "scopes": ["read:district_admins", "read:school_admins",
                                                                        "read:students", "read:teachers", "read:user_id"]}
             for spec in self.server.data.specs
         ]
         self.send_json(200, {"data": tokens})
 
-    def collection(self, spec: DistrictSpec, name: str, query: dict[str, str], headers: dict[str, str]) -> None:
+    def collection(self, spec: DistrictSpec | HandmadeDistrict, name: str, query: dict[str, str], headers: dict[str, str]) -> None:
         try:
             limit = int(query.get("limit", DEFAULT_LIMIT))
         except ValueError:
@@ -211,26 +211,27 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return self.error(400, f"unknown role {query['role']!r}")
             else:
                 kinds = (query["role"],)
-        after = None
-        if query.get("starting_after"):
-            after = self.server.data.parse_id(spec, query["starting_after"])
-            if after is None or after[0] not in kinds:
-                return self.error(400, "starting_after is not an id of this collection")
-        objects, last, more = spec.scan(kinds, after, limit) if kinds else ([], None, False)
+        after = query.get("starting_after") or None
+        try:
+            objects, cursor = spec.page(kinds, after, limit) if kinds else ([], None)
+        except ValueError as exc:
+            return self.error(400, str(exc))
         base = {k: v for k, v in query.items() if k != "starting_after"}
         base["limit"] = str(limit)
         links = [{"rel": "self", "uri": f"{API_PREFIX}/{name}?{urlencode(query)}"}]
-        if more:
-            cursor = query["starting_after"] if self.server.faults.stuck_cursor and after else spec.make_id(*last)
+        if cursor:
+            if self.server.faults.stuck_cursor and after:
+                cursor = after
             links.append({"rel": "next", "uri": f"{API_PREFIX}/{name}?{urlencode({**base, 'starting_after': cursor})}"})
-        self.send_json(200, {"data": [{"data": o, "uri": f"{API_PREFIX}/{name}/{o['id']}"} for o in objects],
+        self.send_json(200, {"data": [{"data": o, "uri": f"{API_PREFIX}/{name}/{o.get('id') if isinstance(o, dict) else ''}"}
+                                      for o in objects],
                              "links": links}, headers)
 
-    def one(self, spec: DistrictSpec, name: str, object_id: str, headers: dict[str, str]) -> None:
-        parsed = self.server.data.parse_id(spec, object_id)
-        if parsed is None or parsed[0] not in COLLECTIONS[name] or not spec.visible(*parsed):
+    def one(self, spec: DistrictSpec | HandmadeDistrict, name: str, object_id: str, headers: dict[str, str]) -> None:
+        found = spec.find(COLLECTIONS[name], object_id)
+        if found is None:
             return self.error(404, "not found")
-        self.send_json(200, {"data": spec.build(*parsed), "uri": f"{API_PREFIX}/{name}/{object_id}"}, headers)
+        self.send_json(200, {"data": found, "uri": f"{API_PREFIX}/{name}/{object_id}"}, headers)
 
 
 def start_sandbox(data: SandboxData, host: str = "127.0.0.1", port: int = 0, **options) -> SandboxServer:
