@@ -7,22 +7,54 @@ from pathlib import Path
 from dagster import DynamicPartitionsDefinition
 
 from roster_pipeline.clever.source import raw_tables
+from roster_pipeline.sql_models import SqlProject
 
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def test_definitions_load_with_every_raw_table_as_a_partitioned_asset(pipeline_env):
+def test_definitions_load_and_every_asset_is_partitioned_by_district(pipeline_env):
     from roster_pipeline.definitions import build_definitions
 
-    specs = {spec.key.to_user_string(): spec for spec in build_definitions().resolve_all_asset_specs()}
-    assert set(specs) == {f"clever_raw/{table}" for table in raw_tables()}
+    defs = build_definitions()
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    project = SqlProject()
+    raw = {f"clever_raw/{table}" for table in raw_tables()}
+    models = {f"roster/{name}" for name in project.models}
+    assert set(specs) == raw | models | {"roster/district_rules", "roster/published"}
     for key, spec in specs.items():
         assert isinstance(spec.partitions_def, DynamicPartitionsDefinition), key
         assert spec.partitions_def.name == "district", key
-        assert spec.group_name == "clever_raw", key
+        assert spec.group_name == ("clever_raw" if key in raw else "roster"), key
         assert spec.description and len(spec.description) > 40, key
-        assert {"dlt", "duckdb"} <= set(spec.kinds), key
+        assert spec.kinds, key
+        if key in raw:
+            assert {"dlt", "duckdb"} <= set(spec.kinds), key
+        if key in models:
+            assert {"sql", "duckdb"} <= set(spec.kinds), key
         assert spec.owners, key
+
+
+def test_sql_models_become_assets_with_ref_lineage_and_column_docs(pipeline_env):
+    from roster_pipeline.definitions import build_definitions
+
+    defs = build_definitions()
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    project = SqlProject()
+    for name, model in project.models.items():
+        spec = specs[f"roster/{name}"]
+        deps = {dep.asset_key.to_user_string() for dep in spec.deps}
+        expected = {"roster/district_rules" if r.startswith("rules_") else f"roster/{r}" for r in model.refs}
+        assert deps == expected | {f"clever_raw/{s}" for s in model.sources}, name
+        schema = spec.metadata["dagster/column_schema"]
+        assert [c.name for c in schema.columns] == list(project.docs[name]["columns"]), name
+        assert all(c.description for c in schema.columns), name
+    published = specs["roster/published"]
+    assert {d.asset_key.to_user_string() for d in published.deps} == {f"roster/{m.name}" for m in project.marts()}
+    checks = {(c.asset_key.to_user_string(), c.name): c for c in defs.resolve_asset_graph().asset_check_keys
+              for c in [defs.resolve_asset_graph().get_check_spec(c)]}
+    for mart in project.marts():
+        check = checks[(f"roster/{mart.name}", "pandera_contract")]
+        assert check.blocking and check.partitions_def is not None
 
 
 def test_dagster_validates_the_workspace(pipeline_env, tmp_path, monkeypatch):
