@@ -127,7 +127,6 @@ def sandbox(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     """Sandbox + full sync into the default DuckDB + a summary of what landed where."""
-    from roster_pipeline.clever.source import raw_tables
     from roster_pipeline.sandbox.data import SandboxData
     from roster_pipeline.sandbox.server import start_sandbox
     from roster_pipeline.warehouse import Warehouse
@@ -140,12 +139,8 @@ def demo(args: argparse.Namespace) -> int:
     print(f"Sandbox serving {args.districts} synthetic districts at {server.base_url}")
     code = sync()
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
-    print(f"\nLoaded into {warehouse.display} (schema clever_raw):")
-    tables = raw_tables()
-    print("  " + "district".ljust(26) + "".join(t[:12].rjust(13) for t in tables))
-    for spec in server.data.specs:
-        counts = warehouse.raw_row_counts(spec.id, tables)
-        print("  " + spec.id.ljust(26) + "".join(str(counts[t]).rjust(13) for t in tables))
+    print(f"\nWarehouse: {warehouse.display}")
+    print_summary(warehouse, [spec.id for spec in server.data.specs])
     server.shutdown()
     print("\nBrowse the asset graph and runs in the Dagster UI:")
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
@@ -153,8 +148,32 @@ def demo(args: argparse.Namespace) -> int:
     if warehouse.kind == "duckdb":
         print("Query the tables with SQL, for example:")
         print(f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{warehouse.duckdb_path}', "
-              "read_only=True).sql('select grade, count(*) from clever_raw.students group by 1 order by 2 desc'))\"")
+              "read_only=True).sql('select school_name, students, teachers, sections, excluded_students from roster.school_roster_summary'))\"")
     return code
+
+
+def print_summary(warehouse, district_ids: list[str], out=sys.stdout) -> None:
+    """Per district: raw rows loaded, roster rows published, and why records were excluded."""
+    from roster_pipeline.clever.source import raw_tables
+    from roster_pipeline.publish import published_summary
+
+    tables = raw_tables()
+    print("Raw Clever rows (schema clever_raw):", file=out)
+    print("  " + "district".ljust(26) + "".join(t[:12].rjust(13) for t in tables), file=out)
+    for district_id in district_ids:
+        counts = warehouse.raw_row_counts(district_id, tables)
+        print("  " + district_id.ljust(26) + "".join(str(counts[t]).rjust(13) for t in tables), file=out)
+    counts, reasons = published_summary(warehouse, district_ids)
+    if not counts:
+        return
+    names = sorted({table for per in counts.values() for table in per})
+    print("Published roster rows (schema roster):", file=out)
+    print("  " + "district".ljust(26) + "".join(t[:12].rjust(13) for t in names), file=out)
+    for district_id, per in counts.items():
+        print("  " + district_id.ljust(26) + "".join(str(per.get(t, 0)).rjust(13) for t in names), file=out)
+    print("Excluded or nulled records by reason (roster.rejected_records):", file=out)
+    for (district_id, reason, action), n in sorted(reasons.items()):
+        print(f"  {district_id}  {reason:<30} {action:<13} {n:>7}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,3 +49,25 @@ def read_district_table(warehouse: Warehouse, schema: str, table: str, district_
         sql.execute(f"select {select} from {schema}.{table} where district_id = {placeholder(sql.dialect, 'd')}",
                     {"d": district_id})
         return pd.DataFrame(sql.fetchall(), columns=sql.columns)
+
+
+def published_summary(warehouse: Warehouse, district_ids: list[str]) -> tuple[dict, dict]:
+    """({district: {table: rows}}, {(district, reason_code, action): rows}) from schema `roster`."""
+    counts: dict[str, dict[str, int]] = {}
+    reasons: dict[tuple[str, str, str], int] = {}
+    with warehouse.transaction() as sql:
+        tables = [r[0] for r in sql.execute(
+            "select table_name from information_schema.tables where table_schema = "
+            f"{placeholder(sql.dialect, 's')}", {"s": PUBLISHED_SCHEMA}).fetchall()]
+        for table in sorted(tables):
+            for district_id, rows in sql.execute(
+                    f"select district_id, count(*) from {PUBLISHED_SCHEMA}.{table} group by district_id").fetchall():
+                if district_id in district_ids:
+                    counts.setdefault(district_id, {})[table] = rows
+        if "rejected_records" in tables:
+            for district_id, reason, action, rows in sql.execute(
+                    f"select district_id, reason_code, action, count(*) from {PUBLISHED_SCHEMA}.rejected_records "
+                    "group by district_id, reason_code, action").fetchall():
+                if district_id in district_ids:
+                    reasons[(district_id, reason, action)] = rows
+    return counts, reasons

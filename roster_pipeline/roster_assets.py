@@ -6,11 +6,14 @@ pandera check; `roster/published` swaps the checked district into schema `roster
 every check passed (Dagster skips it when a blocking check fails).
 """
 
+import warnings
+
 from dagster import (
     AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey, MaterializeResult,
     MetadataValue, TableColumn, TableSchema, asset, asset_check,
 )
 import pandera.errors
+from dagster._utils.warnings import PreviewWarning
 
 from roster_pipeline.contracts import FOREIGN_KEYS, contract_for
 from roster_pipeline.partitions import district_partitions
@@ -20,6 +23,10 @@ from roster_pipeline.resources import RulesResource, WarehouseResource
 from roster_pipeline.rules import write_rule_tables
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, RULE_TABLES, SqlModel, SqlProject
 from roster_pipeline.sql_runner import build_model, prepare_schemas
+
+# Partitioned asset checks are a Dagster preview feature; we rely on them knowingly (one check
+# result per district), so the warning would only add noise to every CLI run.
+warnings.filterwarnings("ignore", category=PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
 
 ROSTER_GROUP = "roster"
 RULES_KEY = AssetKey([ROSTER_GROUP, "district_rules"])
