@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -111,6 +112,14 @@ def sandbox(args: argparse.Namespace) -> int:
     )
     if args.fault_rate:
         server.faults.configure({"rate": args.fault_rate})
+    if args.mutate_every:
+        def mutate() -> None:
+            while not stop.wait(args.mutate_every):
+                changes = server.advance_day(server.data.specs, args.mutate_share)
+                print(f"simulated day {server.day}: {changes}", flush=True)
+
+        stop = threading.Event()
+        threading.Thread(target=mutate, daemon=True).start()
     print(f"Clever sandbox on {server.base_url} with {args.districts} districts (seed {args.seed}).")
     print("Point the pipeline at it with:")
     for key, value in server.env().items():
@@ -194,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     p_sandbox.add_argument("--client-id", default="sandbox-client")
     p_sandbox.add_argument("--client-secret", default="sandbox-secret")
     p_sandbox.add_argument("--requests-per-minute", type=int, default=1200, help="per-token rate limit")
+    p_sandbox.add_argument("--mutate-every", type=float, default=0.0, metavar="SECONDS",
+                           help="advance one simulated school day (with Clever events) every SECONDS")
+    p_sandbox.add_argument("--mutate-share", type=float, default=0.01, help="share of records a day changes")
     p_sandbox.add_argument("--fault-rate", type=float, default=0.0,
                            help="share of data requests answered 429 or 503 (fault drill)")
 

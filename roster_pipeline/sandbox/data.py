@@ -13,8 +13,12 @@ Dirty values appear at fixed, realistic rates chosen by a hash of the object's i
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
+import random
+import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterator
@@ -80,6 +84,60 @@ def grade_label(grade: int) -> str:
     return "Kindergarten" if grade == 0 else str(grade)
 
 
+COLLECTION_OF_KIND = {
+    "district": "districts", "school": "schools", "student": "users", "teacher": "users", "staff": "users",
+    "district_admin": "users", "section": "sections", "course": "courses", "term": "terms",
+}
+
+
+class EventLog:
+    """A district's Clever events: `<collection>.<created|updated|deleted>` with the full object.
+
+    `expire()` drops every event logged so far, as if 30 days had passed: a consumer whose cursor
+    pointed into them gets 404 and must resync. `enabled = False` answers /events with 403.
+    """
+
+    EVENT_KIND = 0x0A
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.events: list[dict] = []
+        self.counter = 0
+        self.enabled = True
+        self.lock = threading.Lock()
+
+    def record(self, kind: str, action: str, obj: dict, previous: dict | None = None) -> dict:
+        with self.lock:
+            self.counter += 1
+            event = {
+                "id": f"{self.prefix}{self.EVENT_KIND:02x}{self.counter:014x}",
+                "type": f"{COLLECTION_OF_KIND[kind]}.{action}",
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "data": {"object": copy.deepcopy(obj)},
+            }
+            if previous:
+                event["previous_attributes"] = previous
+            self.events.append(event)
+            return event
+
+    def expire(self) -> None:
+        with self.lock:
+            self.events = []
+
+    def page(self, starting_after: str | None, limit: int) -> tuple[list[dict], str | None]:
+        """Events after the cursor; LookupError when the cursor is unknown or past retention."""
+        with self.lock:
+            events = list(self.events)
+        start = 0
+        if starting_after:
+            positions = [i for i, e in enumerate(events) if e["id"] == starting_after]
+            if not positions:
+                raise LookupError("starting_after is not a retained event (older than 30 days or unknown)")
+            start = positions[0] + 1
+        chunk = events[start:start + limit]
+        return chunk, (chunk[-1]["id"] if start + limit < len(events) else None)
+
+
 @dataclass(frozen=True)
 class DistrictSpec:
     """One synthetic district: its number in the sandbox, size and share mode."""
@@ -88,6 +146,15 @@ class DistrictSpec:
     number: int
     students: int
     share_by_schools: bool = False  # Share by Schools: every fourth school (from the second) is hidden
+    # Simulated days of change (advance_day): field patches by id (None = deleted), students
+    # enrolled after generation (by cohort), and the events describing every change.
+    patches: dict = field(default_factory=dict, compare=False, repr=False)
+    enrolled: dict = field(default_factory=dict, compare=False, repr=False)
+    added_students: list = field(default_factory=list, compare=False, repr=False)
+
+    @cached_property
+    def events(self) -> EventLog:
+        return EventLog(self.prefix)
 
     @cached_property
     def prefix(self) -> str:
@@ -137,7 +204,8 @@ class DistrictSpec:
     def count(self, kind: str) -> int:
         """How many index positions a kind has (sections are sparse: 8 slots per cohort)."""
         return {
-            "district": 1, "school": self.schools, "student": self.students, "teacher": self.teachers,
+            "district": 1, "school": self.schools, "student": self.students + len(self.added_students),
+            "teacher": self.teachers,
             "staff": self.staff, "district_admin": self.district_admins,
             "section": self.cohorts * SLOTS_PER_COHORT, "course": len(SLOT_SUBJECTS) * len(GRADES),
             "term": 2,
@@ -162,6 +230,11 @@ class DistrictSpec:
     def cohort_students(self, cohort: int) -> range:
         return range(cohort * COHORT_SIZE, min(self.students, (cohort + 1) * COHORT_SIZE))
 
+    def section_students(self, cohort: int) -> list[int]:
+        """The cohort's students still enrolled, then those who enrolled on simulated days."""
+        current = [s for s in self.cohort_students(cohort) if self.patches.get(self.make_id("student", s), {}) is not None]
+        return current + self.enrolled.get(cohort, [])
+
     def teacher_school(self, teacher: int) -> int:
         return self.cohort_school(teacher * SECTIONS_PER_TEACHER // SLOTS_PER_COHORT)
 
@@ -170,7 +243,7 @@ class DistrictSpec:
         if kind == "school":
             return index
         if kind == "student":
-            return self.cohort_school(index // COHORT_SIZE)
+            return self.cohort_school(self.student_cohort(index))
         if kind == "section":
             return self.cohort_school(index // SLOTS_PER_COHORT)
         if kind == "teacher":
@@ -181,6 +254,8 @@ class DistrictSpec:
 
     def exists(self, kind: str, index: int) -> bool:
         if not 0 <= index < self.count(kind):
+            return False
+        if self.patches.get(self.make_id(kind, index), {}) is None:  # deleted on a simulated day
             return False
         if kind == "section" and not self.section_exists(index):
             return False
@@ -194,8 +269,17 @@ class DistrictSpec:
         return school is None or self.school_shared(school)
 
     # -- objects ---------------------------------------------------------------------------
+    def student_cohort(self, index: int) -> int:
+        if index >= self.students:
+            return self.added_students[index - self.students]
+        return index // COHORT_SIZE
+
     def build(self, kind: str, index: int) -> dict:
-        return getattr(self, f"_{kind}")(index)
+        obj = getattr(self, f"_{kind}")(index)
+        patch = self.patches.get(obj["id"])
+        if patch:
+            obj.update(copy.deepcopy(patch))
+        return obj
 
     def _name(self, kind: str, index: int) -> dict:
         first = FIRST_NAMES[self.h(kind, index, "first") % len(FIRST_NAMES)]
@@ -253,7 +337,7 @@ class DistrictSpec:
         return grade_label(clean)
 
     def _student(self, index: int) -> dict:
-        cohort = index // COHORT_SIZE
+        cohort = self.student_cohort(index)
         grade = self.cohort_grade(cohort)
         school = self.make_id("school", self.cohort_school(cohort))
         name = self._name("student", index)
@@ -362,7 +446,7 @@ class DistrictSpec:
             "subject": subject, "course": self.make_id("course", slot * len(GRADES) + grade),
             "term_id": self.make_id("term", self.h("section", index, "term") % 2),
             "teacher": teachers[0], "teachers": teachers,
-            "students": [self.make_id("student", s) for s in self.cohort_students(cohort)],
+            "students": [self.make_id("student", s) for s in self.section_students(cohort)],
             **self._stamps("section", index),
         }
 
@@ -376,6 +460,65 @@ class DistrictSpec:
         start, end = [("2026-08-20", "2027-01-15"), ("2027-01-19", "2027-06-10")][index]
         return {"id": self.make_id("term", index), "district": self.id,
                 "name": ["Fall 2026", "Spring 2027"][index], "start_date": start, "end_date": end}
+
+    # -- simulated days ----------------------------------------------------------------------
+    def advance_day(self, day: int, share: float = 0.01) -> dict[str, int]:
+        """Change about `share` of the district like a school day does, and log the events.
+
+        A third of the changes are students who withdraw, a third students who enroll, and the
+        rest teachers whose email changes and sections that move to another teacher and period.
+        """
+        rng = random.Random(f"{self.seed}:{self.number}:day{day}")
+        changes = max(3, round(self.students * share))
+        touched_cohorts: set[int] = set()
+        counts = {"withdrawn": 0, "enrolled": 0, "emails_changed": 0, "sections_moved": 0}
+        for _ in range(changes // 3):
+            index = rng.randrange(self.count("student"))
+            if not self.visible("student", index):
+                continue
+            obj = self.build("student", index)
+            self.patches[obj["id"]] = None
+            self.events.record("student", "deleted", obj)
+            touched_cohorts.add(self.student_cohort(index))
+            counts["withdrawn"] += 1
+        for _ in range(changes // 3):
+            cohort = rng.randrange(self.cohorts)
+            if not self.school_shared(self.cohort_school(cohort)):
+                continue
+            index = self.count("student")
+            self.added_students.append(cohort)
+            self.enrolled.setdefault(cohort, []).append(index)
+            self.events.record("student", "created", self.build("student", index))
+            touched_cohorts.add(cohort)
+            counts["enrolled"] += 1
+        for _ in range(max(1, changes // 6)):
+            index = rng.randrange(self.teachers)
+            if not self.visible("teacher", index):
+                continue
+            old = self.build("teacher", index)["email"]
+            self.patches.setdefault(self.make_id("teacher", index), {})["email"] = f"t{index}.day{day}@{self.domain}"
+            self.events.record("teacher", "updated", self.build("teacher", index), {"email": old})
+            counts["emails_changed"] += 1
+        moved: set[int] = set()
+        for _ in range(max(1, changes // 6)):
+            index = rng.randrange(self.count("section"))
+            if not self.visible("section", index):
+                continue
+            teacher = rng.randrange(self.teachers)
+            old = self.build("section", index)
+            patch = self.patches.setdefault(old["id"], {})
+            patch.update({"teacher": self.make_id("teacher", teacher), "teachers": [self.make_id("teacher", teacher)],
+                          "period": str(rng.randrange(1, 9))})
+            self.events.record("section", "updated", self.build("section", index),
+                               {"teacher": old["teacher"], "period": old["period"]})
+            moved.add(index)
+            counts["sections_moved"] += 1
+        for cohort in sorted(touched_cohorts):  # their student lists changed
+            for slot in range(SLOTS_PER_COHORT):
+                index = cohort * SLOTS_PER_COHORT + slot
+                if self.visible("section", index) and index not in moved:
+                    self.events.record("section", "updated", self.build("section", index))
+        return counts
 
     # -- serving ---------------------------------------------------------------------------
     @property
@@ -473,6 +616,27 @@ class HandmadeDistrict:
 
     def find(self, kinds: tuple[str, ...], object_id: str) -> dict | None:
         return next((obj for obj in self._listing(kinds) if obj.get("id") == object_id), None)
+
+    @cached_property
+    def events(self) -> EventLog:
+        return EventLog(self.id[:8])
+
+    def upsert(self, kind: str, obj: dict) -> dict:
+        """Create or replace an object, and log the matching event."""
+        listing = self.objects.setdefault(kind, [])
+        for position, existing in enumerate(listing):
+            if existing.get("id") == obj["id"]:
+                listing[position] = obj
+                previous = {k: v for k, v in existing.items() if obj.get(k) != v}
+                return self.events.record(kind, "updated", obj, previous)
+        listing.append(obj)
+        return self.events.record(kind, "created", obj)
+
+    def delete(self, kind: str, object_id: str) -> dict:
+        listing = self.objects.get(kind, [])
+        obj = next(o for o in listing if o.get("id") == object_id)
+        listing.remove(obj)
+        return self.events.record(kind, "deleted", obj)
 
 
 @dataclass

@@ -9,7 +9,12 @@ Faults for tests and drills are set through `POST /sandbox/faults` (JSON body):
 `{"status": 429, "count": 2, "reset_in": 1}` answers the next two data requests with 429,
 `{"status": 503, "count": 3}` with 503, `{"stuck_cursor": true}` makes `next` links repeat
 the current cursor, `{"rate": 0.05}` fails that share of requests at random (half 429, half
-503). `POST /sandbox/faults` with `{}` clears them. The stdlib server is enough here: the
+503). `POST /sandbox/faults` with `{}` clears them.
+
+Rosters change: `POST /sandbox/advance-day` (`{"share": 0.01, "district": id}` optional) applies
+one simulated school day to the generated districts and logs Clever events for it;
+`POST /sandbox/expire-events` forgets every event logged so far (as if 30 days had passed);
+`POST /sandbox/events-enabled` with `{"enabled": false}` makes /events answer 403. The stdlib server is enough here: the
 sandbox serves one pipeline at a time, and it keeps the project free of a web framework.
 """
 
@@ -102,6 +107,12 @@ class SandboxServer(ThreadingHTTPServer):
         self.faults = Faults()
         self.limiter = RateLimiter(requests_per_minute)
         self.requests_served = 0
+        self.day = 0
+
+    def advance_day(self, specs: list, share: float) -> dict[str, dict[str, int]]:
+        """One simulated school day of changes in each generated district (with their events)."""
+        self.day += 1
+        return {spec.id: spec.advance_day(self.day, share) for spec in specs if hasattr(spec, "advance_day")}
 
     @property
     def base_url(self) -> str:
@@ -139,11 +150,25 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.send_json(status, {"message": message}, headers)
 
     def do_POST(self) -> None:
-        if urlsplit(self.path).path != "/sandbox/faults":
-            return self.error(404, "not found")
+        """Sandbox controls: faults, simulated school days, event retention and switch."""
+        path = urlsplit(self.path).path
         length = int(self.headers.get("Content-Length") or 0)
-        self.server.faults.configure(orjson.loads(self.rfile.read(length) or b"{}"))
-        self.send_json(200, {"ok": True})
+        body = orjson.loads(self.rfile.read(length) or b"{}")
+        specs = [s for s in self.server.data.specs if body.get("district") in (None, s.id)]
+        if path == "/sandbox/faults":
+            self.server.faults.configure(body)
+            return self.send_json(200, {"ok": True})
+        if path == "/sandbox/advance-day":
+            return self.send_json(200, {"changes": self.server.advance_day(specs, float(body.get("share", 0.01)))})
+        if path == "/sandbox/expire-events":
+            for spec in specs:
+                spec.events.expire()
+            return self.send_json(200, {"ok": True})
+        if path == "/sandbox/events-enabled":
+            for spec in specs:
+                spec.events.enabled = bool(body.get("enabled", True))
+            return self.send_json(200, {"ok": True})
+        return self.error(404, "not found")
 
     def do_GET(self) -> None:
         self.server.requests_served += 1
@@ -166,6 +191,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if fault:
             return self.error(fault, "injected server error")
         parts = url.path[len(API_PREFIX) + 1:].strip("/").split("/")
+        if parts == ["events"]:
+            return self.event_page(spec, query, limit_headers)
         if len(parts) == 1 and parts[0] in COLLECTIONS:
             return self.collection(spec, parts[0], query, limit_headers)
         if len(parts) == 2 and parts[0] in COLLECTIONS:
@@ -225,6 +252,25 @@ class SandboxHandler(BaseHTTPRequestHandler):
             links.append({"rel": "next", "uri": f"{API_PREFIX}/{name}?{urlencode({**base, 'starting_after': cursor})}"})
         self.send_json(200, {"data": [{"data": o, "uri": f"{API_PREFIX}/{name}/{o.get('id') if isinstance(o, dict) else ''}"}
                                       for o in objects],
+                             "links": links}, headers)
+
+    def event_page(self, spec, query: dict[str, str], headers: dict[str, str]) -> None:
+        if not spec.events.enabled:
+            return self.error(403, "events are not enabled for this district")
+        try:
+            limit = int(query.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            return self.error(400, "limit must be an integer")
+        if not 1 <= limit <= MAX_LIMIT:
+            return self.error(413 if limit > MAX_LIMIT else 400, f"limit must be between 1 and {MAX_LIMIT}")
+        try:
+            events, cursor = spec.events.page(query.get("starting_after") or None, limit)
+        except LookupError as exc:
+            return self.error(404, str(exc))
+        links = [{"rel": "self", "uri": f"{API_PREFIX}/events?{urlencode(query)}"}]
+        if cursor:
+            links.append({"rel": "next", "uri": f"{API_PREFIX}/events?{urlencode({'limit': limit, 'starting_after': cursor})}"})
+        self.send_json(200, {"data": [{"data": e, "uri": f"{API_PREFIX}/events/{e['id']}"} for e in events],
                              "links": links}, headers)
 
     def one(self, spec: DistrictSpec | HandmadeDistrict, name: str, object_id: str, headers: dict[str, str]) -> None:
