@@ -11,6 +11,7 @@ import os
 from dagster import Definitions, EnvVar, in_process_executor, multiprocess_executor
 from dagster_dlt import DagsterDltResource
 
+from roster_pipeline.jobs import district_sync_job
 from roster_pipeline.raw_assets import build_clever_raw_assets
 from roster_pipeline.resources import CleverResource, RulesResource, WarehouseResource
 from roster_pipeline.roster_assets import build_roster_assets
@@ -36,6 +37,7 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[build_clever_raw_assets(warehouse), *roster_assets],
         asset_checks=roster_checks,
+        jobs=[district_sync_job],
         # An embedded DuckDB file takes one writing process: run a district's steps in one process.
         executor=in_process_executor if warehouse.kind == "duckdb" else multiprocess_executor,
         resources={

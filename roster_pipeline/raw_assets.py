@@ -1,10 +1,14 @@
 """The raw Clever load as partitioned Dagster assets: one asset per raw table, one run per district."""
 
 import dlt
-from dagster import AssetExecutionContext, AssetKey, AssetSpec
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, Config, RetryRequested
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from roster_pipeline.clever.client import CleverAPIError
+from roster_pipeline.clever.events import (
+    Changes, EventsUnavailable, clever_events_source, fetch_changes, latest_event_id, stored_cursor,
+)
 from roster_pipeline.clever.settings import DESCRIPTIONS, RAW_DATASET
 from roster_pipeline.clever.source import clear_emptied_tables, clever_source
 from roster_pipeline.partitions import district_partitions
@@ -34,6 +38,42 @@ class CleverTranslator(DagsterDltTranslator):
         )
 
 
+class RawLoadConfig(Config):
+    """incremental: apply Clever events since the stored cursor instead of a full refresh."""
+
+    incremental: bool = False
+
+
+def find_cause(exc: BaseException, kind: type):
+    """The first exception of `kind` in the cause chain (dlt wraps errors raised in resources)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def events_since_cursor(pipeline, client) -> Changes:
+    known, cursor = stored_cursor(pipeline)
+    if not known:
+        raise EventsUnavailable("no event cursor is stored yet (first sync)")
+    return fetch_changes(client, cursor)
+
+
+def cursor_of(pipeline) -> str | None:
+    return stored_cursor(pipeline)[1]
+
+
+def newest_event_or_none(client, context, district_id: str) -> str | None:
+    try:
+        return latest_event_id(client)
+    except EventsUnavailable as reason:
+        context.log.info(f"District {district_id}: {reason}; the next incremental sync will refresh fully.")
+        return None
+
+
 def build_clever_raw_assets(warehouse: Warehouse):
     """The `@dlt_assets` for the configured warehouse kind (its kind tag shows in the UI)."""
 
@@ -47,14 +87,36 @@ def build_clever_raw_assets(warehouse: Warehouse):
         partitions_def=district_partitions,
         pool=WAREHOUSE_POOL,
     )
-    def clever_raw(context: AssetExecutionContext, dlt: DagsterDltResource, clever: CleverResource,
-                   warehouse: WarehouseResource):
-        """Load every Clever collection of one district into the raw dataset, replacing its slice."""
+    def clever_raw(context: AssetExecutionContext, config: RawLoadConfig, dlt: DagsterDltResource,
+                   clever: CleverResource, warehouse: WarehouseResource):
+        """Load one district: apply its Clever events (incremental), or replace its whole slice."""
         district_id = context.partition_key
         pipeline = warehouse.warehouse().raw_pipeline(district_id)
-        yield from dlt.run(context=context, dlt_source=clever.source_for(district_id), dlt_pipeline=pipeline)
-        emptied = clear_emptied_tables(pipeline, district_id)
-        if emptied:
-            context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")
+        token = clever.token_for(district_id)
+        try:
+            with clever.client_for(district_id, token) as client:
+                if config.incremental:
+                    try:
+                        changes = events_since_cursor(pipeline, client)
+                    except EventsUnavailable as reason:
+                        context.log.warning(f"District {district_id}: full refresh instead of events: {reason}.")
+                    else:
+                        context.log.info(f"District {district_id}: applying {changes.events} Clever events "
+                                         f"up to {changes.last_event_id}.")
+                        yield from dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
+                            district_id, changes, changes.last_event_id or cursor_of(pipeline)))
+                        return
+                newest = newest_event_or_none(client, context, district_id)
+                yield from dlt.run(context=context, dlt_source=clever.source_for(district_id, token), dlt_pipeline=pipeline)
+                emptied = clear_emptied_tables(pipeline, district_id)
+                if emptied:
+                    context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")
+                # Events after the refresh started are applied next time (replaying a few is harmless).
+                pipeline.run(clever_events_source(district_id, Changes(), newest))
+        except Exception as exc:
+            api_error = find_cause(exc, CleverAPIError)
+            if api_error is not None and api_error.transient:
+                raise RetryRequested(max_retries=3, seconds_to_wait=30) from exc
+            raise
 
     return clever_raw

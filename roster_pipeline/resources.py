@@ -8,7 +8,7 @@ from typing import Optional
 from dagster import ConfigurableResource, Failure
 from pydantic import SecretStr
 
-from roster_pipeline.clever.client import discover_district_tokens
+from roster_pipeline.clever.client import CleverClient, discover_district_tokens
 from roster_pipeline.clever.settings import MAX_PAGE_SIZE
 from roster_pipeline.clever.source import clever_source
 from roster_pipeline.settings import (
@@ -42,15 +42,21 @@ class CleverResource(ConfigurableResource):
     def district_tokens_by_id(self) -> dict[str, SecretStr]:
         return discover_district_tokens(self.settings())
 
-    def source_for(self, district_id: str):
-        """The dlt source of one district, with that district's token and no other."""
+    def token_for(self, district_id: str) -> SecretStr:
         validate_district_id(district_id, "district partition")
         token = self.district_tokens_by_id().get(district_id)
         if token is None:
             raise Failure(
                 f"District {district_id} has no Clever token: it is not in CLEVER_DISTRICT_TOKENS or it "
                 "de-authorized the application; its data is kept until `roster-pipeline forget` removes it.")
+        return token
+
+    def source_for(self, district_id: str, token: SecretStr):
+        """The dlt source of one district, with that district's token and no other."""
         return clever_source(district_id, token, self.api_base_url, self.page_size)
+
+    def client_for(self, district_id: str, token: SecretStr) -> CleverClient:
+        return CleverClient(self.api_base_url, token, district_id=district_id, page_size=self.page_size)
 
 
 class WarehouseResource(ConfigurableResource):

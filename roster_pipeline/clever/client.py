@@ -25,7 +25,16 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 class CleverAPIError(RuntimeError):
-    """The Clever API refused a request or broke the paging protocol; the message says which."""
+    """The Clever API refused a request or broke the paging protocol; the message says which.
+
+    `status` is the HTTP status when there was one; `transient` says whether trying the whole
+    run again later may succeed (rate limits, server errors, timeouts) or not (a refused token).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, transient: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.transient = transient
 
 
 class CleverClient:
@@ -118,7 +127,8 @@ class CleverClient:
                     raise self._refusal(response)
             if attempt == self.max_attempts:
                 raise CleverAPIError(
-                    f"Clever request {self._where(url)} failed after {attempt} attempts; last problem: {problem}.")
+                    f"Clever request {self._where(url)} failed after {attempt} attempts; last problem: {problem}.",
+                    transient=True)
             self.retries += 1
             log.warning("Clever %s: %s, retrying in %.1fs (attempt %d/%d)",
                         self._where(url), problem, wait, attempt, self.max_attempts)
@@ -146,12 +156,12 @@ class CleverClient:
         if status in (401, 403):
             return CleverAPIError(
                 f"Clever refused the district token ({status}) on {where}: the district may have "
-                "de-authorized the application, or the token is wrong.")
+                "de-authorized the application, or the token is wrong.", status=status)
         if status == 413:
-            return CleverAPIError(f"Clever answered 413 on {where}: the page size is above Clever's limit.")
+            return CleverAPIError(f"Clever answered 413 on {where}: the page size is above Clever's limit.", status=status)
         if status == 404:
-            return CleverAPIError(f"Clever answered 404 on {where}: not found or not shared.")
-        return CleverAPIError(f"Clever answered {status} on {where}: {response.text[:200]}")
+            return CleverAPIError(f"Clever answered 404 on {where}: not found or not shared.", status=status)
+        return CleverAPIError(f"Clever answered {status} on {where}: {response.text[:200]}", status=status)
 
 
 def discover_district_tokens(settings: CleverSettings, *, timeout: float = 30.0) -> dict[str, SecretStr]:

@@ -1,0 +1,163 @@
+"""Clever events → changes to the raw tables, loaded by dlt with the district's event cursor.
+
+The cursor lives in the dlt state of the district's pipeline (source `clever_events`), which
+dlt stores in the warehouse with each load and restores only from completed loads: it moves
+exactly when the changes it covers are committed. Applying the same events twice is harmless:
+each object's latest version replaces the row with its id, and deletes delete by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import dlt
+import pyarrow as pa
+
+from roster_pipeline.clever.client import CleverAPIError, CleverClient
+from roster_pipeline.clever.pages import district_column, id_pairs, objects_to_arrow, table_schema
+from roster_pipeline.clever.settings import SECTION_PAIR_TABLES, TABLES
+
+EVENTS_SOURCE = "clever_events"
+DELETED = "_deleted"  # dlt hard-delete flag: a row with true deletes its key instead of writing it
+ROLE_TABLES = {"student": "students", "teacher": "teachers", "staff": "staff", "district_admin": "district_admins"}
+COLLECTION_TABLES = {"districts": "districts", "schools": "schools", "courses": "courses", "terms": "terms",
+                     "sections": "sections"}
+
+
+class EventsUnavailable(Exception):
+    """Events cannot bring this district up to date; the message is the reason for a full refresh."""
+
+
+@dataclass
+class Changes:
+    """The latest version of every changed object, per raw table, plus deletions."""
+
+    upserts: dict[str, list[dict]] = field(default_factory=dict)
+    deletes: dict[str, list[str]] = field(default_factory=dict)
+    events: int = 0
+    last_event_id: str | None = None
+
+    def add(self, table: str, object_id: str, obj: dict | None) -> None:
+        # Last event wins: drop what an earlier event said about this id.
+        self.upserts[table] = [o for o in self.upserts.get(table, []) if o.get("id") != object_id]
+        self.deletes[table] = [i for i in self.deletes.get(table, []) if i != object_id]
+        if obj is None:
+            self.deletes[table].append(object_id)
+        else:
+            self.upserts[table].append(obj)
+
+
+def stored_cursor(pipeline: dlt.Pipeline) -> tuple[bool, str | None]:
+    """(known, cursor) from the warehouse; known is False before the first full refresh."""
+    pipeline.sync_destination()
+    state = pipeline.state.get("sources", {}).get(EVENTS_SOURCE, {})
+    return "cursor" in state, state.get("cursor")
+
+
+def _events_call(call):
+    try:
+        return call()
+    except CleverAPIError as exc:
+        if exc.status == 404:
+            raise EventsUnavailable("the stored event cursor is past Clever's 30-day retention or unknown") from None
+        if exc.status == 403:
+            raise EventsUnavailable("Clever events are turned off for this district (403 on /events)") from None
+        raise
+
+
+def latest_event_id(client: CleverClient) -> str | None:
+    """The newest event id now (None when there are no events); EventsUnavailable when off."""
+    def newest() -> str | None:
+        last = None
+        for page in client.pages("events"):
+            if page:
+                last = page[-1]["id"]
+        return last
+    return _events_call(newest)
+
+
+def fetch_changes(client: CleverClient, cursor: str | None) -> Changes:
+    """Every event after `cursor`, reduced to the latest version of each object."""
+    changes = Changes()
+
+    def read() -> None:
+        for page in client.pages("events", {"starting_after": cursor} if cursor else {}):
+            for event in page:
+                apply_event(changes, event)
+
+    _events_call(read)
+    return changes
+
+
+def apply_event(changes: Changes, event: dict) -> None:
+    changes.events += 1
+    changes.last_event_id = event.get("id") or changes.last_event_id
+    collection, _, action = str(event.get("type", "")).partition(".")
+    obj = (event.get("data") or {}).get("object")
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        return  # nothing to apply (a malformed event names no object)
+    object_id = obj["id"]
+    if collection == "users":
+        roles = obj.get("roles") if isinstance(obj.get("roles"), dict) else {}
+        for role, table in ROLE_TABLES.items():
+            keep = action != "deleted" and role in roles
+            changes.add(table, object_id, obj if keep else None)  # a lost role deletes that row
+    elif collection in COLLECTION_TABLES:
+        changes.add(COLLECTION_TABLES[collection], object_id, None if action == "deleted" else obj)
+
+
+def _with_deleted(table: pa.Table, deleted: bool) -> pa.Table:
+    return table.append_column(DELETED, pa.array([deleted] * table.num_rows, pa.bool_()))
+
+
+def _tombstones(ids: list[str], schema: pa.Schema, key: str, district_id: str) -> pa.Table:
+    columns = {name: pa.nulls(len(ids), schema.field(name).type) for name in schema.names}
+    columns["district_id"] = district_column(district_id, len(ids))
+    columns[key] = pa.array(ids, pa.string())
+    return _with_deleted(pa.Table.from_pydict(columns, schema=schema), True)
+
+
+@dlt.source(name=EVENTS_SOURCE, max_table_nesting=0, root_key=False)
+def clever_events_source(district_id: str, changes: Changes, cursor: str | None):
+    """The changes as dlt resources named like the raw tables (merge by id, hard deletes)."""
+    hints = {DELETED: {"hard_delete": True, "data_type": "bool"}}
+    merge = {"disposition": "merge", "strategy": "delete-insert"}
+
+    def entity(table: str) -> Iterator[pa.Table]:
+        if table == "districts":  # one resource records the cursor; dlt commits it with the load
+            dlt.current.source_state()["cursor"] = cursor
+        _, _, columns = TABLES[table]
+        upserts, deletes = changes.upserts.get(table, []), changes.deletes.get(table, [])
+        schema = table_schema(columns)
+        if table == "sections":
+            schema = pa.schema([f for f in schema if f.name not in SECTION_PAIR_TABLES.values()])
+        if upserts:
+            rows = objects_to_arrow(upserts, columns, district_id)
+            yield _with_deleted(rows.select(schema.names), False)
+        if deletes:
+            yield _tombstones(deletes, schema, "id", district_id)
+
+    def pairs(table: str, list_column: str) -> Iterator[pa.Table]:
+        id_name = "student_id" if list_column == "students" else "teacher_id"
+        schema = pa.schema([pa.field("district_id", pa.string(), nullable=False), ("section_id", pa.string()),
+                            (id_name, pa.string())])
+        touched = [o["id"] for o in changes.upserts.get("sections", [])] + changes.deletes.get("sections", [])
+        if touched:  # clear every pair of a changed section, then write its current list
+            yield _tombstones(touched, schema, "section_id", district_id)
+        upserts = changes.upserts.get("sections", [])
+        if upserts:
+            sections = objects_to_arrow(upserts, TABLES["sections"][2], district_id)
+            yield _with_deleted(id_pairs(sections, list_column, district_id, id_name), False)
+
+    resources = [
+        dlt.resource(entity(table), name=table, write_disposition=merge, primary_key=("district_id", "id"),
+                     columns=hints)
+        for table in TABLES
+    ]
+    resources += [
+        dlt.resource(pairs(table, column), name=table, write_disposition=merge, merge_key=("district_id", "section_id"),
+                     columns=hints)
+        for table, column in SECTION_PAIR_TABLES.items()
+    ]
+    return resources
