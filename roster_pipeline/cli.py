@@ -21,7 +21,17 @@ LOCAL_INSTANCE_YAML = """\
 # Production uses the project's top-level dagster.yaml (Postgres storage).
 telemetry:
   enabled: false
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
 concurrency:
+  runs:
+    max_concurrent_runs: 4
+    tag_concurrency_limits:
+      - key: roster/district      # runs of one district never overlap
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
   pools:
     default_limit: 1   # one writer at a time for the embedded DuckDB warehouse
 """
@@ -106,6 +116,27 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
                     print(f"  {event.step_key}: {root_cause(error)}", file=out)
     print(f"{len(targets) - failures} of {len(targets)} districts synced.", file=out)
     return 1 if failures else 0
+
+
+def forget(district_id: str, out=sys.stdout) -> int:
+    """Delete every row of a district (raw, build, published, dlt state) and its partition."""
+    ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
+    from roster_pipeline.settings import warehouse_url
+    from roster_pipeline.warehouse import Warehouse
+
+    validate_district_id(district_id, "--district")
+    warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
+    deleted = warehouse.forget_district(district_id)
+    instance = DagsterInstance.get()
+    if instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id):
+        instance.delete_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id)
+    for table, rows in sorted(deleted.items()):
+        print(f"  {table}: {rows} rows deleted", file=out)
+    print(f"District {district_id} forgotten: {sum(deleted.values())} rows deleted, partition removed.", file=out)
+    return 0
 
 
 def sandbox(args: argparse.Namespace) -> int:
@@ -202,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     p_sync.add_argument("--incremental", action="store_true",
                         help="apply Clever events since each district's cursor instead of a full refresh")
 
+    p_forget = commands.add_parser("forget", help="delete a district's rows from every table (after de-authorization)")
+    p_forget.add_argument("--district", required=True, metavar="ID")
+
     p_sandbox = commands.add_parser("sandbox", help="serve a Clever-compatible API with synthetic districts")
     p_sandbox.add_argument("--host", default="127.0.0.1")
     p_sandbox.add_argument("--port", type=int, default=8765)
@@ -226,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sync":
             return sync(args.districts, incremental=args.incremental)
+        if args.command == "forget":
+            return forget(args.district)
         if args.command == "sandbox":
             return sandbox(args)
         return demo(args)

@@ -17,8 +17,10 @@ from roster_pipeline.resources import CleverResource, RulesResource, WarehouseRe
 from roster_pipeline.roster_assets import build_roster_assets
 from roster_pipeline.rules import RulesProfile
 from roster_pipeline.sql_models import SqlProject
+from roster_pipeline.schedules import build_nightly_schedule
+from roster_pipeline.sensors import build_discovery_sensor, build_events_sensor
 from roster_pipeline.settings import (
-    DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, data_dir, load_dotenv_once, warehouse_url,
+    DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, FreshnessSettings, data_dir, load_dotenv_once, warehouse_url,
 )
 from roster_pipeline.warehouse import Warehouse
 
@@ -34,10 +36,14 @@ def build_definitions() -> Definitions:
     rules_path = os.environ.get("ROSTER_RULES") or None
     RulesProfile.load(rules_path)  # a malformed rules file stops loading here, not mid-run
     roster_assets, roster_checks = build_roster_assets(SqlProject(), warehouse.kind)
+    freshness = FreshnessSettings.from_env()
     return Definitions(
         assets=[build_clever_raw_assets(warehouse), *roster_assets],
         asset_checks=roster_checks,
         jobs=[district_sync_job],
+        schedules=[build_nightly_schedule(freshness.sync_cron, freshness.sync_timezone)],
+        sensors=[build_discovery_sensor(freshness.discovery_interval_seconds),
+                 build_events_sensor(freshness.events_interval_seconds)],
         # An embedded DuckDB file takes one writing process: run a district's steps in one process.
         executor=in_process_executor if warehouse.kind == "duckdb" else multiprocess_executor,
         resources={

@@ -106,3 +106,36 @@ class CleverSettings:
             client_secret=SecretStr(client_secret) if client_secret else None,
             district_tokens=parse_district_tokens(tokens) if tokens else None,
         )
+
+
+@dataclass(frozen=True)
+class FreshnessSettings:
+    """When the nightly refresh runs and how often the sensors look for districts and events."""
+
+    sync_cron: str
+    sync_timezone: str
+    discovery_interval_seconds: int
+    events_interval_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "FreshnessSettings":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from dagster._utils.schedules import is_valid_cron_string
+
+        env = os.environ if env is None else env
+        cron = env.get("ROSTER_SYNC_CRON") or "0 0 * * *"
+        if not is_valid_cron_string(cron):
+            raise ConfigError(f"ROSTER_SYNC_CRON {cron!r} is not a valid cron expression (e.g. \"0 0 * * *\").")
+        timezone = env.get("ROSTER_SYNC_TIMEZONE") or "America/Los_Angeles"
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"ROSTER_SYNC_TIMEZONE {timezone!r} is not an IANA time zone (e.g. America/Los_Angeles).") from None
+        intervals = {}
+        for name, default in (("ROSTER_DISCOVERY_INTERVAL_SECONDS", 300), ("ROSTER_EVENTS_INTERVAL_SECONDS", 300)):
+            raw = env.get(name) or str(default)
+            if not raw.isdigit() or int(raw) < 30:
+                raise ConfigError(f"{name} must be a whole number of seconds, at least 30, got {raw!r}.")
+            intervals[name] = int(raw)
+        return cls(cron, timezone, intervals["ROSTER_DISCOVERY_INTERVAL_SECONDS"], intervals["ROSTER_EVENTS_INTERVAL_SECONDS"])

@@ -6,6 +6,7 @@ into it, and how to open a plain SQL connection for tests, the CLI and later the
 
 from __future__ import annotations
 
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,30 @@ class Warehouse:
                 raise
             conn.commit()
 
+    def forget_district(self, district_id: str) -> dict[str, int]:
+        """Delete a district from every table that has a district_id, and its dlt state; one transaction."""
+        validate_district_id(district_id, "--district")
+        deleted: dict[str, int] = {}
+        with self.transaction() as sql:
+            p = self.placeholder
+            tables = sql.execute(
+                "select table_schema, table_name from information_schema.columns where column_name = 'district_id' "
+                f"and table_schema in ({p}, 'roster_build', 'roster') and table_name in "
+                "(select table_name from information_schema.tables where table_type = 'BASE TABLE')",
+                [RAW_DATASET]).fetchall()
+            for schema, table in tables:
+                count = sql.execute(f"select count(*) from {schema}.{table} where district_id = {p}", [district_id]).fetchone()[0]
+                sql.execute(f"delete from {schema}.{table} where district_id = {p}", [district_id])
+                deleted[f"{schema}.{table}"] = count
+            state = sql.execute(
+                "select count(*) from information_schema.tables where table_schema = "
+                f"{p} and table_name = '_dlt_pipeline_state'", [RAW_DATASET]).fetchone()[0]
+            if state:
+                sql.execute(f"delete from {RAW_DATASET}._dlt_pipeline_state where pipeline_name = {p}",
+                            [f"clever_{district_id}"])
+        shutil.rmtree(self.dlt_dir / f"clever_{district_id}", ignore_errors=True)
+        return deleted
+
     def raw_row_counts(self, district_id: str, tables: list[str]) -> dict[str, int]:
         """Rows per raw table for one district (0 for a table that does not exist yet)."""
         counts: dict[str, int] = {}
@@ -127,9 +152,10 @@ class Statements:
         self.cursor = cursor
         self.dialect = dialect
 
-    def execute(self, sql: str, parameters: dict | None = None) -> "Statements":
+    def execute(self, sql: str, parameters: dict | list | None = None) -> "Statements":
+        """Named parameters (a dict) or positional ones (a list, with `placeholder` markers)."""
         parameters = parameters or {}
-        if self.dialect == "duckdb":  # DuckDB refuses parameters the statement does not use
+        if self.dialect == "duckdb" and isinstance(parameters, dict):  # DuckDB refuses unused names
             parameters = {k: v for k, v in parameters.items() if f"${k}" in sql}
         self.cursor.execute(sql, parameters or None)
         return self

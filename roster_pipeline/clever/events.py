@@ -107,7 +107,10 @@ def apply_event(changes: Changes, event: dict) -> None:
         changes.add(COLLECTION_TABLES[collection], object_id, None if action == "deleted" else obj)
 
 
-def _with_deleted(table: pa.Table, deleted: bool) -> pa.Table:
+def _with_deleted(table: pa.Table, deleted: bool, key: str) -> pa.Table:
+    """Add the hard-delete flag, and mark the merge key not null as its dlt hint says."""
+    schema = pa.schema([f.with_nullable(False) if f.name == key else f for f in table.schema])
+    table = table.cast(schema)
     return table.append_column(DELETED, pa.array([deleted] * table.num_rows, pa.bool_()))
 
 
@@ -115,7 +118,7 @@ def _tombstones(ids: list[str], schema: pa.Schema, key: str, district_id: str) -
     columns = {name: pa.nulls(len(ids), schema.field(name).type) for name in schema.names}
     columns["district_id"] = district_column(district_id, len(ids))
     columns[key] = pa.array(ids, pa.string())
-    return _with_deleted(pa.Table.from_pydict(columns, schema=schema), True)
+    return _with_deleted(pa.Table.from_pydict(columns, schema=schema), True, key)
 
 
 @dlt.source(name=EVENTS_SOURCE, max_table_nesting=0, root_key=False)
@@ -134,7 +137,7 @@ def clever_events_source(district_id: str, changes: Changes, cursor: str | None)
             schema = pa.schema([f for f in schema if f.name not in SECTION_PAIR_TABLES.values()])
         if upserts:
             rows = objects_to_arrow(upserts, columns, district_id)
-            yield _with_deleted(rows.select(schema.names), False)
+            yield _with_deleted(rows.select(schema.names), False, "id")
         if deletes:
             yield _tombstones(deletes, schema, "id", district_id)
 
@@ -148,7 +151,7 @@ def clever_events_source(district_id: str, changes: Changes, cursor: str | None)
         upserts = changes.upserts.get("sections", [])
         if upserts:
             sections = objects_to_arrow(upserts, TABLES["sections"][2], district_id)
-            yield _with_deleted(id_pairs(sections, list_column, district_id, id_name), False)
+            yield _with_deleted(id_pairs(sections, list_column, district_id, id_name), False, "section_id")
 
     resources = [
         dlt.resource(entity(table), name=table, write_disposition=merge, primary_key=("district_id", "id"),
