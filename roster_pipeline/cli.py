@@ -63,12 +63,13 @@ def root_cause(error) -> str:
 
 
 def sync(district_ids: list[str] | None = None, *, incremental: bool = False, trigger: str = "manual",
-         out=sys.stdout) -> int:
+         out=None) -> int:
     """Sync each district (all when none are named); 0 only if every run succeeds.
 
     Without `incremental` a full refresh; with it, Clever events since each district's cursor
     (falling back to a full refresh, with the reason logged, when events cannot be used).
     """
+    out = out or sys.stdout
     ensure_dagster_home()
     from dagster import DagsterInstance
 
@@ -92,34 +93,37 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     if not targets:
         print("No districts have authorized the application yet; nothing to sync.", file=out)
         return 0
-    instance = DagsterInstance.get()
-    new = [d for d in targets if not instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, d)]
-    if new:
-        instance.add_dynamic_partitions(DISTRICT_PARTITIONS_NAME, new)
-    job = defs.resolve_job_def(DISTRICT_SYNC_JOB)
     failures = 0
-    for district_id in targets:
-        started = time.monotonic()
-        result = job.execute_in_process(
-            partition_key=district_id, instance=instance, raise_on_error=False,
-            tags=run_tags(district_id, trigger),
-            run_config={**QUIET_CONSOLE, **sync_run_config(incremental)},
-        )
-        elapsed = time.monotonic() - started
-        status = "ok" if result.success else "FAILED"
-        print(f"district {district_id}: {status} in {elapsed:.1f}s (run {result.run_id})", file=out)
-        if not result.success:
-            failures += 1
-            for event in result.all_events:
-                error = getattr(event.event_specific_data, "error", None) if event.is_step_failure else None
-                if error is not None:
-                    print(f"  {event.step_key}: {root_cause(error)}", file=out)
+    # The instance is opened before the job is resolved and closed afterwards: Dagster binds the
+    # definitions to the instance that is current when they are resolved.
+    with DagsterInstance.get() as instance:
+        new = [d for d in targets if not instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, d)]
+        if new:
+            instance.add_dynamic_partitions(DISTRICT_PARTITIONS_NAME, new)
+        job = defs.resolve_job_def(DISTRICT_SYNC_JOB)
+        for district_id in targets:
+            started = time.monotonic()
+            result = job.execute_in_process(
+                partition_key=district_id, instance=instance, raise_on_error=False,
+                tags=run_tags(district_id, trigger),
+                run_config={**QUIET_CONSOLE, **sync_run_config(incremental)},
+            )
+            elapsed = time.monotonic() - started
+            status = "ok" if result.success else "FAILED"
+            print(f"district {district_id}: {status} in {elapsed:.1f}s (run {result.run_id})", file=out)
+            if not result.success:
+                failures += 1
+                for event in result.all_events:
+                    error = getattr(event.event_specific_data, "error", None) if event.is_step_failure else None
+                    if error is not None:
+                        print(f"  {event.step_key}: {root_cause(error)}", file=out)
     print(f"{len(targets) - failures} of {len(targets)} districts synced.", file=out)
     return 1 if failures else 0
 
 
-def forget(district_id: str, out=sys.stdout) -> int:
+def forget(district_id: str, out=None) -> int:
     """Delete every row of a district (raw, build, published, dlt state) and its partition."""
+    out = out or sys.stdout
     ensure_dagster_home()
     from dagster import DagsterInstance
 
@@ -130,9 +134,9 @@ def forget(district_id: str, out=sys.stdout) -> int:
     validate_district_id(district_id, "--district")
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
     deleted = warehouse.forget_district(district_id)
-    instance = DagsterInstance.get()
-    if instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id):
-        instance.delete_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id)
+    with DagsterInstance.get() as instance:
+        if instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id):
+            instance.delete_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id)
     for table, rows in sorted(deleted.items()):
         print(f"  {table}: {rows} rows deleted", file=out)
     print(f"District {district_id} forgotten: {sum(deleted.values())} rows deleted, partition removed.", file=out)
@@ -198,8 +202,9 @@ def demo(args: argparse.Namespace) -> int:
     return code
 
 
-def print_summary(warehouse, district_ids: list[str], out=sys.stdout) -> None:
+def print_summary(warehouse, district_ids: list[str], out=None) -> None:
     """Per district: raw rows loaded, roster rows published, and why records were excluded."""
+    out = out or sys.stdout
     from roster_pipeline.clever.source import raw_tables
     from roster_pipeline.publish import published_summary
 

@@ -110,9 +110,9 @@ class Warehouse:
             p = self.placeholder
             tables = sql.execute(
                 "select table_schema, table_name from information_schema.columns where column_name = 'district_id' "
-                f"and table_schema in ({p}, 'roster_build', 'roster') and table_name in "
+                f"and table_schema in ({p}, {p}, 'roster_build', 'roster') and table_name in "
                 "(select table_name from information_schema.tables where table_type = 'BASE TABLE')",
-                [RAW_DATASET]).fetchall()
+                [RAW_DATASET, f"{RAW_DATASET}_staging"]).fetchall()  # dlt's merge staging holds copies
             for schema, table in tables:
                 count = sql.execute(f"select count(*) from {schema}.{table} where district_id = {p}", [district_id]).fetchone()[0]
                 sql.execute(f"delete from {schema}.{table} where district_id = {p}", [district_id])

@@ -1,0 +1,259 @@
+"""Keeping districts fresh: nightly schedule, discovery sensor, Clever events, forget."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from datetime import datetime, timezone
+
+import duckdb
+import httpx
+import pytest
+from dagster import DagsterInstance, build_schedule_context, build_sensor_context
+
+from roster_pipeline.cli import main, sync
+from roster_pipeline.clever.source import raw_tables
+from roster_pipeline.resources import CleverResource
+from roster_pipeline.sandbox.data import SandboxData
+from roster_pipeline.sandbox.server import start_sandbox
+from roster_pipeline.schedules import build_nightly_schedule
+from roster_pipeline.sensors import build_discovery_sensor, build_events_sensor
+from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, TOKEN, handmade_district, oid, section, student
+from roster_pipeline_tests.test_roster_rules import ROSTER_TABLES, dirty  # noqa: F401  (fixture)
+
+A, B, C = "a" * 24, "b" * 24, "c" * 24
+UTC = timezone.utc
+
+
+def tokens(*ids: str) -> CleverResource:
+    return CleverResource(district_tokens=",".join(f"{d}=token-{d[:4]}" for d in ids))
+
+
+# -- nightly schedule ------------------------------------------------------------------------
+
+@pytest.fixture
+def instance(tmp_path):
+    """A real (SQLite) Dagster instance in a temporary folder."""
+    with DagsterInstance.local_temp(str(tmp_path)) as temporary:
+        yield temporary
+
+
+def test_nightly_tick_requests_one_run_per_district_with_a_run_key_per_night(instance):
+    instance.add_dynamic_partitions("district", [A, B])
+    schedule = build_nightly_schedule("0 0 * * *", "America/Los_Angeles")
+    context = build_schedule_context(instance=instance, resources={"clever": tokens(A, B)},
+                                     scheduled_execution_time=datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+    requests = list(schedule(context))
+    assert [(r.partition_key, r.run_key) for r in requests] == [
+        (A, f"nightly:2026-11-02:{A}"), (B, f"nightly:2026-11-02:{B}")]
+    assert all(r.tags["roster/trigger"] == "schedule" and r.tags["roster/district"] == r.partition_key for r in requests)
+    assert all(r.run_config["ops"]["clever_raw"]["config"]["incremental"] is False for r in requests)
+
+
+def test_schedule_honours_the_timezone_across_the_daylight_saving_change(instance):
+    from dagster._utils.schedules import cron_string_iterator
+
+    start = datetime(2026, 10, 30, 12, 0, tzinfo=UTC).timestamp()
+    ticks = cron_string_iterator(start, "0 0 * * *", "America/Los_Angeles")
+    utc_hours = [next(ticks).astimezone(UTC).strftime("%m-%d %H:%M") for _ in range(4)]
+    # US daylight saving time ends on 1 November 2026: midnight moves from 07:00 to 08:00 UTC.
+    assert utc_hours == ["10-31 07:00", "11-01 07:00", "11-02 08:00", "11-03 08:00"]
+    # The run key holds the local night, even when the tick is on the next UTC day.
+    instance.add_dynamic_partitions("district", [A])
+    late = build_nightly_schedule("30 23 * * *", "America/Los_Angeles")
+    context = build_schedule_context(instance=instance, resources={"clever": tokens(A)},
+                                     scheduled_execution_time=datetime(2026, 11, 2, 7, 30, tzinfo=UTC))
+    assert list(late(context))[0].run_key == f"nightly:2026-11-01:{A}"
+
+
+# -- district discovery ----------------------------------------------------------------------
+
+def test_discovery_adds_new_districts_and_stops_syncing_removed_ones(instance):
+    sensor = build_discovery_sensor(300)
+
+    def tick(clever: CleverResource, cursor: str | None):
+        result = sensor(build_sensor_context(instance=instance, resources={"clever": clever}, cursor=cursor))
+        for request in result.dynamic_partitions_requests:  # what the daemon does with the result
+            instance.add_dynamic_partitions("district", list(request.partition_keys))
+        return result
+
+    first = tick(tokens(A, B), None)
+    assert sorted(r.partition_key for r in first.run_requests) == [A, B]
+    assert all(r.tags["roster/trigger"] == "discovery" for r in first.run_requests)
+    second = tick(tokens(A, B, C), first.cursor)
+    assert [r.partition_key for r in second.run_requests] == [C]
+    assert sorted(instance.get_dynamic_partitions("district")) == [A, B, C]
+    third = tick(tokens(A, C), second.cursor)  # B de-authorized the app
+    assert third.run_requests == [] and json.loads(third.cursor) == [B]
+    nightly = build_nightly_schedule("0 0 * * *", "UTC")(build_schedule_context(
+        instance=instance, resources={"clever": tokens(A, C)}, scheduled_execution_time=datetime(2026, 11, 3, tzinfo=UTC)))
+    assert sorted(r.partition_key for r in nightly) == [A, C]
+
+
+def test_discovery_through_the_oauth_token_endpoint(sandbox, instance):
+    env = sandbox.env()
+    clever = CleverResource(oauth_tokens_url=env["CLEVER_OAUTH_TOKENS_URL"], client_id=env["CLEVER_CLIENT_ID"],
+                            client_secret=env["CLEVER_CLIENT_SECRET"])
+    result = build_discovery_sensor(300)(build_sensor_context(instance=instance, resources={"clever": clever}))
+    assert sorted(r.partition_key for r in result.run_requests) == sorted(s.id for s in sandbox.data.specs)
+
+
+# -- Clever events ---------------------------------------------------------------------------
+
+def snapshot(data_dir) -> dict[str, list]:
+    """Every raw and roster row of the warehouse (the hard-delete flag column left out)."""
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        tables = [f"clever_raw.{t}" for t in raw_tables()] + [f"roster.{t}" for t in ROSTER_TABLES]
+        result = {}
+        for table in tables:
+            columns = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] != "_deleted"]
+            rows = con.execute(f"select {', '.join(columns)} from {table}").fetchall()
+            result[table] = sorted(rows, key=repr)
+        return result
+
+
+def run_logs(data_dir) -> str:
+    instance = DagsterInstance.get()
+    run = instance.get_runs(limit=1)[0]
+    return "\n".join(e.user_message or "" for e in instance.all_logs(run.run_id))
+
+
+def synced(**options) -> None:
+    out = io.StringIO()
+    assert sync(out=out, **options) == 0, out.getvalue()
+
+
+def change_every_collection(district) -> None:
+    """Created, updated and deleted objects of every collection the events cover."""
+    new_student = student(40, "2", first="Newly", last="Enrolled")
+    district.upsert("student", new_student)
+    grade_change = copy.deepcopy(district.find(("student",), oid("student", 2)))
+    grade_change["roles"]["student"]["grade"] = "Other"
+    district.upsert("student", grade_change)
+    district.delete("student", oid("student", 13))
+    teacher = copy.deepcopy(district.find(("teacher",), oid("teacher", 1)))
+    teacher["email"] = "ana.lopez.new@lincoln.k12.us"
+    district.upsert("teacher", teacher)
+    district.delete("staff", oid("staff", 2))
+    district.upsert("district_admin", {**district.objects["district_admin"][0], "id": oid("district_admin", 2),
+                                       "email": "second@district.org"})
+    district.upsert("section", section(9, "Math 1 - P3", "math", "1", 1, [40, 1]))
+    ela = copy.deepcopy(district.find(("section",), oid("section", 2)))
+    ela["students"] = [oid("student", 40)]
+    district.upsert("section", ela)
+    district.delete("section", oid("section", 3))
+    district.upsert("school", {**district.find(("school",), S2), "name": "Roosevelt High (renamed)"})
+    district.upsert("school", {**district.objects["school"][0], "id": oid("school", 3), "name": "Short-lived"})
+    district.delete("school", oid("school", 3))
+    district.upsert("course", {"id": oid("course", 2), "district": DISTRICT_ID, "name": "ELA 1", "number": "E1"})
+    district.upsert("term", {**district.objects["term"][0], "name": "Fall 2026 (extended)"})
+
+
+def test_events_of_every_collection_give_the_same_tables_as_a_full_refresh(dirty):
+    district, data_dir = dirty
+    synced()
+    change_every_collection(district)
+    synced(incremental=True)
+    assert f"applying {len(district.events.events)} Clever events" in run_logs(data_dir)
+    incremental = snapshot(data_dir)
+    synced()  # full refresh of the same data
+    full = snapshot(data_dir)
+    for table in full:
+        assert incremental[table] == full[table], table
+    # The changes really arrived: spot checks on each collection.
+    students = {r[1] for r in full["roster.students"]}
+    assert oid("student", 40) in students and oid("student", 13) not in students and oid("student", 2) not in students
+    assert ("ana.lopez.new@lincoln.k12.us",) in {(r[5],) for r in full["roster.teachers"]}
+    assert {r[1] for r in full["clever_raw.sections"]} == {oid("section", n) for n in (1, 2, 4, 5, 6, 7, 8, 9)}
+    assert oid("school", 3) not in {r[1] for r in full["clever_raw.schools"]}
+
+
+def test_replaying_the_same_events_changes_nothing(dirty):
+    from roster_pipeline.clever.events import Changes, clever_events_source, stored_cursor
+    from roster_pipeline.warehouse import Warehouse
+
+    district, data_dir = dirty
+    synced()
+    warehouse = Warehouse(f"duckdb://{data_dir / 'warehouse.duckdb'}", data_dir / "dlt")
+    before_changes = stored_cursor(warehouse.raw_pipeline(DISTRICT_ID))
+    change_every_collection(district)
+    synced(incremental=True)
+    once = snapshot(data_dir)
+    # Move the cursor back to before the changes, and apply the same events again.
+    warehouse.raw_pipeline(DISTRICT_ID).run(clever_events_source(DISTRICT_ID, Changes(), before_changes[1]))
+    synced(incremental=True)
+    assert "applying" in run_logs(data_dir)
+    assert snapshot(data_dir) == once
+
+
+def test_expired_cursor_and_events_turned_off_fall_back_to_a_full_refresh(dirty):
+    district, data_dir = dirty
+    district.upsert("term", {**district.objects["term"][0], "name": "Fall 2026 v2"})  # a cursor to expire
+    synced()
+    district.upsert("teacher", {**district.find(("teacher",), oid("teacher", 7)), "email": "gia@roosevelt.k12.us"})
+    district.events.expire()  # 30 days later: the stored cursor is gone from Clever
+    synced(incremental=True)
+    assert "full refresh instead of events: the stored event cursor is past Clever's 30-day retention" in run_logs(data_dir)
+    assert ("gia@roosevelt.k12.us",) in {(r[5],) for r in snapshot(data_dir)["roster.teachers"]}
+
+    district.events.enabled = False
+    district.upsert("teacher", {**district.find(("teacher",), oid("teacher", 7)), "email": "gia.r@roosevelt.k12.us"})
+    synced(incremental=True)
+    assert "full refresh instead of events: Clever events are turned off for this district" in run_logs(data_dir)
+    assert ("gia.r@roosevelt.k12.us",) in {(r[5],) for r in snapshot(data_dir)["roster.teachers"]}
+
+
+def test_a_first_incremental_sync_without_a_cursor_is_a_full_refresh(dirty):
+    _, data_dir = dirty
+    synced(incremental=True)
+    assert "full refresh instead of events: no event cursor is stored yet (first sync)" in run_logs(data_dir)
+    assert len(snapshot(data_dir)["roster.students"]) == 6
+
+
+def test_events_sensor_brings_sandbox_changes_to_the_clean_tables(pipeline_env, sandbox):
+    from roster_pipeline.definitions import build_definitions
+    from roster_pipeline.jobs import DISTRICT_SYNC_JOB
+
+    synced()
+    env = sandbox.env()
+    clever = CleverResource(api_base_url=env["CLEVER_API_BASE_URL"], oauth_tokens_url=env["CLEVER_OAUTH_TOKENS_URL"],
+                            client_id=env["CLEVER_CLIENT_ID"], client_secret=env["CLEVER_CLIENT_SECRET"])
+    with DagsterInstance.get() as instance:
+        sensor = build_events_sensor(300)
+        quiet = sensor(build_sensor_context(instance=instance, resources={"clever": clever}))
+        assert quiet.run_requests == []  # nothing changed since the full sync
+        changes = httpx.post(f"{sandbox.base_url}/sandbox/advance-day", json={"share": 0.05}).json()["changes"]
+        busy = sensor(build_sensor_context(instance=instance, resources={"clever": clever}, cursor=quiet.cursor))
+        assert sorted(r.partition_key for r in busy.run_requests) == sorted(changes)
+        assert all(r.tags["roster/trigger"] == "events" for r in busy.run_requests)
+        again = sensor(build_sensor_context(instance=instance, resources={"clever": clever}, cursor=busy.cursor))
+        assert again.run_requests == []  # each new event is requested once
+
+        job = build_definitions().resolve_job_def(DISTRICT_SYNC_JOB)
+        for request in busy.run_requests:
+            assert job.execute_in_process(partition_key=request.partition_key, run_config=request.run_config,
+                                          tags=request.tags, instance=instance).success
+    spec = sandbox.data.specs[0]
+    changed = [e["data"]["object"] for e in spec.events.events if e["type"] == "users.updated"]
+    assert changed
+    with duckdb.connect(str(pipeline_env / "warehouse.duckdb"), read_only=True) as con:
+        emails = {r[0] for r in con.execute("select email from clever_raw.teachers where district_id = ?", [spec.id]).fetchall()}
+    assert {t["email"] for t in changed} <= emails
+
+
+def test_forget_removes_a_district_everywhere(dirty, capsys):
+    _, data_dir = dirty
+    synced()
+    assert main(["forget", "--district", DISTRICT_ID]) == 0
+    assert "forgotten" in capsys.readouterr().out
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        tables = con.execute("select table_schema, table_name from information_schema.columns "
+                             "where column_name = 'district_id'").fetchall()
+        assert len(tables) > 20
+        for schema, table in tables:
+            assert con.execute(f"select count(*) from {schema}.{table} where district_id = ?",
+                               [DISTRICT_ID]).fetchone()[0] == 0, table
+        assert con.execute("select count(*) from clever_raw._dlt_pipeline_state where pipeline_name = ?",
+                           [f"clever_{DISTRICT_ID}"]).fetchone()[0] == 0
+    assert DISTRICT_ID not in DagsterInstance.get().get_dynamic_partitions("district")
