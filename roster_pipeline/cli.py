@@ -32,6 +32,9 @@ concurrency:
         value:
           applyLimitPerUniqueValue: true
         limit: 1
+      - key: roster/warehouse     # an embedded DuckDB file takes one writing process at a time
+        value: duckdb
+        limit: 1
   pools:
     default_limit: 1   # one writer at a time for the embedded DuckDB warehouse
 """

@@ -11,7 +11,7 @@ import os
 from dagster import Definitions, EnvVar, in_process_executor, multiprocess_executor
 from dagster_dlt import DagsterDltResource
 
-from roster_pipeline.jobs import district_sync_job
+from roster_pipeline.jobs import build_district_sync_job
 from roster_pipeline.raw_assets import build_clever_raw_assets
 from roster_pipeline.resources import CleverResource, RulesResource, WarehouseResource
 from roster_pipeline.roster_assets import build_roster_assets
@@ -40,7 +40,7 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[build_clever_raw_assets(warehouse), *roster_assets],
         asset_checks=roster_checks,
-        jobs=[district_sync_job],
+        jobs=[build_district_sync_job(warehouse.kind)],
         schedules=[build_nightly_schedule(freshness.sync_cron, freshness.sync_timezone)],
         sensors=[build_discovery_sensor(freshness.discovery_interval_seconds),
                  build_events_sensor(freshness.events_interval_seconds)],

@@ -7,13 +7,16 @@ from roster_pipeline.partitions import district_partitions
 DISTRICT_SYNC_JOB = "district_sync"
 RAW_LOAD_OP = "clever_raw"
 
-district_sync_job = define_asset_job(
-    DISTRICT_SYNC_JOB,
-    selection=AssetSelection.all(),
-    partitions_def=district_partitions,
-    description="Sync one district: load its Clever data (full refresh or events), rebuild its roster "
-                "tables, check them, and publish them when every check passes.",
-)
+def build_district_sync_job(warehouse_kind: str):
+    """The job, tagged with the warehouse kind: the instance lets one DuckDB run write at a time."""
+    return define_asset_job(
+        DISTRICT_SYNC_JOB,
+        selection=AssetSelection.all(),
+        partitions_def=district_partitions,
+        run_tags={"roster/warehouse": warehouse_kind},
+        description="Sync one district: load its Clever data (full refresh or events), rebuild its roster "
+                    "tables, check them, and publish them when every check passes.",
+    )
 
 
 def sync_run_config(incremental: bool) -> dict:

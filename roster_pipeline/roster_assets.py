@@ -96,6 +96,7 @@ def build_contract_check(table: str):
 
     @asset_check(
         asset=model_key(table), name="pandera_contract", blocking=True, partitions_def=district_partitions,
+        pool=WAREHOUSE_POOL,
         description=f"Pandera contract of roster.{table}: types, keys, formats, grade range, foreign keys. "
                     "A failure blocks the district's publish.",
     )

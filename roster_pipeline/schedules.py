@@ -7,14 +7,14 @@ from zoneinfo import ZoneInfo
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
 
 from roster_pipeline.clever.client import CleverAPIError
-from roster_pipeline.jobs import district_sync_job, run_tags, sync_run_config
+from roster_pipeline.jobs import DISTRICT_SYNC_JOB, run_tags, sync_run_config
 from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
 from roster_pipeline.resources import CleverResource
 
 
 def build_nightly_schedule(cron: str, timezone: str):
     @schedule(
-        name="nightly_full_refresh", cron_schedule=cron, execution_timezone=timezone, job=district_sync_job,
+        name="nightly_full_refresh", cron_schedule=cron, execution_timezone=timezone, job_name=DISTRICT_SYNC_JOB,
         default_status=DefaultScheduleStatus.RUNNING,
         description="Every night, a full refresh of every registered district that still has a Clever token: "
                     "deletions and unshared records disappear. One run per district; the run key holds the "

@@ -8,14 +8,14 @@ import time
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from roster_pipeline.clever.client import CleverAPIError
-from roster_pipeline.jobs import district_sync_job, run_tags, sync_run_config
+from roster_pipeline.jobs import DISTRICT_SYNC_JOB, run_tags, sync_run_config
 from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME, district_partitions
 from roster_pipeline.resources import CleverResource
 
 
 def build_discovery_sensor(interval_seconds: int):
     @sensor(
-        name="district_discovery", job=district_sync_job, minimum_interval_seconds=interval_seconds,
+        name="district_discovery", job_name=DISTRICT_SYNC_JOB, minimum_interval_seconds=interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description="Polls Clever's token list: a district that authorized the app becomes a partition and gets "
                     "its first full sync at once; a district whose token disappeared is reported and no longer synced.",
@@ -44,7 +44,7 @@ def build_discovery_sensor(interval_seconds: int):
 
 def build_events_sensor(interval_seconds: int):
     @sensor(
-        name="clever_events", job=district_sync_job, minimum_interval_seconds=interval_seconds,
+        name="clever_events", job_name=DISTRICT_SYNC_JOB, minimum_interval_seconds=interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description="Looks for new Clever events of every district and requests an incremental sync "
                     "(events applied to the raw tables, roster rebuilt) for each district that has some.",
