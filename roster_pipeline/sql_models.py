@@ -144,15 +144,15 @@ def _dialect_globals(dialect: str, used: list[str]) -> dict:
         return f"roster_build.try_parse_birth_date({expr})"
 
     def json_list_elements(expr: str) -> str:
-        """Set-returning: one row per string in a JSON list column."""
+        """Set-returning: one row per string in a JSON list column (stored as JSON text)."""
         if dialect == "duckdb":
             return f"unnest(from_json({expr}, '[\"VARCHAR\"]'))"
-        return f"jsonb_array_elements_text({expr})"
+        return f"jsonb_array_elements_text(cast({expr} as jsonb))"
 
     def json_list_length(expr: str) -> str:
         if dialect == "duckdb":
             return f"coalesce(json_array_length({expr}), 0)"
-        return f"coalesce(jsonb_array_length({expr}), 0)"
+        return f"coalesce(jsonb_array_length(cast({expr} as jsonb)), 0)"
 
     def yes_no(expr: str) -> str:
         """Clever's Y/N flags: "Y" true, "N" false, anything else NULL."""

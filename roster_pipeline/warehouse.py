@@ -54,7 +54,13 @@ class Warehouse:
         if self.kind == "duckdb":
             self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
             return dlt.destinations.duckdb(str(self.duckdb_path))
-        return dlt.destinations.postgres(credentials=self.url)
+        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+        credentials = PostgresCredentials()
+        credentials.parse_native_representation(self.url)
+        if credentials.password is None:  # trust or peer auth: dlt insists on a (possibly empty) password
+            credentials.password = ""
+        return dlt.destinations.postgres(credentials=credentials)
 
     def raw_pipeline(self, district_id: str) -> dlt.Pipeline:
         """One dlt pipeline per district: its own state, the shared raw dataset."""

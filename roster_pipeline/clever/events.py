@@ -15,7 +15,7 @@ import dlt
 import pyarrow as pa
 
 from roster_pipeline.clever.client import CleverAPIError, CleverClient
-from roster_pipeline.clever.pages import district_column, id_pairs, objects_to_arrow, table_schema
+from roster_pipeline.clever.pages import district_column, id_pairs, lists_as_json, objects_to_arrow, table_schema
 from roster_pipeline.clever.settings import SECTION_PAIR_TABLES, TABLES
 
 EVENTS_SOURCE = "clever_events"
@@ -135,9 +135,10 @@ def clever_events_source(district_id: str, changes: Changes, cursor: str | None)
         schema = table_schema(columns)
         if table == "sections":
             schema = pa.schema([f for f in schema if f.name not in SECTION_PAIR_TABLES.values()])
+        schema = lists_as_json(schema.empty_table()).schema
         if upserts:
-            rows = objects_to_arrow(upserts, columns, district_id)
-            yield _with_deleted(rows.select(schema.names), False, "id")
+            rows = lists_as_json(objects_to_arrow(upserts, columns, district_id).select(schema.names))
+            yield _with_deleted(rows, False, "id")
         if deletes:
             yield _tombstones(deletes, schema, "id", district_id)
 

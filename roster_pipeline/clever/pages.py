@@ -39,9 +39,33 @@ def objects_to_arrow(objects: list, columns: list[Column], district_id: str) -> 
         array = pa.array(objects, type=struct)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         array = pa.array([_coerce(obj, struct) for obj in objects], type=struct)
-    names = ["district_id", *(name for name, _, _ in columns)]
-    arrays = [district_column(district_id, len(objects)), *(pc.struct_field(array, _index(struct, path)) for _, path, _ in columns)]
+    arrays = [district_column(district_id, len(objects))]
+    for _, path, _ in columns:
+        arrays.append(pc.struct_field(array, _index(struct, path)))
     return pa.Table.from_arrays(arrays, schema=table_schema(columns))
+
+
+def lists_as_json(table: pa.Table, keep: set[str] = frozenset()) -> pa.Table:
+    """List-of-string columns → JSON text, in Arrow (every warehouse loads text; not all load lists).
+
+    Strings are escaped for JSON vectorized; the rare page with control characters in a list
+    element is serialized by orjson instead, value by value.
+    """
+    for position, field in enumerate(table.schema):
+        if field.type != LIST or field.name in keep:
+            continue
+        lists = table.column(position).combine_chunks()
+        flat = pc.list_flatten(lists)
+        if pc.any(pc.match_substring_regex(flat, r"[\x00-\x1f]")).as_py():
+            text = pa.array([None if v is None else orjson.dumps(v).decode() for v in lists.to_pylist()], pa.string())
+        else:
+            escaped = pc.replace_substring(pc.replace_substring(flat, "\\", "\\\\"), '"', '\\"')
+            quoted = pc.binary_join_element_wise('"', pc.fill_null(escaped, ""), '"', "")
+            quoted = pc.if_else(pc.is_null(flat), pa.scalar("null"), quoted)
+            rebuilt = pa.ListArray.from_arrays(lists.offsets, quoted, mask=pc.is_null(lists))
+            text = pc.binary_join_element_wise("[", pc.binary_join(rebuilt, ","), "]", "")
+        table = table.set_column(position, pa.field(field.name, pa.string()), text)
+    return table
 
 
 def district_column(district_id: str, length: int) -> pa.Array:

@@ -20,7 +20,7 @@ import pyarrow as pa
 from pydantic import SecretStr
 
 from roster_pipeline.clever.client import CleverClient
-from roster_pipeline.clever.pages import id_pairs, objects_to_arrow, table_schema
+from roster_pipeline.clever.pages import id_pairs, lists_as_json, objects_to_arrow, table_schema
 from roster_pipeline.clever.settings import (
     DESCRIPTIONS, MAX_PAGE_SIZE, SECTION_PAIR_TABLES, TABLES,
 )
@@ -47,14 +47,16 @@ def clever_source(
         path, params, columns = TABLES[table]
         if token is None:
             raise ValueError(f"clever_source needs the district token to load {table}")
+        # Section pages keep their id lists for the pair tables; other lists are stored as JSON text.
+        shape = (lambda page: page) if table == "sections" else lists_as_json
         yielded = False
         with CleverClient(base_url, token, district_id=district_id, page_size=page_size) as client:
             for objects in client.pages(path, params):
                 if objects:
                     yielded = True
-                    yield objects_to_arrow(objects, columns, district_id)
+                    yield shape(objects_to_arrow(objects, columns, district_id))
         if not yielded:
-            yield table_schema(columns).empty_table()
+            yield shape(table_schema(columns).empty_table())
 
     resources = []
     for table in TABLES:
