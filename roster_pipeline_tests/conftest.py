@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
+import psycopg2
 import pytest
 
 from roster_pipeline.sandbox.data import SandboxData
@@ -28,11 +31,51 @@ def clean_faults(sandbox):
     sandbox.faults.configure({})
 
 
+WAREHOUSE_KINDS = ["duckdb", "postgres"]
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+
+
 @pytest.fixture
-def pipeline_env(tmp_path, monkeypatch, sandbox):
+def warehouse_env(request, monkeypatch):
+    """The warehouse of a test: the DuckDB default, or a fresh Postgres database dropped afterwards.
+
+    Parametrize with `@pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)`.
+    """
+    kind = getattr(request, "param", "duckdb")
+    if kind == "duckdb":
+        monkeypatch.delenv("ROSTER_WAREHOUSE", raising=False)
+        yield kind
+        return
+    name = f"roster_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(f"{POSTGRES}/postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {name}")
+    monkeypatch.setenv("ROSTER_WAREHOUSE", f"{POSTGRES}/{name}")
+    try:
+        yield kind
+    finally:
+        admin.cursor().execute(f"drop database if exists {name} with (force)")
+        admin.close()
+
+
+def warehouse_query(sql: str, params=None) -> list[tuple]:
+    """Run a query on the configured warehouse (`?` placeholders on both DuckDB and Postgres)."""
+    from roster_pipeline.settings import data_dir, warehouse_url
+    from roster_pipeline.warehouse import Warehouse
+
+    warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
+    if warehouse.kind == "postgres":
+        sql = sql.replace("?", "%s")
+    with warehouse.transaction() as statements:
+        return [tuple(row) for row in statements.execute(sql, list(params or [])).fetchall()]
+
+
+@pytest.fixture
+def pipeline_env(tmp_path, monkeypatch, sandbox, warehouse_env):
     """Environment of a fresh installation pointed at the sandbox, with its data under tmp_path."""
     for name in CLEVER_VARS:
-        monkeypatch.delenv(name, raising=False)
+        if name != "ROSTER_WAREHOUSE":
+            monkeypatch.delenv(name, raising=False)
     for key, value in sandbox.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ROSTER_DATA_DIR", str(tmp_path / "data"))

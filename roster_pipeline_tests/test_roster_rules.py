@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import io
 
-import duckdb
 import pytest
 
 from roster_pipeline.cli import sync
 from roster_pipeline.sandbox.data import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
+from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, warehouse_query
 from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, TOKEN, handmade_district, oid
 
 ROSTER_TABLES = ["schools", "students", "teachers", "sections", "enrollments", "demographics", "admins",
                  "rejected_records", "school_roster_summary"]
 
 
+# Every test here runs on both warehouses.
+pytestmark = pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)
+
+
 @pytest.fixture
-def dirty(tmp_path, monkeypatch):
+def dirty(tmp_path, monkeypatch, warehouse_env):
     """A sandbox serving only the hand-made district, and an environment pointed at it."""
     district = handmade_district()
     server = start_sandbox(SandboxData(districts=0, handmade=[district]))
-    for name in ("CLEVER_CLIENT_ID", "CLEVER_CLIENT_SECRET", "ROSTER_WAREHOUSE", "ROSTER_RULES", "DAGSTER_HOME"):
+    for name in ("CLEVER_CLIENT_ID", "CLEVER_CLIENT_SECRET", "ROSTER_RULES", "DAGSTER_HOME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLEVER_API_BASE_URL", server.env()["CLEVER_API_BASE_URL"])
     monkeypatch.setenv("CLEVER_DISTRICT_TOKENS", f"{DISTRICT_ID}={TOKEN}")
@@ -39,8 +43,7 @@ def run_sync() -> tuple[int, str]:
 
 
 def query(data_dir, sql: str, params=None) -> list[tuple]:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
+    return warehouse_query(sql, params)
 
 
 def rejected(data_dir) -> dict[str, tuple[str, str, str]]:
@@ -60,7 +63,8 @@ def test_every_rule_keeps_or_excludes_each_hand_made_record(dirty):
     assert students == {oid("student", 1): 0, oid("student", 2): 1, oid("student", 3): 12,
                         oid("student", 13): 3, oid("student", 14): 5, oid("student", 15): 4}
     expected_student_reasons = {
-        4: ("GRADE_OTHER", 'grade is "Other"'), 5: ("GRADE_MISSING", 'grade is ""'), 6: ("GRADE_MISSING", "grade is null"),
+        4: ("GRADE_OTHER", 'grade is "Other"'), 5: ("GRADE_MISSING", "grade is missing (empty or null)"),
+        6: ("GRADE_MISSING", "grade is missing (empty or null)"),
         7: ("GRADE_POSTGRADUATE", 'grade is "PostGraduate"'), 8: ("GRADE_UNGRADED", 'grade is "Ungraded"'),
         9: ("GRADE_OUT_OF_RANGE", 'grade is "PreKindergarten"'), 10: ("GRADE_OUT_OF_RANGE", 'grade is "13"'),
         11: ("GRADE_NOT_NUMERIC", 'grade is "K"'), 12: ("GRADE_NOT_NUMERIC", 'grade is "Grade 3"'),
@@ -84,8 +88,8 @@ def test_every_rule_keeps_or_excludes_each_hand_made_record(dirty):
     # Teacher emails: trimmed and lower-cased; missing, malformed and shared ones excluded.
     teachers = dict(query(data_dir, "select teacher_id, email from roster.teachers"))
     assert teachers == {oid("teacher", 1): "ana.lopez@lincoln.k12.us", oid("teacher", 7): "gia.rossi@roosevelt.k12.us"}
-    assert rejects[f"{oid('teacher', 2)}:excluded"] == ("TEACHER_EMAIL_MISSING", "excluded", "email is null")
-    assert rejects[f"{oid('teacher', 3)}:excluded"] == ("TEACHER_EMAIL_MISSING", "excluded", 'email is ""')
+    assert rejects[f"{oid('teacher', 2)}:excluded"] == ("TEACHER_EMAIL_MISSING", "excluded", "email is missing (empty or null)")
+    assert rejects[f"{oid('teacher', 3)}:excluded"] == ("TEACHER_EMAIL_MISSING", "excluded", "email is missing (empty or null)")
     assert rejects[f"{oid('teacher', 4)}:excluded"][0] == "TEACHER_EMAIL_INVALID"
     for mine, other in ((5, "Finn Wu"), (6, "Eve Stone")):
         code_, _, text = rejects[f"{oid('teacher', mine)}:excluded"]
@@ -253,17 +257,22 @@ def test_readers_see_a_whole_district_version_while_it_is_published(dirty):
     seen, stop = set(), threading.Event()
 
     def read() -> None:
-        # Same process as the writer: DuckDB shares one database instance between the connections.
-        with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        # DuckDB: same process as the writer, sharing one database instance; Postgres: a session.
+        with warehouse.connect() as con:
+            cursor = con if warehouse.kind == "duckdb" else con.cursor()
+            if warehouse.kind == "postgres":
+                con.autocommit = True
             while not stop.is_set():
-                seen.add(con.execute("select (select count(*) from roster.students), "
-                                     "(select count(*) from roster.enrollments)").fetchone())
+                cursor.execute("select (select count(*) from roster.students), (select count(*) from roster.enrollments)")
+                seen.add(tuple(cursor.fetchone()))
 
+    from roster_pipeline.settings import warehouse_url
+
+    warehouse = Warehouse(warehouse_url(), data_dir / "dlt")
     reader = threading.Thread(target=read)
     reader.start()
     try:
         assert run_sync()[0] == 0
-        warehouse = Warehouse(f"duckdb://{data_dir / 'warehouse.duckdb'}", data_dir / "dlt")
         marts = [m.name for m in SqlProject().marts()]
         for _ in range(20):
             publish_district(warehouse, DISTRICT_ID, marts)

@@ -3,7 +3,6 @@
 import io
 from pathlib import Path
 
-import duckdb
 import pytest
 from dagster import DagsterInstance
 
@@ -11,22 +10,21 @@ from roster_pipeline.cli import main, sync
 from roster_pipeline.clever.source import raw_tables
 from roster_pipeline.sandbox.data import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline_tests.conftest import served
+from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, served, warehouse_query
 
 
 def district_counts(data_dir: Path, district_id: str) -> dict[str, int]:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        return {t: con.execute(f"select count(*) from clever_raw.{t} where district_id = ?", [district_id]).fetchone()[0]
-                for t in raw_tables()}
+    return {t: warehouse_query(f"select count(*) from clever_raw.{t} where district_id = ?", [district_id])[0][0]
+            for t in raw_tables()}
 
 
-def district_fingerprint(data_dir: Path, district_id: str) -> dict[str, str]:
-    """An order-independent hash of every row of a district, per raw table."""
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        return {t: con.execute(f"select count(*) || ':' || coalesce(sum(hash(x)), 0) from clever_raw.{t} x "
-                               "where district_id = ?", [district_id]).fetchone()[0] for t in raw_tables()}
+def district_fingerprint(data_dir: Path, district_id: str) -> dict[str, list]:
+    """Every row of a district, per raw table, in a stable order."""
+    return {t: sorted(map(repr, warehouse_query(f"select * from clever_raw.{t} where district_id = ?", [district_id])))
+            for t in raw_tables()}
 
 
+@pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)
 def test_sync_loads_every_collection_of_two_districts_as_served(pipeline_env, sandbox):
     out = io.StringIO()
     assert sync(out=out) == 0, out.getvalue()
@@ -44,6 +42,7 @@ def test_sync_loads_every_collection_of_two_districts_as_served(pipeline_env, sa
     assert sorted(instance.get_dynamic_partitions("district")) == sorted(s.id for s in sandbox.data.specs)
 
 
+@pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)
 def test_refreshing_one_district_replaces_its_slice_and_leaves_the_other_untouched(pipeline_env, sandbox, monkeypatch):
     assert sync(out=io.StringIO()) == 0
     first, second = sandbox.data.specs

@@ -1,5 +1,7 @@
 -- Every record the rules kept out of the roster, and every field they emptied, with the
 -- reason code (see seeds/reason_codes.csv) and a detail naming the offending value.
+-- Empty and null values are one case ("missing"): dlt's Postgres loader (CSV COPY with
+-- FORCE_NULL) turns empty strings into NULL, and both warehouses must say the same thing.
 with students as (
     select * from {{ ref('int_students__classified') }}
     where district_id = {{ district_id() }}
@@ -42,7 +44,7 @@ excluded_students as (
         case
             when exclusion_reason = 'SCHOOL_NOT_IN_SCOPE'
                 then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
-            when grade_raw is null then 'grade is null'
+            when exclusion_reason = 'GRADE_MISSING' then 'grade is missing (empty or null)'
             else 'grade is "' || grade_raw || '"'
         end as detail
     from students
@@ -76,7 +78,7 @@ excluded_teachers as (
         exclusion_reason as reason_code, 'excluded' as action,
         case exclusion_reason
             when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
-            when 'TEACHER_EMAIL_MISSING' then 'email is ' || case when email_raw is null then 'null' else '"' || email_raw || '"' end
+            when 'TEACHER_EMAIL_MISSING' then 'email is missing (empty or null)'
             when 'TEACHER_EMAIL_INVALID' then 'email "' || email_raw || '" is not a valid address'
             else 'email "' || email || '" is also used by ' || shared_with
         end as detail
@@ -97,7 +99,7 @@ excluded_sections as (
                     when teacher_exclusion_reason is null then 'primary teacher ' || teacher_id || ' is not in the roster'
                     else 'primary teacher ' || teacher_id || ' was excluded (' || teacher_exclusion_reason || ')'
                 end
-            when 'GRADE_MISSING' then case when grade_raw is null then 'grade is null' else 'grade is "' || grade_raw || '"' end
+            when 'GRADE_MISSING' then 'grade is missing (empty or null)'
             else 'grade is "' || grade_raw || '"'
         end as detail
     from sections
