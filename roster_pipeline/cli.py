@@ -146,6 +146,21 @@ def forget(district_id: str, out=None) -> int:
     return 0
 
 
+def grants(out=None) -> int:
+    """Create the Postgres reader roles and grant them the roster tables."""
+    out = out or sys.stdout
+    from roster_pipeline.grants import setup_grants
+    from roster_pipeline.settings import warehouse_url
+    from roster_pipeline.warehouse import Warehouse
+
+    warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
+    if warehouse.kind != "postgres":
+        raise ConfigError("ROSTER_WAREHOUSE points at DuckDB; access roles need a Postgres warehouse.")
+    for role, tables in setup_grants(warehouse).items():
+        print(f"{role}: select on {', '.join(tables) or '(no roster tables yet)'}", file=out)
+    return 0
+
+
 def sandbox(args: argparse.Namespace) -> int:
     from roster_pipeline.sandbox.data import SandboxData
     from roster_pipeline.sandbox.server import SandboxServer
@@ -244,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     p_forget = commands.add_parser("forget", help="delete a district's rows from every table (after de-authorization)")
     p_forget.add_argument("--district", required=True, metavar="ID")
 
+    commands.add_parser("grants", help="create the Postgres reader roles and grant them the roster tables")
+
     p_sandbox = commands.add_parser("sandbox", help="serve a Clever-compatible API with synthetic districts")
     p_sandbox.add_argument("--host", default="127.0.0.1")
     p_sandbox.add_argument("--port", type=int, default=8765)
@@ -268,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sync":
             return sync(args.districts, incremental=args.incremental)
+        if args.command == "grants":
+            return grants()
         if args.command == "forget":
             return forget(args.district)
         if args.command == "sandbox":

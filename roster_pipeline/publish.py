@@ -38,6 +38,11 @@ def publish_district(warehouse: Warehouse, district_id: str, tables: list[str]) 
             sql.execute(f"insert into {PUBLISHED_SCHEMA}.{table} ({names}) "
                         f"select {names} from {BUILD_SCHEMA}.{table} where {mine}", params)
             counts[table] = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}", params).fetchone()[0]
+        if sql.dialect == "postgres":
+            from roster_pipeline.grants import apply_grants, roles_exist
+
+            if roles_exist(sql):  # a table created just now gets its readers too, in the same transaction
+                apply_grants(sql)
     return counts
 
 
