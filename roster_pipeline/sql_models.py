@@ -154,6 +154,12 @@ def _dialect_globals(dialect: str, used: list[str]) -> dict:
             return f"coalesce(json_array_length({expr}), 0)"
         return f"coalesce(jsonb_array_length(cast({expr} as jsonb)), 0)"
 
+    def grade_reason(raw: str, crosswalk: str) -> str:
+        """Why a grade is not processed (NULL when it is), from the rules' grade crosswalk join."""
+        return (f"case when {raw} is null or trim({raw}) = '' then 'GRADE_MISSING' "
+                f"when {crosswalk}.clever_value is null then 'GRADE_NOT_NUMERIC' "
+                f"else {crosswalk}.reason_code end")
+
     def yes_no(expr: str) -> str:
         """Clever's Y/N flags: "Y" true, "N" false, anything else NULL."""
         return f"case trim({expr}) when 'Y' then true when 'N' then false end"
@@ -161,5 +167,5 @@ def _dialect_globals(dialect: str, used: list[str]) -> dict:
     return {
         "district_id": lambda: param("district_id"), "param": param, "regex_match": regex_match,
         "parse_birth_date": parse_birth_date, "json_list_elements": json_list_elements,
-        "json_list_length": json_list_length, "yes_no": yes_no,
+        "json_list_length": json_list_length, "yes_no": yes_no, "grade_reason": grade_reason,
     }

@@ -44,11 +44,7 @@ described as (
     select
         sections.*,
         grades.grade,
-        case
-            when sections.grade_raw is null or trim(sections.grade_raw) = '' then 'GRADE_MISSING'
-            when grades.clever_value is null then 'GRADE_NOT_NUMERIC'
-            else grades.reason_code
-        end as grade_reason,
+        {{ grade_reason('sections.grade_raw', 'grades') }} as grade_reason,
         coalesce(subject_names.subject, nullif(lower(trim(sections.subject_raw)), '')) as subject,
         courses.name as course_name,
         terms.name as term_name

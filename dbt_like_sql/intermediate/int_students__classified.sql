@@ -19,11 +19,7 @@ graded as (
     select
         students.*,
         grades.grade,
-        case
-            when students.grade_raw is null or trim(students.grade_raw) = '' then 'GRADE_MISSING'
-            when grades.clever_value is null then 'GRADE_NOT_NUMERIC'
-            else grades.reason_code
-        end as grade_reason
+        {{ grade_reason('students.grade_raw', 'grades') }} as grade_reason
     from students
     left join grades on grades.clever_value = trim(students.grade_raw)
 ),
