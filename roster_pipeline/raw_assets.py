@@ -55,15 +55,12 @@ def find_cause(exc: BaseException, kind: type):
     return None
 
 
-def events_since_cursor(pipeline, client) -> Changes:
+def events_since_cursor(pipeline, client) -> tuple[Changes, str | None]:
+    """The changes since the district's stored cursor, and that cursor."""
     known, cursor = stored_cursor(pipeline)
     if not known:
         raise EventsUnavailable("no event cursor is stored yet (first sync)")
-    return fetch_changes(client, cursor)
-
-
-def cursor_of(pipeline) -> str | None:
-    return stored_cursor(pipeline)[1]
+    return fetch_changes(client, cursor), cursor
 
 
 def newest_event_or_none(client, context, district_id: str) -> str | None:
@@ -97,14 +94,14 @@ def build_clever_raw_assets(warehouse: Warehouse):
             with clever.client_for(district_id, token) as client:
                 if config.incremental:
                     try:
-                        changes = events_since_cursor(pipeline, client)
+                        changes, cursor = events_since_cursor(pipeline, client)
                     except EventsUnavailable as reason:
                         context.log.warning(f"District {district_id}: full refresh instead of events: {reason}.")
                     else:
                         context.log.info(f"District {district_id}: applying {changes.events} Clever events "
                                          f"up to {changes.last_event_id}.")
                         yield from dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
-                            district_id, changes, changes.last_event_id or cursor_of(pipeline)))
+                            district_id, changes, changes.last_event_id or cursor))
                         return
                 newest = newest_event_or_none(client, context, district_id)
                 yield from dlt.run(context=context, dlt_source=clever.source_for(district_id, token), dlt_pipeline=pipeline)

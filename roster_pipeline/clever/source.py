@@ -8,7 +8,7 @@ Usable without Dagster:
 Each table's rows carry `district_id`, and the write disposition replaces that district's
 slice only (merge, delete-insert on the `district_id` merge key), so a refresh of one district
 never touches another. A collection that comes back empty still yields an empty Arrow table,
-so the table exists with its columns and `replace_district_slice` can clear stale rows.
+so the table exists with its columns and `clear_emptied_tables` can clear stale rows.
 """
 
 from __future__ import annotations
