@@ -66,7 +66,7 @@ def root_cause(error) -> str:
 
 
 def sync(district_ids: list[str] | None = None, *, incremental: bool = False, trigger: str = "manual",
-         out=None) -> int:
+         accept_mass_change: bool = False, out=None) -> int:
     """Sync each district (all when none are named); 0 only if every run succeeds.
 
     Without `incremental` a full refresh; with it, Clever events since each district's cursor
@@ -79,6 +79,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     from roster_pipeline.definitions import build_definitions
     from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
     from roster_pipeline.jobs import DISTRICT_SYNC_JOB, run_tags, sync_run_config
+    from roster_pipeline.mass_change import APPROVAL_TAG
     from roster_pipeline.settings import CleverSettings
     from roster_pipeline.clever.client import discover_district_tokens
 
@@ -108,7 +109,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
             started = time.monotonic()
             result = job.execute_in_process(
                 partition_key=district_id, instance=instance, raise_on_error=False,
-                tags=run_tags(district_id, trigger),
+                tags={**run_tags(district_id, trigger), **({APPROVAL_TAG: "true"} if accept_mass_change else {})},
                 run_config={**QUIET_CONSOLE, **sync_run_config(incremental)},
             )
             elapsed = time.monotonic() - started
@@ -117,7 +118,11 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
             if not result.success:
                 failures += 1
                 for event in result.all_events:
-                    error = getattr(event.event_specific_data, "error", None) if event.is_step_failure else None
+                    data = event.event_specific_data
+                    if event.event_type_value == "ASSET_CHECK_EVALUATION" and not data.passed:
+                        print(f"  check {data.asset_key.to_user_string()}:{data.check_name} failed: "
+                              f"{data.description or 'see its metadata in the UI'}", file=out)
+                    error = getattr(data, "error", None) if event.is_step_failure else None
                     if error is not None:
                         print(f"  {event.step_key}: {root_cause(error)}", file=out)
     print(f"{len(targets) - failures} of {len(targets)} districts synced.", file=out)
@@ -253,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     p_sync = commands.add_parser("sync", help="discover districts and fully refresh each one")
     p_sync.add_argument("--district", action="append", dest="districts", metavar="ID",
                         help="sync only this district (repeatable)")
+    p_sync.add_argument("--accept-mass-change", action="store_true",
+                        help="approve a change above the mass-change guard for the districts synced now")
     p_sync.add_argument("--incremental", action="store_true",
                         help="apply Clever events since each district's cursor instead of a full refresh")
 
@@ -284,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "sync":
-            return sync(args.districts, incremental=args.incremental)
+            return sync(args.districts, incremental=args.incremental, accept_mass_change=args.accept_mass_change)
         if args.command == "grants":
             return grants()
         if args.command == "forget":

@@ -20,7 +20,7 @@ from roster_pipeline.sql_models import SqlProject
 from roster_pipeline.schedules import build_nightly_schedule
 from roster_pipeline.sensors import build_discovery_sensor, build_events_sensor
 from roster_pipeline.settings import (
-    DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, FreshnessSettings, data_dir, load_dotenv_once, warehouse_url,
+    DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, FreshnessSettings, MassChangeSettings, data_dir, load_dotenv_once, warehouse_url,
 )
 from roster_pipeline.warehouse import Warehouse
 
@@ -37,6 +37,7 @@ def build_definitions() -> Definitions:
     RulesProfile.load(rules_path)  # a malformed rules file stops loading here, not mid-run
     roster_assets, roster_checks = build_roster_assets(SqlProject(), warehouse.kind)
     freshness = FreshnessSettings.from_env()
+    MassChangeSettings.from_env()  # a bad guard setting stops loading here, not in the middle of a run
     return Definitions(
         assets=[build_clever_raw_assets(warehouse), *roster_assets],
         asset_checks=roster_checks,

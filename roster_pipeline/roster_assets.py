@@ -16,6 +16,8 @@ import pandera.errors
 from dagster._utils.warnings import PreviewWarning
 
 from roster_pipeline.contracts import FOREIGN_KEYS, contract_for
+from roster_pipeline.mass_change import APPROVAL_TAG, GUARDED_TABLES, judge
+from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.publish import publish_district, read_district_table
 from roster_pipeline.raw_assets import OWNER, RAW_GROUP, WAREHOUSE_POOL
@@ -130,6 +132,30 @@ def build_contract_check(table: str):
     return contract_check
 
 
+def build_mass_change_check(table: str):
+    """A blocking check: the district's new version may not change this table abruptly."""
+
+    @asset_check(
+        asset=model_key(table), name="mass_change_guard", blocking=True, partitions_def=district_partitions,
+        pool=WAREHOUSE_POOL,
+        description=f"Blocks the publish when the district's {table} shrink or grow by more than "
+                    "ROSTER_MASS_CHANGE_SHARE and ROSTER_MASS_CHANGE_MIN_ROWS against the published version "
+                    f"(first publish exempt; approve with the run tag {APPROVAL_TAG}=true).",
+    )
+    def mass_change_guard(context, warehouse: WarehouseResource) -> AssetCheckResult:
+        approved = context.run.tags.get(APPROVAL_TAG, "").lower() == "true"
+        verdict = judge(warehouse.warehouse(), table, context.partition_key, MassChangeSettings.from_env(), approved)
+        if verdict.blocked:
+            context.log.error(verdict.message)
+        return AssetCheckResult(
+            passed=not verdict.blocked, severity=AssetCheckSeverity.ERROR, description=verdict.message,
+            metadata={"published_rows": MetadataValue.int(verdict.published or 0), "new_rows": MetadataValue.int(verdict.new),
+                      "change": MetadataValue.int(verdict.change), "approved": MetadataValue.bool(approved)},
+        )
+
+    return mass_change_guard
+
+
 def build_publish_asset(tables: list[str]):
     @asset(
         key=PUBLISHED_KEY, group_name=ROSTER_GROUP, partitions_def=district_partitions, owners=[OWNER],
@@ -150,5 +176,5 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str) -> tuple[list,
     marts = [m.name for m in project.marts()]
     assets = [district_rules, *(build_model_asset(project, m, warehouse_kind) for m in project.models.values()),
               build_publish_asset(marts)]
-    checks = [build_contract_check(t) for t in marts]
+    checks = [build_contract_check(t) for t in marts] + [build_mass_change_check(t) for t in GUARDED_TABLES]
     return assets, checks

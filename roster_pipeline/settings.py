@@ -139,3 +139,26 @@ class FreshnessSettings:
                 raise ConfigError(f"{name} must be a whole number of seconds, at least 30, got {raw!r}.")
             intervals[name] = int(raw)
         return cls(cron, timezone, intervals["ROSTER_DISCOVERY_INTERVAL_SECONDS"], intervals["ROSTER_EVENTS_INTERVAL_SECONDS"])
+
+
+@dataclass(frozen=True)
+class MassChangeSettings:
+    """The publish guard: block when a table of a district changes by more than `share` and `min_rows`."""
+
+    share: float
+    min_rows: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "MassChangeSettings":
+        env = os.environ if env is None else env
+        raw_share = env.get("ROSTER_MASS_CHANGE_SHARE") or "0.2"
+        raw_rows = env.get("ROSTER_MASS_CHANGE_MIN_ROWS") or "50"
+        try:
+            share = float(raw_share)
+        except ValueError:
+            share = -1.0
+        if not 0 < share <= 10:
+            raise ConfigError(f"ROSTER_MASS_CHANGE_SHARE must be a share like 0.2 (20 %), got {raw_share!r}.")
+        if not raw_rows.isdigit():
+            raise ConfigError(f"ROSTER_MASS_CHANGE_MIN_ROWS must be a whole number of rows, got {raw_rows!r}.")
+        return cls(share, int(raw_rows))

@@ -52,7 +52,8 @@ def test_refreshing_one_district_replaces_its_slice_and_leaves_the_other_untouch
     try:
         for key, value in smaller.env().items():
             monkeypatch.setenv(key, value)
-        assert sync([first.id], out=io.StringIO()) == 0
+        # Halving a district trips the mass-change guard (tested below); approved here.
+        assert sync([first.id], accept_mass_change=True, out=io.StringIO()) == 0
         expected_first = served(smaller.env()["CLEVER_API_BASE_URL"], first.token)
     finally:
         smaller.shutdown()
@@ -100,3 +101,43 @@ def test_a_failing_district_makes_sync_exit_non_zero(pipeline_env, sandbox, monk
     assert sync(out=out) == 1
     assert "refused the district token (401)" in out.getvalue()
     assert "revoked-token" not in out.getvalue()
+
+
+def published_counts(district_id: str) -> dict[str, int]:
+    return {t: warehouse_query(f"select count(*) from roster.{t} where district_id = ?", [district_id])[0][0]
+            for t in ("students", "teachers", "sections", "enrollments", "rejected_records")}
+
+
+def test_mass_change_guard_blocks_a_halved_district_until_approved(pipeline_env, sandbox, monkeypatch):
+    assert sync(out=io.StringIO()) == 0  # first publish: exempt
+    first = sandbox.data.specs[0]
+    before = published_counts(first.id)
+    smaller = start_sandbox(SandboxData(seed=7, districts=2, students=300))
+    try:
+        for key, value in smaller.env().items():
+            monkeypatch.setenv(key, value)
+        out = io.StringIO()
+        assert sync([first.id], out=out) == 1
+        assert "roster/students:mass_change_guard failed: students:" in out.getvalue()
+        assert "publish blocked" in out.getvalue() and "--accept-mass-change" in out.getvalue()
+        assert published_counts(first.id) == before  # analysts still see the previous version
+        assert sync([first.id], accept_mass_change=True, out=io.StringIO()) == 0
+    finally:
+        smaller.shutdown()
+        smaller.server_close()
+    after = published_counts(first.id)
+    assert after["students"] < before["students"] * 0.6
+
+
+def test_small_changes_pass_the_guard(pipeline_env, sandbox, monkeypatch):
+    assert sync(out=io.StringIO()) == 0
+    first = sandbox.data.specs[0]
+    monkeypatch.setenv("ROSTER_MASS_CHANGE_MIN_ROWS", "1000")  # a 50 % drop of a small district is churn here
+    smaller = start_sandbox(SandboxData(seed=7, districts=2, students=300))
+    try:
+        for key, value in smaller.env().items():
+            monkeypatch.setenv(key, value)
+        assert sync([first.id], out=io.StringIO()) == 0
+    finally:
+        smaller.shutdown()
+        smaller.server_close()

@@ -1,0 +1,64 @@
+"""The mass-change guard: a district's new version may not shrink or grow a table abruptly.
+
+A roster that suddenly loses half its students is far more often a broken SIS export or a
+sharing mistake than a real change, and publishing it would take classes away from teachers.
+The guard compares the checked build with the published version and blocks the publish when a
+table changes by more than ROSTER_MASS_CHANGE_SHARE *and* by at least ROSTER_MASS_CHANGE_MIN_ROWS
+rows (so a tiny district's normal churn never trips it). A district's first publish is exempt.
+An operator approves a real change with `roster-pipeline sync --district ID --accept-mass-change`
+(or the run tag `roster/accept_mass_change=true` in the UI's launchpad).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roster_pipeline.settings import MassChangeSettings
+from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
+from roster_pipeline.sql_runner import table_columns
+from roster_pipeline.warehouse import Warehouse
+
+GUARDED_TABLES = ("students", "teachers", "sections", "enrollments")
+APPROVAL_TAG = "roster/accept_mass_change"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    table: str
+    published: int | None  # None: the district was never published
+    new: int
+    blocked: bool
+    message: str
+
+    @property
+    def change(self) -> int:
+        return self.new - (self.published or 0)
+
+
+def judge(warehouse: Warehouse, table: str, district_id: str, settings: MassChangeSettings,
+          approved: bool) -> Verdict:
+    with warehouse.transaction() as sql:
+        mine = f"district_id = {placeholder(sql.dialect, 'd')}"
+        new = sql.execute(f"select count(*) from {BUILD_SCHEMA}.{table} where {mine}", {"d": district_id}).fetchone()[0]
+        published = None
+        if table_columns(sql, PUBLISHED_SCHEMA, table):
+            # The district counts as published once any of its tables has rows there.
+            ever = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.schools where {mine}", {"d": district_id}).fetchone()[0] \
+                if table_columns(sql, PUBLISHED_SCHEMA, "schools") else 0
+            if ever:
+                published = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}",
+                                        {"d": district_id}).fetchone()[0]
+    if published is None:
+        return Verdict(table, None, new, False, f"first publish of the district: {new} {table}, not guarded")
+    change = new - published
+    share = abs(change) / published if published else (float("inf") if change else 0.0)
+    over = share > settings.share and abs(change) >= settings.min_rows
+    what = (f"{table}: {published} published, {new} now ({change:+d}, {share:.0%}); "
+            f"limit {settings.share:.0%} and {settings.min_rows} rows")
+    if over and approved:
+        return Verdict(table, published, new, False, f"{what}: above the limit, approved by the run tag {APPROVAL_TAG}")
+    if over:
+        return Verdict(table, published, new, True,
+                       f"{what}: publish blocked. If the change is real, approve it with "
+                       f"`roster-pipeline sync --district {district_id} --accept-mass-change`.")
+    return Verdict(table, published, new, False, f"{what}: within the limit")
