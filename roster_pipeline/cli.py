@@ -219,9 +219,12 @@ def demo(args: argparse.Namespace) -> int:
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     print(f"  DAGSTER_HOME={home} {dagster} dev -w workspace.yaml")
     if warehouse.kind == "duckdb":
-        print("Query the tables with SQL, for example:")
-        print(f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{warehouse.duckdb_path}', "
-              "read_only=True).sql('select school_name, students, teachers, sections, excluded_students from roster.school_roster_summary'))\"")
+        from roster_pipeline.analyst_copy import analyst_file
+
+        print("Query the roster with SQL (analysts open this copy, never the pipeline's own file):")
+        print(f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{analyst_file(warehouse)}', "
+              "read_only=True).sql('select school_name, students, teachers, sections, excluded_students "
+              "from roster.school_roster_summary'))\"")
     return code
 
 

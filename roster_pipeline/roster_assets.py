@@ -15,6 +15,7 @@ from dagster import (
 import pandera.errors
 from dagster._utils.warnings import PreviewWarning
 
+from roster_pipeline.analyst_copy import refresh_analyst_file
 from roster_pipeline.contracts import FOREIGN_KEYS, contract_for
 from roster_pipeline.mass_change import APPROVAL_TAG, GUARDED_TABLES, judge
 from roster_pipeline.settings import MassChangeSettings
@@ -165,8 +166,12 @@ def build_publish_asset(tables: list[str]):
                     "untouched. Runs only when every blocking pandera check passed.",
     )
     def published(context: AssetExecutionContext, warehouse: WarehouseResource):
-        counts = publish_district(warehouse.warehouse(), context.partition_key, tables)
-        return MaterializeResult(metadata={t: MetadataValue.int(n) for t, n in counts.items()})
+        wh = warehouse.warehouse()
+        counts = publish_district(wh, context.partition_key, tables)
+        metadata = {t: MetadataValue.int(n) for t, n in counts.items()}
+        if wh.kind == "duckdb":
+            metadata["analyst_file"] = MetadataValue.path(str(refresh_analyst_file(wh)))
+        return MaterializeResult(metadata=metadata)
 
     return published
 

@@ -141,3 +141,45 @@ def test_small_changes_pass_the_guard(pipeline_env, sandbox, monkeypatch):
     finally:
         smaller.shutdown()
         smaller.server_close()
+
+
+READER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("select count(*) from roster.students").fetchone()[0], flush=True)
+sys.stdin.readline()  # hold the file open until the test has synced
+print(con.execute("select count(*) from roster.students").fetchone()[0], flush=True)
+"""
+
+
+def test_an_analyst_holding_the_duckdb_file_open_never_breaks_a_sync(pipeline_env, sandbox, monkeypatch):
+    import subprocess
+    import sys
+
+    assert sync(out=io.StringIO()) == 0
+    analysts = pipeline_env / "warehouse_for_analysts.duckdb"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(analysts)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        before = int(reader.stdout.readline())
+        smaller = start_sandbox(SandboxData(seed=7, districts=2, students=300))
+        try:
+            for key, value in smaller.env().items():
+                monkeypatch.setenv(key, value)
+            out = io.StringIO()
+            assert sync(accept_mass_change=True, out=out) == 0, out.getvalue()
+        finally:
+            smaller.shutdown()
+            smaller.server_close()
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert int(reader.stdout.readline()) == before  # its snapshot stayed whole and readable
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=30)
+    assert reader.returncode == 0
+    import duckdb
+
+    with duckdb.connect(str(analysts), read_only=True) as con:  # a new connection sees the new version
+        after = con.execute("select count(*) from roster.students").fetchone()[0]
+    assert after == warehouse_query("select count(*) from roster.students")[0][0] < before
