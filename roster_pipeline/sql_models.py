@@ -160,6 +160,11 @@ def _dialect_globals(dialect: str, used: list[str]) -> dict:
                 f"when {crosswalk}.clever_value is null then 'GRADE_NOT_NUMERIC' "
                 f"else {crosswalk}.reason_code end")
 
+    def mismatch_detail() -> str:
+        """Why a record was kept out of the district whose token loaded it."""
+        return ("'the object says district ' || clever_district_id || ', but it was loaded with the token "
+                "of district ' || district_id")
+
     def yes_no(expr: str) -> str:
         """Clever's Y/N flags: "Y" true, "N" false, anything else NULL."""
         return f"case trim({expr}) when 'Y' then true when 'N' then false end"
@@ -168,4 +173,5 @@ def _dialect_globals(dialect: str, used: list[str]) -> dict:
         "district_id": lambda: param("district_id"), "param": param, "regex_match": regex_match,
         "parse_birth_date": parse_birth_date, "json_list_elements": json_list_elements,
         "json_list_length": json_list_length, "yes_no": yes_no, "grade_reason": grade_reason,
+        "mismatch_detail": mismatch_detail,
     }

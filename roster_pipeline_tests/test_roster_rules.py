@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 
 import pytest
@@ -10,7 +11,7 @@ from roster_pipeline.cli import sync
 from roster_pipeline.sandbox.data import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, warehouse_query
-from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, TOKEN, handmade_district, oid
+from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, TOKEN, handmade_district, oid, section, student
 
 ROSTER_TABLES = ["schools", "students", "teachers", "sections", "enrollments", "demographics", "admins",
                  "rejected_records", "school_roster_summary"]
@@ -154,31 +155,53 @@ def test_every_rule_keeps_or_excludes_each_hand_made_record(dirty):
     assert counts[0][0] == counts[0][1]
 
 
-def test_a_failing_contract_blocks_the_publish_and_keeps_the_previous_version(dirty):
+def test_a_failing_contract_blocks_the_publish_and_keeps_the_previous_version(dirty, tmp_path, monkeypatch):
     district, data_dir = dirty
     assert run_sync()[0] == 0
     before = {t: query(data_dir, f"select count(*) from roster.{t}")[0][0] for t in ROSTER_TABLES}
-    # A student shared twice by the API (an id repeated across pages) breaks the primary key.
-    district.objects["student"].append(dict(district.objects["student"][0]))
-    district.objects["student"][-1]["name"] = {"first": "Changed", "last": "Name"}
-    district.objects["student"].append(student_like := dict(district.objects["student"][1]))
-    student_like["id"] = oid("student", 99)
+    # A rules profile that lets any teacher email through: the malformed address of teacher 4
+    # reaches the teachers table, and the pandera contract (well-formed emails) must stop it.
+    rules = tmp_path / "lax.toml"
+    rules.write_text("[emails]\nteacher_pattern = '.*'\n")
+    monkeypatch.setenv("ROSTER_RULES", str(rules))
     code, out = run_sync()
     assert code == 1, out
     after = {t: query(data_dir, f"select count(*) from roster.{t}")[0][0] for t in ROSTER_TABLES}
     assert after == before  # the previous complete version is still what readers see
-    assert query(data_dir, "select count(*) from roster.students where first_name = 'Changed'") == [(0,)]
+    assert query(data_dir, "select count(*) from roster.teachers where email = 'dev.patel-at-roosevelt'") == [(0,)]
     # The failing check says what failed, with the rows, for the UI.
     from dagster import DagsterInstance, AssetKey, AssetCheckKey
 
-    instance = DagsterInstance.get()
-    key = AssetCheckKey(AssetKey(["roster", "students"]), "pandera_contract")
-    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    with DagsterInstance.get() as instance:
+        key = AssetCheckKey(AssetKey(["roster", "teachers"]), "pandera_contract")
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
     evaluation = record.event.dagster_event.event_specific_data
     assert evaluation.passed is False
     assert evaluation.metadata["failure_count"].value >= 1
-    assert "Changed" in evaluation.metadata["first_failing_rows"].value
-    assert "student_id" in evaluation.metadata["failures"].value
+    assert "dev.patel-at-roosevelt" in evaluation.metadata["first_failing_rows"].value
+    assert "str_matches" in evaluation.metadata["failures"].value
+
+
+def test_foreign_district_objects_are_rejected_and_repeated_ids_kept_once(dirty):
+    district, data_dir = dirty
+    repeated = copy.deepcopy(district.objects["student"][0])
+    district.objects["student"].append(repeated)  # the same student served twice, on another page
+    foreign = student(50, "3", first="Foreign")
+    foreign["district"] = "f" * 24
+    district.objects["student"].append(foreign)
+    stray = section(20, "Math 3 - P7", "math", "3", 1, [1])
+    stray["district"] = "f" * 24
+    district.objects["section"].append(stray)
+    code, out = run_sync()
+    assert code == 0, out
+    assert query(data_dir, "select count(*) from roster.students where student_id = ?", [oid("student", 1)]) == [(1,)]
+    assert query(data_dir, "select count(*) from roster.enrollments where student_id = ? and section_id = ?",
+                 [oid("student", 1), oid("section", 1)]) == [(1,)]
+    rejects = rejected(data_dir)
+    for record in (oid("student", 50), oid("section", 20)):
+        code_, _, detail = rejects[f"{record}:excluded"]
+        assert code_ == "DISTRICT_MISMATCH" and "f" * 24 in detail and DISTRICT_ID in detail
+    assert query(data_dir, "select count(*) from roster.enrollments where section_id = ?", [oid("section", 20)]) == [(0,)]
 
 
 def test_rules_profile_changes_the_output(dirty, tmp_path, monkeypatch):

@@ -14,15 +14,24 @@ grades as (
     where district_id = {{ district_id() }} and grade is not null
 ),
 
-final as (
+classified as (
     select
         schools.*,
         low.grade as low_grade,
         high.grade as high_grade,
-        (not exists (select 1 from scope) or schools.school_id in (select school_id from scope)) as in_scope
+        case
+            when schools.clever_district_id is not null and schools.clever_district_id <> schools.district_id
+                then 'DISTRICT_MISMATCH'
+            when not (not exists (select 1 from scope) or schools.school_id in (select school_id from scope))
+                then 'SCHOOL_NOT_IN_SCOPE'
+        end as exclusion_reason
     from schools
     left join grades as low on low.clever_value = schools.low_grade_raw
     left join grades as high on high.clever_value = schools.high_grade_raw
+),
+
+final as (
+    select classified.*, exclusion_reason is null as in_scope from classified
 )
 
 select * from final

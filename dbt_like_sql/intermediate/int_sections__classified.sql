@@ -60,6 +60,8 @@ final as (
         described.*,
         teachers.exclusion_reason as teacher_exclusion_reason,
         case
+            when described.clever_district_id is not null and described.clever_district_id <> described.district_id
+                then 'DISTRICT_MISMATCH'
             when coalesce(schools.in_scope, false) = false then 'SCHOOL_NOT_IN_SCOPE'
             when described.grade_reason is not null then described.grade_reason
             when described.subject is null or described.subject not in (select subject from subjects_kept)

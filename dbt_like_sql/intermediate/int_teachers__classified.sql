@@ -34,6 +34,8 @@ final as (
         normalized.*,
         shared.shared_with,
         case
+            when normalized.clever_district_id is not null and normalized.clever_district_id <> normalized.district_id
+                then 'DISTRICT_MISMATCH'
             when coalesce(schools.in_scope, false) = false then 'SCHOOL_NOT_IN_SCOPE'
             when normalized.email is null then 'TEACHER_EMAIL_MISSING'
             when not {{ regex_match('normalized.email', param('teacher_email_pattern')) }} then 'TEACHER_EMAIL_INVALID'

@@ -30,8 +30,11 @@ admins as (
 excluded_schools as (
     select
         district_id, 'school' as entity, school_id as record_id, name as record_name, school_id,
-        'SCHOOL_NOT_IN_SCOPE' as reason_code, 'excluded' as action,
-        'school ' || coalesce(name, school_id) || ' is not in the district''s school scope' as detail
+        exclusion_reason as reason_code, 'excluded' as action,
+        case exclusion_reason
+            when 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
+            else 'school ' || coalesce(name, school_id) || ' is not in the district''s school scope'
+        end as detail
     from schools
     where not in_scope
 ),
@@ -42,6 +45,7 @@ excluded_students as (
         coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
         exclusion_reason as reason_code, 'excluded' as action,
         case
+            when exclusion_reason = 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when exclusion_reason = 'SCHOOL_NOT_IN_SCOPE'
                 then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
             when exclusion_reason = 'GRADE_MISSING' then 'grade is missing (empty or null)'
@@ -77,6 +81,7 @@ excluded_teachers as (
         coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
         exclusion_reason as reason_code, 'excluded' as action,
         case exclusion_reason
+            when 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
             when 'TEACHER_EMAIL_MISSING' then 'email is missing (empty or null)'
             when 'TEACHER_EMAIL_INVALID' then 'email "' || email_raw || '" is not a valid address'
@@ -91,6 +96,7 @@ excluded_sections as (
         district_id, 'section' as entity, section_id as record_id, name as record_name, school_id,
         exclusion_reason as reason_code, 'excluded' as action,
         case exclusion_reason
+            when 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
             when 'SECTION_SUBJECT_NOT_IN_SCOPE' then 'subject is "' || coalesce(subject_raw, '') || '"'
             when 'SECTION_TEACHER_EXCLUDED' then

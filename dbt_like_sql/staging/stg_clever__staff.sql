@@ -1,6 +1,14 @@
 {{ config(materialized='view') }}
-with source as (
-    select * from {{ source('clever', 'staff') }}
+with numbered as (
+    select
+        *,
+        row_number() over (partition by district_id, id order by last_modified desc nulls last) as copy_number
+    from {{ source('clever', 'staff') }}
+),
+
+source as (
+    -- An id served twice (within a page or across pages) keeps one row.
+    select * from numbered where copy_number = 1
 ),
 
 final as (
