@@ -20,7 +20,7 @@ from roster_pipeline.sql_models import SqlProject
 from roster_pipeline.schedules import build_nightly_schedule
 from roster_pipeline.sensors import build_discovery_sensor, build_events_sensor
 from roster_pipeline.settings import (
-    DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, FreshnessSettings, MassChangeSettings, data_dir, load_dotenv_once, warehouse_url,
+    ConfigError, DEFAULT_API_BASE_URL, DEFAULT_OAUTH_TOKENS_URL, FreshnessSettings, MassChangeSettings, data_dir, load_dotenv_once, warehouse_url,
 )
 from roster_pipeline.warehouse import Warehouse
 
@@ -28,6 +28,17 @@ from roster_pipeline.warehouse import Warehouse
 def _secret(name: str):
     """An EnvVar when the variable is set (the UI shows its name, never its value), else None."""
     return EnvVar(name) if os.environ.get(name) else None
+
+
+def clever_timeout() -> float:
+    raw = os.environ.get("CLEVER_TIMEOUT_SECONDS") or "60"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ConfigError(f"CLEVER_TIMEOUT_SECONDS must be a positive number of seconds, got {raw!r}.")
+    return value
 
 
 def build_definitions() -> Definitions:
@@ -56,6 +67,7 @@ def build_definitions() -> Definitions:
                 client_id=os.environ.get("CLEVER_CLIENT_ID") or None,
                 client_secret=_secret("CLEVER_CLIENT_SECRET"),
                 district_tokens=_secret("CLEVER_DISTRICT_TOKENS"),
+                timeout_seconds=clever_timeout(),
             ),
             # The URL may hold a Postgres password: pass it as an EnvVar when it is set.
             "warehouse": WarehouseResource(

@@ -30,6 +30,7 @@ class CleverResource(ConfigurableResource):
     client_secret: Optional[str] = None
     district_tokens: Optional[str] = None
     page_size: int = MAX_PAGE_SIZE
+    timeout_seconds: float = 60.0  # per request; a slower page is retried with backoff
 
     def settings(self) -> CleverSettings:
         env = {
@@ -53,10 +54,11 @@ class CleverResource(ConfigurableResource):
 
     def source_for(self, district_id: str, token: SecretStr):
         """The dlt source of one district, with that district's token and no other."""
-        return clever_source(district_id, token, self.api_base_url, self.page_size)
+        return clever_source(district_id, token, self.api_base_url, self.page_size, self.timeout_seconds)
 
     def client_for(self, district_id: str, token: SecretStr) -> CleverClient:
-        return CleverClient(self.api_base_url, token, district_id=district_id, page_size=self.page_size)
+        return CleverClient(self.api_base_url, token, district_id=district_id, page_size=self.page_size,
+                            timeout=self.timeout_seconds)
 
 
 class WarehouseResource(ConfigurableResource):

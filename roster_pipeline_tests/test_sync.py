@@ -183,3 +183,44 @@ def test_an_analyst_holding_the_duckdb_file_open_never_breaks_a_sync(pipeline_en
     with duckdb.connect(str(analysts), read_only=True) as con:  # a new connection sees the new version
         after = con.execute("select count(*) from roster.students").fetchone()[0]
     assert after == warehouse_query("select count(*) from roster.students")[0][0] < before
+
+
+FAULTS = {
+    "429-storm": {"status": 429, "count": 5, "reset_in": 1},
+    "5xx-burst": {"status": 503, "count": 4},
+    "dropped-connection": {"status": "drop", "count": 3},
+    "truncated-page": {"status": "truncate", "count": 3},
+    "slow-page-past-timeout": {"status": "slow", "delay": 2.5, "count": 2},
+}
+
+
+def published_rows(district_id: str) -> dict[str, list]:
+    tables = ("schools", "students", "teachers", "sections", "enrollments", "demographics", "admins",
+              "rejected_records", "school_roster_summary")
+    return {t: sorted(map(repr, warehouse_query(f"select * from roster.{t} where district_id = ?", [district_id])))
+            for t in tables}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS.values()), ids=list(FAULTS))
+def test_a_sync_through_transient_faults_publishes_what_a_clean_sync_does(pipeline_env, clean_faults, monkeypatch, fault):
+    monkeypatch.setenv("CLEVER_TIMEOUT_SECONDS", "1")
+    first = clean_faults.data.specs[0]
+    assert sync([first.id], out=io.StringIO()) == 0
+    clean = published_rows(first.id)
+    clean_faults.faults.configure(fault)
+    out = io.StringIO()
+    assert sync([first.id], out=out) == 0, out.getvalue()
+    assert clean_faults.faults.count == 0  # every injected fault was met and retried
+    assert published_rows(first.id) == clean
+
+
+def test_a_sync_that_cannot_finish_leaves_the_published_tables_intact(pipeline_env, clean_faults):
+    first = clean_faults.data.specs[0]
+    assert sync([first.id], out=io.StringIO()) == 0
+    before = published_rows(first.id)
+    # Half way through the load, Clever starts refusing every request (not a transient error).
+    clean_faults.faults.configure({"status": 400, "count": 10_000, "after": 5})
+    out = io.StringIO()
+    assert sync([first.id], out=out) == 1
+    assert "Clever answered 400" in out.getvalue()
+    assert published_rows(first.id) == before

@@ -40,6 +40,7 @@ def clever_source(
     token: SecretStr | None = None,
     base_url: str = DEFAULT_API_BASE_URL,
     page_size: int = MAX_PAGE_SIZE,
+    timeout: float = 60.0,
 ):
     """All Clever roster collections of one district (token: that district's bearer token)."""
 
@@ -50,7 +51,7 @@ def clever_source(
         # Section pages keep their id lists for the pair tables; other lists are stored as JSON text.
         shape = (lambda page: page) if table == "sections" else lists_as_json
         yielded = False
-        with CleverClient(base_url, token, district_id=district_id, page_size=page_size) as client:
+        with CleverClient(base_url, token, district_id=district_id, page_size=page_size, timeout=timeout) as client:
             for objects in client.pages(path, params):
                 if objects:
                     yielded = True

@@ -7,7 +7,9 @@ bearer-token districts, `/oauth/tokens` discovery with Basic auth, paged collect
 
 Faults for tests and drills are set through `POST /sandbox/faults` (JSON body):
 `{"status": 429, "count": 2, "reset_in": 1}` answers the next two data requests with 429,
-`{"status": 503, "count": 3}` with 503, `{"stuck_cursor": true}` makes `next` links repeat
+`{"status": 503, "count": 3}` with 503, `{"status": "drop"|"truncate", "count": 2}`
+closes the connection before answering or half way through the page, `{"status": "slow",
+"delay": 5, "count": 1}` answers late (`"after": N` lets N requests through first), `{"stuck_cursor": true}` makes `next` links repeat
 the current cursor, `{"rate": 0.05}` fails that share of requests at random (half 429, half
 503). `POST /sandbox/faults` with `{}` clears them.
 
@@ -48,7 +50,9 @@ class Faults:
         self.clear()
 
     def clear(self) -> None:
-        self.status = 0
+        self.status: int | str = 0
+        self.delay = 0.0
+        self.after = 0  # requests served normally before the faults start
         self.count = 0
         self.reset_in = 1
         self.stuck_cursor = False
@@ -58,14 +62,20 @@ class Faults:
     def configure(self, body: dict) -> None:
         with self.lock:
             self.clear()
-            self.status = int(body.get("status", 0))
+            status = body.get("status", 0)
+            self.status = status if status in ("drop", "truncate", "slow") else int(status)
+            self.delay = float(body.get("delay", 0.0))
+            self.after = int(body.get("after", 0))
             self.count = int(body.get("count", 0))
             self.reset_in = int(body.get("reset_in", 1))
             self.stuck_cursor = bool(body.get("stuck_cursor", False))
             self.rate = float(body.get("rate", 0.0))
 
-    def next_fault(self) -> int:
+    def next_fault(self) -> int | str:
         with self.lock:
+            if self.after > 0:
+                self.after -= 1
+                return 0
             if self.count > 0:
                 self.count -= 1
                 return self.status
@@ -144,6 +154,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
+        if getattr(self, "truncate", False):
+            self.truncate = False
+            self.close_connection = True
+            payload = payload[: len(payload) // 2]
         self.wfile.write(payload)
 
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
@@ -188,7 +202,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if fault == 429 or remaining < 0:
             reset_at = int(time.time()) + self.server.faults.reset_in if fault == 429 else reset
             return self.error(429, "rate limit exceeded", {**limit_headers, "X-RateLimit-Reset": str(reset_at)})
-        if fault:
+        if fault == "drop":  # the connection dies before any response
+            self.close_connection = True
+            return None
+        if fault == "slow":  # a page that takes longer than the client waits
+            time.sleep(self.server.faults.delay)
+        elif fault == "truncate":  # the page is cut off half way
+            self.truncate = True
+        elif fault:
             return self.error(fault, "injected server error")
         parts = url.path[len(API_PREFIX) + 1:].strip("/").split("/")
         if parts == ["events"]:
