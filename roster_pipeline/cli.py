@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 import threading
-import time
 from pathlib import Path
 
 from roster_pipeline.settings import ConfigError, data_dir, load_dotenv_once, validate_district_id
@@ -40,10 +39,6 @@ concurrency:
 """
 
 
-# The full event log goes to the instance (and the UI); the terminal gets warnings and a summary.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
 def ensure_dagster_home() -> Path:
     """Use `DAGSTER_HOME`, or set up a local instance folder under the data directory."""
     home = os.environ.get("DAGSTER_HOME")
@@ -56,13 +51,6 @@ def ensure_dagster_home() -> Path:
         config.write_text(LOCAL_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(path)
     return path
-
-
-def root_cause(error) -> str:
-    """The innermost message of a Dagster error chain: the sentence that says what went wrong."""
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip().splitlines()[-1]
 
 
 def sync(district_ids: list[str] | None = None, *, incremental: bool = False, trigger: str = "manual",
@@ -78,7 +66,8 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
 
     from roster_pipeline.definitions import build_definitions
     from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
-    from roster_pipeline.jobs import DISTRICT_SYNC_JOB, run_tags, sync_run_config
+    from roster_pipeline.batch import sync_in_process
+    from roster_pipeline.jobs import DISTRICT_SYNC_JOB, run_tags
     from roster_pipeline.mass_change import APPROVAL_TAG
     from roster_pipeline.settings import CleverSettings
     from roster_pipeline.clever.client import discover_district_tokens
@@ -106,25 +95,13 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
             instance.add_dynamic_partitions(DISTRICT_PARTITIONS_NAME, new)
         job = defs.resolve_job_def(DISTRICT_SYNC_JOB)
         for district_id in targets:
-            started = time.monotonic()
-            result = job.execute_in_process(
-                partition_key=district_id, instance=instance, raise_on_error=False,
-                tags={**run_tags(district_id, trigger), **({APPROVAL_TAG: "true"} if accept_mass_change else {})},
-                run_config={**QUIET_CONSOLE, **sync_run_config(incremental)},
-            )
-            elapsed = time.monotonic() - started
-            status = "ok" if result.success else "FAILED"
-            print(f"district {district_id}: {status} in {elapsed:.1f}s (run {result.run_id})", file=out)
-            if not result.success:
-                failures += 1
-                for event in result.all_events:
-                    data = event.event_specific_data
-                    if event.event_type_value == "ASSET_CHECK_EVALUATION" and not data.passed:
-                        print(f"  check {data.asset_key.to_user_string()}:{data.check_name} failed: "
-                              f"{data.description or 'see its metadata in the UI'}", file=out)
-                    error = getattr(data, "error", None) if event.is_step_failure else None
-                    if error is not None:
-                        print(f"  {event.step_key}: {root_cause(error)}", file=out)
+            outcome = sync_in_process(
+                job, instance, district_id, incremental=incremental,
+                tags={**run_tags(district_id, trigger), **({APPROVAL_TAG: "true"} if accept_mass_change else {})})
+            print(outcome.line(), file=out)
+            for problem in outcome.problems:
+                print(f"  {problem}", file=out)
+            failures += not outcome.success
     print(f"{len(targets) - failures} of {len(targets)} districts synced.", file=out)
     return 1 if failures else 0
 

@@ -11,6 +11,7 @@ import os
 from dagster import Definitions, EnvVar, in_process_executor, multiprocess_executor
 from dagster_dlt import DagsterDltResource
 
+from roster_pipeline.batch import build_nightly_batch_job
 from roster_pipeline.jobs import build_district_sync_job
 from roster_pipeline.raw_assets import build_clever_raw_assets
 from roster_pipeline.resources import CleverResource, RulesResource, WarehouseResource
@@ -46,14 +47,13 @@ def build_definitions() -> Definitions:
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
     rules_path = os.environ.get("ROSTER_RULES") or None
     RulesProfile.load(rules_path)  # a malformed rules file stops loading here, not mid-run
-    roster_assets, roster_checks = build_roster_assets(SqlProject(), warehouse.kind)
+    roster_models = build_roster_assets(SqlProject(), warehouse.kind)
     freshness = FreshnessSettings.from_env()
     MassChangeSettings.from_env()  # a bad guard setting stops loading here, not in the middle of a run
     return Definitions(
-        assets=[build_clever_raw_assets(warehouse), *roster_assets],
-        asset_checks=roster_checks,
-        jobs=[build_district_sync_job(warehouse.kind)],
-        schedules=[build_nightly_schedule(freshness.sync_cron, freshness.sync_timezone)],
+        assets=[build_clever_raw_assets(warehouse), roster_models],
+        jobs=[build_district_sync_job(warehouse.kind), build_nightly_batch_job(warehouse.kind)],
+        schedules=[build_nightly_schedule(freshness.sync_cron, freshness.sync_timezone, freshness.batch_size)],
         sensors=[build_discovery_sensor(freshness.discovery_interval_seconds),
                  build_events_sensor(freshness.events_interval_seconds)],
         # An embedded DuckDB file takes one writing process: run a district's steps in one process.

@@ -1,29 +1,36 @@
-"""The clean roster as Dagster assets: rules → one asset per SQL model → checks → publish.
+"""The clean roster as Dagster assets: rules → SQL models → pandera checks → publish.
 
-Every model of `dbt_like_sql/` becomes an asset automatically, with its dependencies read from
-its `ref()`/`source()` calls and its column docs from `schema.yml`. Each mart gets a blocking
-pandera check; `roster/published` swaps the checked district into schema `roster` only when
-every check passed (Dagster skips it when a blocking check fails).
+Every model of `dbt_like_sql/` is an asset, with its dependencies read from its `ref()`/`source()`
+calls and its column docs from `schema.yml`. Like dagster-dbt's `@dbt_assets`, the whole project
+is one multi-asset: one step builds a district's models in dependency order, runs the checks
+and publishes. One step instead of ~40 keeps Dagster's per-step cost out of a district's run
+(it was most of a small district's run time), while the UI still shows one asset per model,
+its lineage, and one check result per table.
+
+Each mart has a blocking pandera check; `roster/published` swaps the checked district into
+schema `roster` only when every check passed, otherwise the step fails naming the checks and
+the previous published version stays.
 """
 
+
+import time
 import warnings
 
 from dagster import (
-    AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey, MaterializeResult,
-    MetadataValue, TableColumn, TableSchema, asset, asset_check,
+    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetSpec, Failure,
+    MaterializeResult, MetadataValue, TableColumn, TableSchema, multi_asset,
 )
-import pandera.errors
 from dagster._utils.warnings import PreviewWarning
 
 from roster_pipeline.analyst_copy import refresh_analyst_file
-from roster_pipeline.contracts import FOREIGN_KEYS, contract_for
+from roster_pipeline.contract_check import check_contract, ibis_connection
 from roster_pipeline.mass_change import APPROVAL_TAG, GUARDED_TABLES, judge
-from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.partitions import district_partitions
-from roster_pipeline.publish import publish_district, read_district_table
+from roster_pipeline.publish import publish_district
 from roster_pipeline.raw_assets import OWNER, RAW_GROUP, WAREHOUSE_POOL
 from roster_pipeline.resources import RulesResource, WarehouseResource
 from roster_pipeline.rules import write_rule_tables
+from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, RULE_TABLES, SqlModel, SqlProject
 from roster_pipeline.sql_runner import build_model, prepare_schemas
 
@@ -34,26 +41,13 @@ warnings.filterwarnings("ignore", category=PreviewWarning, message=".*partitions
 ROSTER_GROUP = "roster"
 RULES_KEY = AssetKey([ROSTER_GROUP, "district_rules"])
 PUBLISHED_KEY = AssetKey([ROSTER_GROUP, "published"])
-FAILING_ROWS_SHOWN = 10
+CONTRACT_CHECK = "pandera_contract"
+MASS_CHANGE_CHECK = "mass_change_guard"
+SKIP_ANALYST_COPY_TAG = "roster/skip_analyst_copy"  # a batch refreshes the analysts' file once, at its end
 
 
 def model_key(name: str) -> AssetKey:
     return RULES_KEY if name in RULE_TABLES else AssetKey([ROSTER_GROUP, name])
-
-
-@asset(
-    key=RULES_KEY, group_name=ROSTER_GROUP, partitions_def=district_partitions, owners=[OWNER],
-    kinds={"python"}, pool=WAREHOUSE_POOL,
-    description="The district's effective rules profile (ROSTER_RULES, or the bundled default) as the small "
-                "tables the SQL models join: grade crosswalk, subject names, kept subjects, school scope.",
-)
-def district_rules(context: AssetExecutionContext, warehouse: WarehouseResource, rules: RulesResource):
-    district_id = context.partition_key
-    profile = rules.profile()
-    with warehouse.warehouse().transaction() as sql:
-        prepare_schemas(sql)
-        counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, profile.for_district(district_id))
-    return MaterializeResult(metadata={"rules_file": str(profile.path), **{k: MetadataValue.int(v) for k, v in counts.items()}})
 
 
 def column_schema(project: SqlProject, model: SqlModel) -> TableSchema | None:
@@ -65,8 +59,7 @@ def column_schema(project: SqlProject, model: SqlModel) -> TableSchema | None:
         for name, doc in columns.items()])
 
 
-def build_model_asset(project: SqlProject, model: SqlModel, warehouse_kind: str):
-    """One asset for one SQL model; it builds the district's slice of the model."""
+def model_spec(project: SqlProject, model: SqlModel, warehouse_kind: str) -> AssetSpec:
     doc = project.docs.get(model.name, {})
     where = (f"`{model.relation}` (a view over every district)" if model.materialized == "view"
              else f"`{model.relation}`, one slice per district" + (
@@ -76,110 +69,100 @@ def build_model_asset(project: SqlProject, model: SqlModel, warehouse_kind: str)
     schema = column_schema(project, model)
     if schema:
         metadata["dagster/column_schema"] = schema
-
-    @asset(
-        key=model_key(model.name), group_name=ROSTER_GROUP, partitions_def=district_partitions,
+    return AssetSpec(
+        model_key(model.name), group_name=ROSTER_GROUP, owners=[OWNER], kinds={"sql", warehouse_kind},
         deps=[model_key(r) for r in dict.fromkeys(model.refs)] + [AssetKey([RAW_GROUP, s]) for s in dict.fromkeys(model.sources)],
         description=f"{doc.get('description') or model.name} Built from {model.path.name} into {where}.",
-        owners=[OWNER], kinds={"sql", warehouse_kind}, metadata=metadata, pool=WAREHOUSE_POOL,
+        metadata=metadata,
     )
-    def sql_model(context: AssetExecutionContext, warehouse: WarehouseResource, rules: RulesResource):
-        district_id = context.partition_key
-        parameters = rules.profile().for_district(district_id).sql_parameters()
-        rows = build_model(warehouse.warehouse(), project, model, district_id, parameters)
-        if model.materialized == "view":
-            return MaterializeResult(metadata={"relation": model.relation})
-        return MaterializeResult(metadata={"dagster/row_count": MetadataValue.int(rows), "relation": model.relation})
-
-    return sql_model
 
 
-def build_contract_check(table: str):
-    """A blocking pandera check of one mart's district slice before it is published."""
-
-    @asset_check(
-        asset=model_key(table), name="pandera_contract", blocking=True, partitions_def=district_partitions,
-        pool=WAREHOUSE_POOL,
-        description=f"Pandera contract of roster.{table}: types, keys, formats, grade range, foreign keys. "
-                    "A failure blocks the district's publish.",
-    )
-    def contract_check(context, warehouse: WarehouseResource, rules: RulesResource) -> AssetCheckResult:
-        district_id = context.partition_key
-        wh = warehouse.warehouse()
-        frame = read_district_table(wh, BUILD_SCHEMA, table, district_id)
-        related = {
-            (other, column): set(read_district_table(wh, BUILD_SCHEMA, other, district_id, [column])[column])
-            for _, other, column in FOREIGN_KEYS.get(table, [])
-        }
-        schema = contract_for(table, rules.profile().for_district(district_id), related)
-        try:
-            schema.validate(frame, lazy=True)
-        except pandera.errors.SchemaErrors as errors:
-            cases = errors.failure_cases
-            failing_index = [i for i in cases["index"].dropna().unique() if i in frame.index]
-            return AssetCheckResult(
-                passed=False, severity=AssetCheckSeverity.ERROR,
-                metadata={
-                    "failure_count": MetadataValue.int(len(cases)),
-                    "rows_checked": MetadataValue.int(len(frame)),
-                    "failures": MetadataValue.md(
-                        cases[["column", "check", "failure_case"]].head(FAILING_ROWS_SHOWN).to_markdown(index=False)),
-                    "first_failing_rows": MetadataValue.md(
-                        frame.loc[failing_index[:FAILING_ROWS_SHOWN]].to_markdown(index=False)),
-                },
-            )
-        return AssetCheckResult(passed=True, metadata={"rows_checked": MetadataValue.int(len(frame))})
-
-    return contract_check
-
-
-def build_mass_change_check(table: str):
-    """A blocking check: the district's new version may not change this table abruptly."""
-
-    @asset_check(
-        asset=model_key(table), name="mass_change_guard", blocking=True, partitions_def=district_partitions,
-        pool=WAREHOUSE_POOL,
-        description=f"Blocks the publish when the district's {table} shrink or grow by more than "
+def check_specs(marts: list[str]) -> list[AssetCheckSpec]:
+    contracts = [AssetCheckSpec(
+        CONTRACT_CHECK, asset=model_key(t), blocking=True, partitions_def=district_partitions,
+        description=f"Pandera contract of roster.{t}: types, keys, formats, grade range, foreign keys, run as "
+                    "queries inside the warehouse. A failure blocks the district's publish.") for t in marts]
+    guards = [AssetCheckSpec(
+        MASS_CHANGE_CHECK, asset=model_key(t), blocking=True, partitions_def=district_partitions,
+        description=f"Blocks the publish when the district's {t} shrink or grow by more than "
                     "ROSTER_MASS_CHANGE_SHARE and ROSTER_MASS_CHANGE_MIN_ROWS against the published version "
-                    f"(first publish exempt; approve with the run tag {APPROVAL_TAG}=true).",
-    )
-    def mass_change_guard(context, warehouse: WarehouseResource) -> AssetCheckResult:
-        approved = context.run.tags.get(APPROVAL_TAG, "").lower() == "true"
-        verdict = judge(warehouse.warehouse(), table, context.partition_key, MassChangeSettings.from_env(), approved)
-        if verdict.blocked:
-            context.log.error(verdict.message)
-        return AssetCheckResult(
-            passed=not verdict.blocked, severity=AssetCheckSeverity.ERROR, description=verdict.message,
-            metadata={"published_rows": MetadataValue.int(verdict.published or 0), "new_rows": MetadataValue.int(verdict.new),
-                      "change": MetadataValue.int(verdict.change), "approved": MetadataValue.bool(approved)},
-        )
-
-    return mass_change_guard
+                    f"(first publish exempt; approve with the run tag {APPROVAL_TAG}=true).") for t in GUARDED_TABLES]
+    return contracts + guards
 
 
-def build_publish_asset(tables: list[str]):
-    @asset(
-        key=PUBLISHED_KEY, group_name=ROSTER_GROUP, partitions_def=district_partitions, owners=[OWNER],
-        deps=[model_key(t) for t in tables], kinds={"sql"}, pool=WAREHOUSE_POOL,
-        description="Publishes the district's checked tables into schema `roster` in one transaction: readers "
-                    "see the previous complete version or the new one, never a mix, and other districts are "
-                    "untouched. Runs only when every blocking pandera check passed.",
-    )
-    def published(context: AssetExecutionContext, warehouse: WarehouseResource):
-        wh = warehouse.warehouse()
-        counts = publish_district(wh, context.partition_key, tables)
-        metadata = {t: MetadataValue.int(n) for t, n in counts.items()}
-        if wh.kind == "duckdb":
-            metadata["analyst_file"] = MetadataValue.path(str(refresh_analyst_file(wh)))
-        return MaterializeResult(metadata=metadata)
-
-    return published
-
-
-def build_roster_assets(project: SqlProject, warehouse_kind: str) -> tuple[list, list]:
-    """(assets, checks) for the whole `roster` group."""
+def build_roster_assets(project: SqlProject, warehouse_kind: str):
+    """The `roster` group: one multi-asset over the rules, every SQL model and the publish."""
     marts = [m.name for m in project.marts()]
-    assets = [district_rules, *(build_model_asset(project, m, warehouse_kind) for m in project.models.values()),
-              build_publish_asset(marts)]
-    checks = [build_contract_check(t) for t in marts] + [build_mass_change_check(t) for t in GUARDED_TABLES]
-    return assets, checks
+    specs = [
+        AssetSpec(RULES_KEY, group_name=ROSTER_GROUP, owners=[OWNER], kinds={"python", warehouse_kind},
+                  description="The district's effective rules profile (ROSTER_RULES, or the bundled default) as the "
+                              "small tables the SQL models join: grade crosswalk, subject names, kept subjects, "
+                              "school scope."),
+        *(model_spec(project, m, warehouse_kind) for m in project.models.values()),
+        AssetSpec(PUBLISHED_KEY, group_name=ROSTER_GROUP, owners=[OWNER], kinds={"sql", warehouse_kind},
+                  deps=[model_key(t) for t in marts], skippable=True,
+                  description="Publishes the district's checked tables into schema `roster` in one transaction: "
+                              "readers see the previous complete version or the new one, never a mix, and other "
+                              "districts are untouched. Happens only when every blocking check passed."),
+    ]
+
+    @multi_asset(name="roster_models", specs=specs, check_specs=check_specs(marts),
+                 partitions_def=district_partitions, pool=WAREHOUSE_POOL)
+    def roster_models(context: AssetExecutionContext, warehouse: WarehouseResource, rules: RulesResource):
+        """Build, check and publish one district's roster."""
+        district_id = context.partition_key
+        wh = warehouse.warehouse()
+        profile = rules.profile()
+        district_rules = profile.for_district(district_id)
+        with wh.transaction() as sql:
+            prepare_schemas(sql)
+            counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, district_rules)
+        yield MaterializeResult(asset_key=RULES_KEY, metadata={
+            "rules_file": str(profile.path), **{k: MetadataValue.int(v) for k, v in counts.items()}})
+
+        parameters = district_rules.sql_parameters()
+        for model in project.build_order():
+            started = time.monotonic()
+            rows = build_model(wh, project, model, district_id, parameters)
+            metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
+            if model.materialized != "view":
+                metadata["dagster/row_count"] = MetadataValue.int(rows)
+            yield MaterializeResult(asset_key=model_key(model.name), metadata=metadata)
+
+        blocked: list[str] = []
+        with ibis_connection(wh) as backend:
+            for table in marts:
+                started = time.monotonic()
+                result = check_contract(backend, table, district_id, district_rules)
+                metadata = {"rows_checked": MetadataValue.int(result.rows_checked),
+                            "seconds": round(time.monotonic() - started, 3)}
+                if not result.passed:
+                    blocked.append(f"roster.{table} failed its pandera contract ({result.failure_count} failures)")
+                    metadata |= {"failure_count": MetadataValue.int(result.failure_count),
+                                 "failures": MetadataValue.md(result.failures_markdown)}
+                yield AssetCheckResult(asset_key=model_key(table), check_name=CONTRACT_CHECK, passed=result.passed,
+                                       severity=AssetCheckSeverity.ERROR, metadata=metadata)
+
+        approved = context.run.tags.get(APPROVAL_TAG, "").lower() == "true"
+        for table in GUARDED_TABLES:
+            verdict = judge(wh, table, district_id, MassChangeSettings.from_env(), approved)
+            if verdict.blocked:
+                context.log.error(verdict.message)
+                blocked.append(verdict.message)
+            yield AssetCheckResult(
+                asset_key=model_key(table), check_name=MASS_CHANGE_CHECK, passed=not verdict.blocked,
+                severity=AssetCheckSeverity.ERROR, description=verdict.message,
+                metadata={"published_rows": MetadataValue.int(verdict.published or 0),
+                          "new_rows": MetadataValue.int(verdict.new), "change": MetadataValue.int(verdict.change),
+                          "approved": MetadataValue.bool(approved)})
+
+        if blocked:
+            raise Failure(description=f"District {district_id} not published; the previous version stays. "
+                                      + "; ".join(blocked))
+        counts = publish_district(wh, district_id, marts)
+        metadata = {t: MetadataValue.int(n) for t, n in counts.items()}
+        if wh.kind == "duckdb" and context.run.tags.get(SKIP_ANALYST_COPY_TAG) != "true":
+            metadata["analyst_file"] = MetadataValue.path(str(refresh_analyst_file(wh)))
+        yield MaterializeResult(asset_key=PUBLISHED_KEY, metadata=metadata)
+
+    return roster_models

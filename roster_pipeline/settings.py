@@ -116,6 +116,7 @@ class FreshnessSettings:
     sync_timezone: str
     discovery_interval_seconds: int
     events_interval_seconds: int
+    batch_size: int = 25
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "FreshnessSettings":
@@ -138,7 +139,11 @@ class FreshnessSettings:
             if not raw.isdigit() or int(raw) < 30:
                 raise ConfigError(f"{name} must be a whole number of seconds, at least 30, got {raw!r}.")
             intervals[name] = int(raw)
-        return cls(cron, timezone, intervals["ROSTER_DISCOVERY_INTERVAL_SECONDS"], intervals["ROSTER_EVENTS_INTERVAL_SECONDS"])
+        raw = env.get("ROSTER_SYNC_BATCH_SIZE") or "25"
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigError(f"ROSTER_SYNC_BATCH_SIZE must be a whole number of districts per nightly run, at least 1, got {raw!r}.")
+        return cls(cron, timezone, intervals["ROSTER_DISCOVERY_INTERVAL_SECONDS"], intervals["ROSTER_EVENTS_INTERVAL_SECONDS"],
+                   int(raw))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ small Jinja globals below, the way dbt's adapter macros dispatch on the warehous
 
 from __future__ import annotations
 
+import graphlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -88,6 +89,11 @@ class SqlProject:
                         "columns": {c["name"]: c for c in m.get("columns", [])}}
             for m in raw["models"]
         }
+
+    def build_order(self) -> list[SqlModel]:
+        """Every model after the models it refers to (rule tables are written before any model)."""
+        graph = {name: [r for r in model.refs if r in self.models] for name, model in self.models.items()}
+        return [self.models[name] for name in graphlib.TopologicalSorter(graph).static_order()]
 
     def marts(self) -> list[SqlModel]:
         return [m for m in self.models.values() if m.layer == "marts"]

@@ -39,16 +39,20 @@ def instance(tmp_path):
         yield temporary
 
 
-def test_nightly_tick_requests_one_run_per_district_with_a_run_key_per_night(instance):
-    instance.add_dynamic_partitions("district", [A, B])
-    schedule = build_nightly_schedule("0 0 * * *", "America/Los_Angeles")
-    context = build_schedule_context(instance=instance, resources={"clever": tokens(A, B)},
+def batched(requests) -> list[list[str]]:
+    return [r.run_config["ops"]["sync_districts"]["config"]["districts"] for r in requests]
+
+
+def test_nightly_tick_requests_batches_of_districts_with_a_run_key_per_night(instance):
+    instance.add_dynamic_partitions("district", [A, B, C])
+    schedule = build_nightly_schedule("0 0 * * *", "America/Los_Angeles", batch_size=2)
+    context = build_schedule_context(instance=instance, resources={"clever": tokens(A, B, C)},
                                      scheduled_execution_time=datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
     requests = list(schedule(context))
-    assert [(r.partition_key, r.run_key) for r in requests] == [
-        (A, f"nightly:2026-11-02:{A}"), (B, f"nightly:2026-11-02:{B}")]
-    assert all(r.tags["roster/trigger"] == "schedule" and r.tags["roster/district"] == r.partition_key for r in requests)
-    assert all(r.run_config["ops"]["clever_raw"]["config"]["incremental"] is False for r in requests)
+    assert batched(requests) == [[A, B], [C]]
+    assert [r.run_key for r in requests] == [f"nightly:2026-11-02:{A}", f"nightly:2026-11-02:{C}"]
+    assert all(r.tags["roster/trigger"] == "schedule" for r in requests)
+    assert all(r.run_config["ops"]["sync_districts"]["config"]["incremental"] is False for r in requests)
 
 
 def test_schedule_honours_the_timezone_across_the_daylight_saving_change(instance):
@@ -61,7 +65,7 @@ def test_schedule_honours_the_timezone_across_the_daylight_saving_change(instanc
     assert utc_hours == ["10-31 07:00", "11-01 07:00", "11-02 08:00", "11-03 08:00"]
     # The run key holds the local night, even when the tick is on the next UTC day.
     instance.add_dynamic_partitions("district", [A])
-    late = build_nightly_schedule("30 23 * * *", "America/Los_Angeles")
+    late = build_nightly_schedule("30 23 * * *", "America/Los_Angeles", batch_size=25)
     context = build_schedule_context(instance=instance, resources={"clever": tokens(A)},
                                      scheduled_execution_time=datetime(2026, 11, 2, 7, 30, tzinfo=UTC))
     assert list(late(context))[0].run_key == f"nightly:2026-11-01:{A}"
@@ -86,9 +90,9 @@ def test_discovery_adds_new_districts_and_stops_syncing_removed_ones(instance):
     assert sorted(instance.get_dynamic_partitions("district")) == [A, B, C]
     third = tick(tokens(A, C), second.cursor)  # B de-authorized the app
     assert third.run_requests == [] and json.loads(third.cursor) == [B]
-    nightly = build_nightly_schedule("0 0 * * *", "UTC")(build_schedule_context(
+    nightly = build_nightly_schedule("0 0 * * *", "UTC", batch_size=25)(build_schedule_context(
         instance=instance, resources={"clever": tokens(A, C)}, scheduled_execution_time=datetime(2026, 11, 3, tzinfo=UTC)))
-    assert sorted(r.partition_key for r in nightly) == [A, C]
+    assert batched(nightly) == [[A, C]]
 
 
 def test_discovery_through_the_oauth_token_endpoint(sandbox, instance):
@@ -257,3 +261,31 @@ def test_forget_removes_a_district_everywhere(dirty, capsys):
         assert con.execute("select count(*) from clever_raw._dlt_pipeline_state where pipeline_name = ?",
                            [f"clever_{DISTRICT_ID}"]).fetchone()[0] == 0
     assert DISTRICT_ID not in DagsterInstance.get().get_dynamic_partitions("district")
+
+
+def test_nightly_batch_runs_each_district_in_its_own_run_and_isolates_failures(pipeline_env, sandbox, monkeypatch):
+    from dagster import AssetKey, DagsterRunStatus, RunsFilter
+
+    from roster_pipeline.analyst_copy import analyst_file
+    from roster_pipeline.batch import BATCH_TAG, NIGHTLY_BATCH_JOB, batch_run_config
+    from roster_pipeline.definitions import build_definitions
+    from roster_pipeline.settings import warehouse_url
+    from roster_pipeline.warehouse import Warehouse
+
+    monkeypatch.setenv("DAGSTER_HOME", str(pipeline_env.parent))
+    ids = [spec.id for spec in sandbox.data.specs]
+    unknown = "d" * 24  # registered long ago, but Clever has no token for it now
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("district", [*ids, unknown])
+        result = build_definitions().resolve_job_def(NIGHTLY_BATCH_JOB).execute_in_process(
+            run_config=batch_run_config([ids[0], unknown, ids[1]]), instance=instance, raise_on_error=False)
+        assert not result.success  # the batch reports the district that failed...
+        children = instance.get_runs(filters=RunsFilter(tags={BATCH_TAG: result.run_id}))
+        # ...after syncing the district that came after it, each district in a run of its own
+        assert {r.tags["roster/district"]: r.status for r in children} == {
+            ids[0]: DagsterRunStatus.SUCCESS, unknown: DagsterRunStatus.FAILURE, ids[1]: DagsterRunStatus.SUCCESS}
+        assert all(r.tags["roster/trigger"] == "schedule" and r.job_name == "district_sync" for r in children)
+        assert instance.get_materialized_partitions(AssetKey(["roster", "published"])) == set(ids)
+    # The analysts' file is refreshed once, at the end of the batch, with every district in it.
+    with duckdb.connect(str(analyst_file(Warehouse(warehouse_url(), pipeline_env / "dlt"))), read_only=True) as con:
+        assert {r[0] for r in con.execute("select distinct district_id from roster.students").fetchall()} == set(ids)

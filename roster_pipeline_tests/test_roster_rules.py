@@ -178,8 +178,9 @@ def test_a_failing_contract_blocks_the_publish_and_keeps_the_previous_version(di
     evaluation = record.event.dagster_event.event_specific_data
     assert evaluation.passed is False
     assert evaluation.metadata["failure_count"].value >= 1
-    assert "dev.patel-at-roosevelt" in evaluation.metadata["first_failing_rows"].value
+    assert "dev.patel-at-roosevelt" in evaluation.metadata["failures"].value
     assert "str_matches" in evaluation.metadata["failures"].value
+    assert "roster.teachers failed its pandera contract" in out
 
 
 def test_foreign_district_objects_are_rejected_and_repeated_ids_kept_once(dirty):
