@@ -27,6 +27,7 @@ def plot_times(points: list[dict], out_png: pathlib.Path) -> None:
         ax.annotate(f"{y / base:.1f}×", (x, y), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=9)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.margins(x=0.08, y=0.15)  # room for the labels above the top points
     ax.set_title("Full sync time vs district size")
     ax.set_xlabel("students in the district")
     ax.set_ylabel("seconds (wall)")

@@ -80,7 +80,11 @@ def batch_run_config(districts: list[str], incremental: bool = False, trigger: s
 
 @op(name=BATCH_OP, description="Runs district_sync for each district of the batch in this process, one run each.")
 def sync_districts(context: OpExecutionContext, config: BatchConfig, warehouse: WarehouseResource) -> None:
-    district_job = context.repository_def.get_job(DISTRICT_SYNC_JOB)
+    from roster_pipeline.definitions import build_definitions  # the definitions import this module
+
+    # Built from the run's environment (0.2 s): the batch run's own job has no repository
+    # attached when it is itself executed in process (tests, scripts).
+    district_job = build_definitions().resolve_job_def(DISTRICT_SYNC_JOB)
     failed = []
     for district_id in config.districts:
         tags = {**run_tags(district_id, config.trigger), BATCH_TAG: context.run_id, SKIP_ANALYST_COPY_TAG: "true"}

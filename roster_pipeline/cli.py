@@ -148,7 +148,7 @@ def sandbox(args: argparse.Namespace) -> int:
     from roster_pipeline.sandbox.server import SandboxServer
 
     server = SandboxServer(
-        (args.host, args.port), SandboxData(seed=args.seed, districts=args.districts, students=args.students),
+        (args.host, args.port), SandboxData(seed=args.seed, districts=args.districts, students=args.students, equal_sizes=args.equal_sizes),
         client_id=args.client_id, client_secret=args.client_secret, requests_per_minute=args.requests_per_minute,
     )
     if args.fault_rate:
@@ -253,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     p_sandbox.add_argument("--port", type=int, default=8765)
     p_sandbox.add_argument("--districts", type=int, default=3)
     p_sandbox.add_argument("--students", type=int, default=5000, help="students in the largest district")
+    p_sandbox.add_argument("--equal-sizes", action="store_true", help="every district has --students students")
     p_sandbox.add_argument("--seed", type=int, default=42)
     p_sandbox.add_argument("--client-id", default="sandbox-client")
     p_sandbox.add_argument("--client-secret", default="sandbox-secret")

@@ -114,20 +114,22 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         wh = warehouse.warehouse()
         profile = rules.profile()
         district_rules = profile.for_district(district_id)
-        with wh.transaction() as sql:
-            prepare_schemas(sql)
-            counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, district_rules)
-        yield MaterializeResult(asset_key=RULES_KEY, metadata={
-            "rules_file": str(profile.path), **{k: MetadataValue.int(v) for k, v in counts.items()}})
+        with wh.session() as session:
+            with session.transaction() as sql:
+                prepare_schemas(sql)
+                counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, district_rules)
+            yield MaterializeResult(asset_key=RULES_KEY, metadata={
+                "rules_file": str(profile.path), **{k: MetadataValue.int(v) for k, v in counts.items()}})
 
-        parameters = district_rules.sql_parameters()
-        for model in project.build_order():
-            started = time.monotonic()
-            rows = build_model(wh, project, model, district_id, parameters)
-            metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
-            if model.materialized != "view":
-                metadata["dagster/row_count"] = MetadataValue.int(rows)
-            yield MaterializeResult(asset_key=model_key(model.name), metadata=metadata)
+            parameters = district_rules.sql_parameters()
+            for model in project.build_order():
+                started = time.monotonic()
+                with session.transaction() as sql:
+                    rows = build_model(sql, project, model, district_id, parameters)
+                metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
+                if model.materialized != "view":
+                    metadata["dagster/row_count"] = MetadataValue.int(rows)
+                yield MaterializeResult(asset_key=model_key(model.name), metadata=metadata)
 
         blocked: list[str] = []
         with ibis_connection(wh) as backend:

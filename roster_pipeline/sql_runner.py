@@ -8,7 +8,7 @@ so a model that forgot its district filter still cannot touch another district.
 from __future__ import annotations
 
 from roster_pipeline.sql_models import BUILD_SCHEMA, STAGING_SCHEMA, SqlModel, SqlProject, placeholder
-from roster_pipeline.warehouse import Statements, Warehouse
+from roster_pipeline.warehouse import Statements
 
 POSTGRES_FUNCTIONS = f"""
 create or replace function {BUILD_SCHEMA}.try_parse_birth_date(value text) returns date
@@ -47,28 +47,26 @@ def prepare_schemas(sql: Statements) -> None:
         sql.execute(POSTGRES_FUNCTIONS)
 
 
-def build_model(warehouse: Warehouse, project: SqlProject, model: SqlModel, district_id: str,
+def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_id: str,
                 parameters: dict[str, str]) -> int:
-    """Build `model` for one district; returns the district's row count in it."""
-    rendered = project.render(model, warehouse.kind)
+    """Build `model` for one district inside the caller's transaction; returns the district's rows in it."""
+    rendered = project.render(model, sql.dialect)
     values = {**parameters, "district_id": district_id}
     missing = [p for p in rendered.parameters if p not in values]
     if missing:
         raise ValueError(f"{model.path.name} uses parameters nobody provides: {missing}")
-    with warehouse.transaction() as sql:
-        prepare_schemas(sql)
-        if model.materialized == "view":
-            sql.execute(f"create or replace view {model.relation} as {rendered.sql}")
-            return 0
-        query = f"select * from ({rendered.sql}) as model_rows"
-        mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
-        wanted = sql.execute(f"{query} limit 0", values).columns
-        if "district_id" not in wanted:
-            raise ValueError(f"{model.path.name} must return a district_id column")
-        if table_columns(sql, model.schema, model.name) != wanted:
-            # A new model, or its columns changed: the build table (a work area) is recreated.
-            sql.execute(f"drop table if exists {model.relation}")
-            sql.execute(f"create table {model.relation} as {query} limit 0", values)
-        sql.execute(f"delete from {model.relation} where {mine}", values)
-        sql.execute(f"insert into {model.relation} {query} where {mine}", values)
-        return sql.execute(f"select count(*) from {model.relation} where {mine}", values).fetchone()[0]
+    if model.materialized == "view":
+        sql.execute(f"create or replace view {model.relation} as {rendered.sql}")
+        return 0
+    query = f"select * from ({rendered.sql}) as model_rows"
+    mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
+    wanted = sql.execute(f"{query} limit 0", values).columns
+    if "district_id" not in wanted:
+        raise ValueError(f"{model.path.name} must return a district_id column")
+    if table_columns(sql, model.schema, model.name) != wanted:
+        # A new model, or its columns changed: the build table (a work area) is recreated.
+        sql.execute(f"drop table if exists {model.relation}")
+        sql.execute(f"create table {model.relation} as {query} limit 0", values)
+    sql.execute(f"delete from {model.relation} where {mine}", values)
+    sql.execute(f"insert into {model.relation} {query} where {mine}", values)
+    return sql.execute(f"select count(*) from {model.relation} where {mine}", values).fetchone()[0]

@@ -93,20 +93,16 @@ class Warehouse:
             conn.close()
 
     @contextmanager
+    def session(self) -> Iterator["Session"]:
+        """One connection for many transactions (a district's ~30 model builds share it)."""
+        with self.connect() as conn:
+            yield Session(conn, self.kind)
+
+    @contextmanager
     def transaction(self) -> Iterator["Statements"]:
         """One transaction: everything executed through it commits together or not at all."""
-        with self.connect() as conn:
-            if self.kind == "duckdb":
-                conn.execute("begin transaction")
-                statements = Statements(conn, self.kind)
-            else:
-                statements = Statements(conn.cursor(), self.kind)
-            try:
-                yield statements
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        with self.session() as session, session.transaction() as sql:
+            yield sql
 
     def forget_district(self, district_id: str) -> dict[str, int]:
         """Delete a district from every table that has a district_id, and its dlt state; one transaction."""
@@ -149,6 +145,28 @@ class Warehouse:
                         conn.rollback()
                     counts[table] = 0
         return counts
+
+
+class Session:
+    """An open warehouse connection; each `transaction()` on it commits or rolls back as a whole."""
+
+    def __init__(self, conn, kind: str) -> None:
+        self.conn = conn
+        self.kind = kind
+
+    @contextmanager
+    def transaction(self) -> Iterator["Statements"]:
+        if self.kind == "duckdb":
+            self.conn.execute("begin transaction")
+            statements = Statements(self.conn, self.kind)
+        else:
+            statements = Statements(self.conn.cursor(), self.kind)
+        try:
+            yield statements
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
 
 
 class Statements:

@@ -648,11 +648,13 @@ class SandboxData:
     students: int = 2000
     share_by_schools: tuple[int, ...] = field(default=(1,))  # district numbers that Share by Schools
     handmade: list[HandmadeDistrict] = field(default_factory=list)
+    equal_sizes: bool = False  # every district as large as the first (a vendor's many similar districts)
 
     @cached_property
     def specs(self) -> list:
         generated = [
-            DistrictSpec(self.seed, n, max(1, self.students - n * self.students // 5), n in self.share_by_schools)
+            DistrictSpec(self.seed, n, self.students if self.equal_sizes else max(1, self.students - n * self.students // 5),
+                         n in self.share_by_schools)
             for n in range(self.districts)
         ]
         return [*generated, *self.handmade]
