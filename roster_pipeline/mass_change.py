@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
 from roster_pipeline.sql_runner import table_columns
-from roster_pipeline.warehouse import Warehouse
+from roster_pipeline.warehouse import Statements
 
 GUARDED_TABLES = ("students", "teachers", "sections", "enrollments")
 APPROVAL_TAG = "roster/accept_mass_change"
@@ -35,19 +35,19 @@ class Verdict:
         return self.new - (self.published or 0)
 
 
-def judge(warehouse: Warehouse, table: str, district_id: str, settings: MassChangeSettings,
+def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSettings,
           approved: bool) -> Verdict:
-    with warehouse.transaction() as sql:
-        mine = f"district_id = {placeholder(sql.dialect, 'd')}"
-        new = sql.execute(f"select count(*) from {BUILD_SCHEMA}.{table} where {mine}", {"d": district_id}).fetchone()[0]
-        published = None
-        if table_columns(sql, PUBLISHED_SCHEMA, table):
-            # The district counts as published once any of its tables has rows there.
-            ever = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.schools where {mine}", {"d": district_id}).fetchone()[0] \
-                if table_columns(sql, PUBLISHED_SCHEMA, "schools") else 0
-            if ever:
-                published = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}",
-                                        {"d": district_id}).fetchone()[0]
+    """The guard's verdict on one table, read in the caller's transaction."""
+    mine = f"district_id = {placeholder(sql.dialect, 'd')}"
+    new = sql.execute(f"select count(*) from {BUILD_SCHEMA}.{table} where {mine}", {"d": district_id}).fetchone()[0]
+    published = None
+    if table_columns(sql, PUBLISHED_SCHEMA, table):
+        # The district counts as published once any of its tables has rows there.
+        ever = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.schools where {mine}", {"d": district_id}).fetchone()[0] \
+            if table_columns(sql, PUBLISHED_SCHEMA, "schools") else 0
+        if ever:
+            published = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}",
+                                    {"d": district_id}).fetchone()[0]
     if published is None:
         return Verdict(table, None, new, False, f"first publish of the district: {new} {table}, not guarded")
     change = new - published

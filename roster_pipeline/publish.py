@@ -6,43 +6,42 @@ import pandas as pd
 
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
 from roster_pipeline.sql_runner import table_columns
-from roster_pipeline.warehouse import Warehouse
+from roster_pipeline.warehouse import Statements, Warehouse
 
 
-def publish_district(warehouse: Warehouse, district_id: str, tables: list[str]) -> dict[str, int]:
-    """Swap the district's rows of every table in one transaction; returns rows per table.
+def publish_district(sql: Statements, district_id: str, tables: list[str]) -> dict[str, int]:
+    """Swap the district's rows of every table in the caller's transaction; returns rows per table.
 
     A reader sees the previous complete version of the district or the new one, never a mix
     (both DuckDB and Postgres give readers a snapshot of committed data).
     """
     counts: dict[str, int] = {}
-    with warehouse.transaction() as sql:
-        mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
-        params = {"district_id": district_id}
-        sql.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-        for table in tables:
-            columns = table_columns(sql, BUILD_SCHEMA, table)
-            published = table_columns(sql, PUBLISHED_SCHEMA, table)
-            if not published:
-                sql.execute(f"create table {PUBLISHED_SCHEMA}.{table} as select * from {BUILD_SCHEMA}.{table} limit 0")
-            else:
-                for column in [c for c in columns if c not in published]:  # a model gained a column
-                    kind = sql.execute(
-                        "select data_type from information_schema.columns where table_schema = "
-                        f"{placeholder(sql.dialect, 's')} and table_name = {placeholder(sql.dialect, 't')} "
-                        f"and column_name = {placeholder(sql.dialect, 'c')}",
-                        {"s": BUILD_SCHEMA, "t": table, "c": column}).fetchone()[0]
-                    sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} add column {column} {kind}")
-            names = ", ".join(columns)
-            sql.execute(f"delete from {PUBLISHED_SCHEMA}.{table} where {mine}", params)
-            sql.execute(f"insert into {PUBLISHED_SCHEMA}.{table} ({names}) "
-                        f"select {names} from {BUILD_SCHEMA}.{table} where {mine}", params)
-            counts[table] = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}", params).fetchone()[0]
-        if sql.dialect == "postgres":
-            from roster_pipeline.grants import apply_grants, roles_exist
+    mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
+    params = {"district_id": district_id}
+    sql.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+    for table in tables:
+        columns = table_columns(sql, BUILD_SCHEMA, table)
+        published = table_columns(sql, PUBLISHED_SCHEMA, table)
+        if not published:
+            sql.execute(f"create table {PUBLISHED_SCHEMA}.{table} as select * from {BUILD_SCHEMA}.{table} limit 0")
+        else:
+            for column in [c for c in columns if c not in published]:  # a model gained a column
+                kind = sql.execute(
+                    "select data_type from information_schema.columns where table_schema = "
+                    f"{placeholder(sql.dialect, 's')} and table_name = {placeholder(sql.dialect, 't')} "
+                    f"and column_name = {placeholder(sql.dialect, 'c')}",
+                    {"s": BUILD_SCHEMA, "t": table, "c": column}).fetchone()[0]
+                sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} add column {column} {kind}")
+        names = ", ".join(columns)
+        sql.execute(f"delete from {PUBLISHED_SCHEMA}.{table} where {mine}", params)
+        sql.execute(f"insert into {PUBLISHED_SCHEMA}.{table} ({names}) "
+                    f"select {names} from {BUILD_SCHEMA}.{table} where {mine}", params)
+        counts[table] = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}", params).fetchone()[0]
+    if sql.dialect == "postgres":
+        from roster_pipeline.grants import apply_grants, roles_exist
 
-            if roles_exist(sql):  # a table created just now gets its readers too, in the same transaction
-                apply_grants(sql)
+        if roles_exist(sql):  # a table created just now gets its readers too, in the same transaction
+            apply_grants(sql)
     return counts
 
 

@@ -146,22 +146,26 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
                                        severity=AssetCheckSeverity.ERROR, metadata=metadata)
 
         approved = context.run.tags.get(APPROVAL_TAG, "").lower() == "true"
-        for table in GUARDED_TABLES:
-            verdict = judge(wh, table, district_id, MassChangeSettings.from_env(), approved)
-            if verdict.blocked:
-                context.log.error(verdict.message)
-                blocked.append(verdict.message)
-            yield AssetCheckResult(
-                asset_key=model_key(table), check_name=MASS_CHANGE_CHECK, passed=not verdict.blocked,
-                severity=AssetCheckSeverity.ERROR, description=verdict.message,
-                metadata={"published_rows": MetadataValue.int(verdict.published or 0),
-                          "new_rows": MetadataValue.int(verdict.new), "change": MetadataValue.int(verdict.change),
-                          "approved": MetadataValue.bool(approved)})
+        settings = MassChangeSettings.from_env()
+        with wh.session() as session:
+            with session.transaction() as sql:
+                verdicts = [judge(sql, table, district_id, settings, approved) for table in GUARDED_TABLES]
+            for verdict in verdicts:
+                if verdict.blocked:
+                    context.log.error(verdict.message)
+                    blocked.append(verdict.message)
+                yield AssetCheckResult(
+                    asset_key=model_key(verdict.table), check_name=MASS_CHANGE_CHECK, passed=not verdict.blocked,
+                    severity=AssetCheckSeverity.ERROR, description=verdict.message,
+                    metadata={"published_rows": MetadataValue.int(verdict.published or 0),
+                              "new_rows": MetadataValue.int(verdict.new), "change": MetadataValue.int(verdict.change),
+                              "approved": MetadataValue.bool(approved)})
 
-        if blocked:
-            raise Failure(description=f"District {district_id} not published; the previous version stays. "
-                                      + "; ".join(blocked))
-        counts = publish_district(wh, district_id, marts)
+            if blocked:
+                raise Failure(description=f"District {district_id} not published; the previous version stays. "
+                                          + "; ".join(blocked))
+            with session.transaction() as sql:
+                counts = publish_district(sql, district_id, marts)
         metadata = {t: MetadataValue.int(n) for t, n in counts.items()}
         if wh.kind == "duckdb" and context.run.tags.get(SKIP_ANALYST_COPY_TAG) != "true":
             metadata["analyst_file"] = MetadataValue.path(str(refresh_analyst_file(wh)))

@@ -299,7 +299,8 @@ def test_readers_see_a_whole_district_version_while_it_is_published(dirty):
         assert run_sync()[0] == 0
         marts = [m.name for m in SqlProject().marts()]
         for _ in range(20):
-            publish_district(warehouse, DISTRICT_ID, marts)
+            with warehouse.transaction() as sql:
+                publish_district(sql, DISTRICT_ID, marts)
     finally:
         stop.set()
         reader.join()
