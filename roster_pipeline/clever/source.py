@@ -65,13 +65,13 @@ def clever_source(
             continue
         resources.append(dlt.resource(
             collection(table), name=table, write_disposition=DISTRICT_SLICE, merge_key="district_id",
-            table_name=table,
+            table_name=table, parallelized=True,
         ))
         resources[-1].__doc__ = DESCRIPTIONS[table]
 
     # Sections are paged once and fanned out: the section rows, and the student/teacher id
     # lists flattened into pair tables in Arrow (millions of pairs in a large district).
-    section_pages = dlt.resource(collection("sections"), name="section_pages", selected=False)
+    section_pages = dlt.resource(collection("sections"), name="section_pages", selected=False, parallelized=True)
     list_columns = list(SECTION_PAIR_TABLES.values())
 
     @dlt.transformer(data_from=section_pages, name="sections", write_disposition=DISTRICT_SLICE,
