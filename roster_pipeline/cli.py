@@ -7,6 +7,8 @@ directory when unset), so runs from the command line show up in the UI like sche
 from __future__ import annotations
 
 import argparse
+import logging
+from contextlib import contextmanager
 import os
 import shutil
 import sys
@@ -39,6 +41,35 @@ concurrency:
 """
 
 
+class ProgressDisplay(logging.Handler):
+    """A long sync's paging progress on the terminal: one updating line per collection on a TTY, plain lines otherwise.
+
+    The same lines go to the Dagster run log (the UI); this only mirrors them for the person at the CLI.
+    """
+
+    def __init__(self, out) -> None:
+        super().__init__(logging.INFO)
+        self.out = out
+        self.tty = hasattr(out, "isatty") and out.isatty()
+
+    @contextmanager
+    def attached(self, logger_name: str):
+        logger = logging.getLogger(logger_name)
+        logger.addHandler(self)
+        try:
+            yield self
+        finally:
+            logger.removeHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not self.tty:
+            print(f"  {message}", file=self.out)
+            return
+        done = ": done," in message
+        print(f"\r\x1b[2K  {'✓' if done else '…'} {message}", end="\n" if done else "", file=self.out, flush=True)
+
+
 def ensure_dagster_home() -> Path:
     """Use `DAGSTER_HOME`, or set up a local instance folder under the data directory."""
     home = os.environ.get("DAGSTER_HOME")
@@ -67,6 +98,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     from roster_pipeline.definitions import build_definitions
     from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
     from roster_pipeline.batch import sync_in_process
+    from roster_pipeline.clever.source import PROGRESS_LOGGER
     from roster_pipeline.jobs import DISTRICT_SYNC_JOB, run_tags
     from roster_pipeline.mass_change import APPROVAL_TAG
     from roster_pipeline.settings import CleverSettings
@@ -89,7 +121,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     failures = 0
     # The instance is opened before the job is resolved and closed afterwards: Dagster binds the
     # definitions to the instance that is current when they are resolved.
-    with DagsterInstance.get() as instance:
+    with ProgressDisplay(out).attached(f"dagster.builtin.{PROGRESS_LOGGER}"), DagsterInstance.get() as instance:
         new = [d for d in targets if not instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, d)]
         if new:
             instance.add_dynamic_partitions(DISTRICT_PARTITIONS_NAME, new)
@@ -140,6 +172,30 @@ def grants(out=None) -> int:
         raise ConfigError("ROSTER_WAREHOUSE points at DuckDB; access roles need a Postgres warehouse.")
     for role, tables in setup_grants(warehouse).items():
         print(f"{role}: select on {', '.join(tables) or '(no roster tables yet)'}", file=out)
+    return 0
+
+
+def report(district_id: str, school_id: str | None = None, out=None) -> int:
+    """Regenerate a district's school confirmation pages from the published roster."""
+    out = out or sys.stdout
+    from roster_pipeline.reports import reports_dir, write_reports
+    from roster_pipeline.settings import warehouse_url
+    from roster_pipeline.warehouse import Warehouse
+
+    validate_district_id(district_id, "--district")
+    if school_id is not None:
+        validate_district_id(school_id, "--school")
+    written = write_reports(Warehouse(warehouse_url(), data_dir() / "dlt"), district_id, reports_dir(), school_id)
+    print(f"{written['schools']} school pages in {written['folder']}"
+          + ("" if school_id else f"; open {written['index']}"), file=out)
+    return 0
+
+
+def dictionary(out=None) -> int:
+    """Rewrite docs/data_dictionary.md from schema.yml, the rules profile and the reason codes."""
+    from roster_pipeline.data_dictionary import write
+
+    print(f"wrote {write()}", file=out or sys.stdout)
     return 0
 
 
@@ -248,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("grants", help="create the Postgres reader roles and grant them the roster tables")
 
+    p_report = commands.add_parser("report", help="regenerate a district's school confirmation pages (HTML and CSV)")
+    p_report.add_argument("--district", required=True, metavar="ID")
+    p_report.add_argument("--school", metavar="ID", help="only this school's page")
+
+    commands.add_parser("dictionary", help="regenerate docs/data_dictionary.md from dbt_like_sql/schema.yml")
+
     p_sandbox = commands.add_parser("sandbox", help="serve a Clever-compatible API with synthetic districts")
     p_sandbox.add_argument("--host", default="127.0.0.1")
     p_sandbox.add_argument("--port", type=int, default=8765)
@@ -277,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             return grants()
         if args.command == "forget":
             return forget(args.district)
+        if args.command == "report":
+            return report(args.district, args.school)
+        if args.command == "dictionary":
+            return dictionary()
         if args.command == "sandbox":
             return sandbox(args)
         return demo(args)

@@ -9,6 +9,22 @@ from roster_pipeline.sql_runner import table_columns
 from roster_pipeline.warehouse import Statements, Warehouse
 
 
+PREVIOUS_SUMMARY = f"{BUILD_SCHEMA}.previous_school_roster_summary"  # the reports' "previous sync"
+
+
+def snapshot_previous_summary(sql: Statements, district_id: str) -> None:
+    """Keep the district's published per-school counts before a publish replaces them (for "previous sync")."""
+    if not table_columns(sql, PUBLISHED_SCHEMA, "school_roster_summary"):
+        return
+    p = placeholder(sql.dialect, "d")
+    if not table_columns(sql, BUILD_SCHEMA, "previous_school_roster_summary"):
+        sql.execute(f"create table {PREVIOUS_SUMMARY} as select * from {PUBLISHED_SCHEMA}.school_roster_summary limit 0")
+    sql.execute(f"delete from {PREVIOUS_SUMMARY} where district_id = {p}", {"d": district_id})
+    names = ", ".join(table_columns(sql, BUILD_SCHEMA, "previous_school_roster_summary"))
+    sql.execute(f"insert into {PREVIOUS_SUMMARY} ({names}) select {names} from {PUBLISHED_SCHEMA}.school_roster_summary "
+                f"where district_id = {p}", {"d": district_id})
+
+
 def publish_district(sql: Statements, district_id: str, tables: list[str]) -> dict[str, int]:
     """Swap the district's rows of every table in the caller's transaction; returns rows per table.
 
@@ -19,6 +35,7 @@ def publish_district(sql: Statements, district_id: str, tables: list[str]) -> di
     mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
     params = {"district_id": district_id}
     sql.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+    snapshot_previous_summary(sql, district_id)
     for table in tables:
         columns = table_columns(sql, BUILD_SCHEMA, table)
         published = table_columns(sql, PUBLISHED_SCHEMA, table)

@@ -1,7 +1,8 @@
 """The raw Clever load as partitioned Dagster assets: one asset per raw table, one run per district."""
 
 import dlt
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, Config, RetryRequested
+import pyarrow as pa
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, Config, RetryRequested, TableColumn, TableSchema
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
@@ -9,7 +10,7 @@ from roster_pipeline.clever.client import CleverAPIError
 from roster_pipeline.clever.events import (
     Changes, EventsUnavailable, clever_events_source, fetch_changes, latest_event_id, stored_cursor,
 )
-from roster_pipeline.clever.settings import DESCRIPTIONS, RAW_DATASET
+from roster_pipeline.clever.settings import DESCRIPTIONS, RAW_DATASET, SECTION_PAIR_TABLES, TABLES
 from roster_pipeline.clever.source import clear_emptied_tables, clever_source
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.resources import CleverResource, WarehouseResource
@@ -35,7 +36,20 @@ class CleverTranslator(DagsterDltTranslator):
             group_name=RAW_GROUP,
             owners=[OWNER],
             kinds={"dlt", data.destination.destination_name if data.destination else "duckdb"},
+            metadata={**spec.metadata, "dagster/column_schema": raw_column_schema(name)},
         )
+
+
+def raw_column_schema(table: str) -> TableSchema:
+    """The raw table's columns as the pipeline declares them (Clever path → column)."""
+    if table in SECTION_PAIR_TABLES:
+        id_name = "student_id" if SECTION_PAIR_TABLES[table] == "students" else "teacher_id"
+        columns = [TableColumn("section_id", "varchar", description="Clever section id."),
+                   TableColumn(id_name, "varchar", description=f"Clever user id from the section's {SECTION_PAIR_TABLES[table]} list.")]
+    else:
+        columns = [TableColumn(n, "varchar" if k == pa.string() else "varchar (JSON list)",
+                               description=f"Clever field `{'.'.join(p)}`.") for n, p, k in TABLES[table][2]]
+    return TableSchema(columns=[TableColumn("district_id", "varchar", description="District whose token loaded the row."), *columns])
 
 
 class RawLoadConfig(Config):

@@ -31,8 +31,9 @@ from roster_pipeline.raw_assets import OWNER, RAW_GROUP, WAREHOUSE_POOL
 from roster_pipeline.resources import RulesResource, WarehouseResource
 from roster_pipeline.rules import write_rule_tables
 from roster_pipeline.settings import MassChangeSettings
-from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, RULE_TABLES, SqlModel, SqlProject
+from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, RULE_TABLES, SqlModel, SqlProject, placeholder
 from roster_pipeline.sql_runner import build_model, prepare_schemas
+from roster_pipeline.warehouse import Statements
 
 # Partitioned asset checks are a Dagster preview feature; we rely on them knowingly (one check
 # result per district), so the warning would only add noise to every CLI run.
@@ -43,7 +44,8 @@ RULES_KEY = AssetKey([ROSTER_GROUP, "district_rules"])
 PUBLISHED_KEY = AssetKey([ROSTER_GROUP, "published"])
 CONTRACT_CHECK = "pandera_contract"
 MASS_CHANGE_CHECK = "mass_change_guard"
-SKIP_ANALYST_COPY_TAG = "roster/skip_analyst_copy"  # a batch refreshes the analysts' file once, at its end
+SKIP_ANALYST_COPY_TAG = "roster/skip_analyst_copy"
+PREVIEW_ROWS, PREVIEW_COLUMNS = 5, 8  # a batch refreshes the analysts' file once, at its end
 
 
 def model_key(name: str) -> AssetKey:
@@ -69,12 +71,37 @@ def model_spec(project: SqlProject, model: SqlModel, warehouse_kind: str) -> Ass
     schema = column_schema(project, model)
     if schema:
         metadata["dagster/column_schema"] = schema
+    kinds = {"sql", warehouse_kind} | ({"pandera"} if model.layer == "marts" else set())
     return AssetSpec(
-        model_key(model.name), group_name=ROSTER_GROUP, owners=[OWNER], kinds={"sql", warehouse_kind},
+        model_key(model.name), group_name=ROSTER_GROUP, owners=[OWNER], kinds=kinds,
         deps=[model_key(r) for r in dict.fromkeys(model.refs)] + [AssetKey([RAW_GROUP, s]) for s in dict.fromkeys(model.sources)],
         description=f"{doc.get('description') or model.name} Built from {model.path.name} into {where}.",
         metadata=metadata,
     )
+
+
+def preview_markdown(sql: Statements, relation: str, district_id: str) -> str:
+    """The first rows of the district's slice as a small Markdown table, for the UI."""
+    sql.execute(f"select * from {relation} where district_id = {placeholder(sql.dialect, 'd')} "
+                f"order by 2 limit {PREVIEW_ROWS}", {"d": district_id})
+    rows = sql.fetchall()
+    shown = [c for c in sql.columns if c != "district_id"][:PREVIEW_COLUMNS]
+    index = [sql.columns.index(c) for c in shown]
+
+    def cell(value) -> str:
+        text = "" if value is None else str(value)
+        return (text[:40] + "…" if len(text) > 40 else text).replace("|", "/").replace("\n", " ")
+
+    lines = ["| " + " | ".join(shown) + " |", "|" + " --- |" * len(shown)]
+    lines += ["| " + " | ".join(cell(row[i]) for i in index) + " |" for row in rows]
+    return "\n".join(lines) if rows else "(no rows for this district)"
+
+
+def excluded_by_reason(sql: Statements, relation: str, district_id: str) -> dict:
+    """Rows per reason code (`excluded/<CODE>`, `field_nulled/<CODE>`), for the UI and its plots."""
+    sql.execute(f"select action, reason_code, count(*) from {relation} where district_id = "
+                f"{placeholder(sql.dialect, 'd')} group by action, reason_code order by 1, 2", {"d": district_id})
+    return {f"{action}/{code}": MetadataValue.int(rows) for action, code, rows in sql.fetchall()}
 
 
 def check_specs(marts: list[str]) -> list[AssetCheckSpec]:
@@ -129,6 +156,11 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
                 metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
                 if model.materialized != "view":
                     metadata["dagster/row_count"] = MetadataValue.int(rows)
+                if model.layer == "marts":
+                    with session.transaction() as sql:
+                        metadata["preview"] = MetadataValue.md(preview_markdown(sql, model.relation, district_id))
+                        if model.name == "rejected_records":
+                            metadata |= excluded_by_reason(sql, model.relation, district_id)
                 yield MaterializeResult(asset_key=model_key(model.name), metadata=metadata)
 
         blocked: list[str] = []

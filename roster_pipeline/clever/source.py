@@ -13,10 +13,12 @@ so the table exists with its columns and `clear_emptied_tables` can clear stale 
 
 from __future__ import annotations
 
+import time
 from typing import Iterator
 
 import dlt
 import pyarrow as pa
+from dagster import get_dagster_logger
 from pydantic import SecretStr
 
 from roster_pipeline.clever.client import CleverClient
@@ -27,6 +29,33 @@ from roster_pipeline.clever.settings import (
 from roster_pipeline.settings import DEFAULT_API_BASE_URL
 
 DISTRICT_SLICE = {"disposition": "merge", "strategy": "delete-insert"}
+PROGRESS_LOGGER = "clever.progress"  # under Dagster's logger: lines land in the run's log
+
+
+class Progress:
+    """Pages, rows and rate of one collection, logged as it is paged (a long sync says where it is)."""
+
+    EVERY_SECONDS = 2.0  # at most one "paging" line per collection this often (each line is a run-log event)
+
+    def __init__(self, table: str) -> None:
+        self.table, self.pages, self.rows, self.started = table, 0, 0, time.monotonic()
+        self.last_line = self.started
+        self.log = get_dagster_logger(PROGRESS_LOGGER)
+
+    def _line(self, state: str) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        return (f"{self.table}: {state} {self.pages} pages, {self.rows:,} rows in {elapsed:.1f}s "
+                f"({self.rows / elapsed:,.0f} rows/s)")
+
+    def page(self, rows: int) -> None:
+        self.pages += 1
+        self.rows += rows
+        if time.monotonic() - self.last_line >= self.EVERY_SECONDS:
+            self.last_line = time.monotonic()
+            self.log.info(self._line("paging,"))
+
+    def done(self) -> None:
+        self.log.info(self._line("done,"))
 
 
 def pair_columns(id_name: str) -> pa.Schema:
@@ -51,11 +80,14 @@ def clever_source(
         # Section pages keep their id lists for the pair tables; other lists are stored as JSON text.
         shape = (lambda page: page) if table == "sections" else lists_as_json
         yielded = False
+        progress = Progress(table)
         with CleverClient(base_url, token, district_id=district_id, page_size=page_size, timeout=timeout) as client:
             for objects in client.pages(path, params):
+                progress.page(len(objects))
                 if objects:
                     yielded = True
                     yield shape(objects_to_arrow(objects, columns, district_id))
+        progress.done()
         if not yielded:
             yield shape(table_schema(columns).empty_table())
 
