@@ -20,11 +20,11 @@ def test_definitions_load_and_every_asset_is_partitioned_by_district(pipeline_en
     project = SqlProject()
     raw = {f"clever_raw/{table}" for table in raw_tables()}
     models = {f"roster/{name}" for name in project.models}
-    assert set(specs) == raw | models | {"roster/district_rules", "roster/published"}
+    assert set(specs) == raw | models | {"roster/district_rules", "roster/published", "reports/school_confirmation"}
     for key, spec in specs.items():
         assert isinstance(spec.partitions_def, DynamicPartitionsDefinition), key
         assert spec.partitions_def.name == "district", key
-        assert spec.group_name == ("clever_raw" if key in raw else "roster"), key
+        assert spec.group_name == ("clever_raw" if key in raw else key.split("/")[0]), key
         assert spec.description and len(spec.description) > 40, key
         assert spec.kinds, key
         if key in raw:

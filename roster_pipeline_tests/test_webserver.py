@@ -34,13 +34,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_webserver_serves_every_asset_group_and_check_with_descriptions(pipeline_env, tmp_path):
-    from roster_pipeline.definitions import build_definitions
+def expected_graph() -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """Every asset (→ group) and check the project defines, from its own sources of truth."""
+    from roster_pipeline.clever.source import raw_tables
+    from roster_pipeline.mass_change import GUARDED_TABLES
+    from roster_pipeline.sql_models import SqlProject
 
-    defs = build_definitions()
-    graph = defs.resolve_asset_graph()
-    expected_assets = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    expected_checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    project = SqlProject()
+    assets = {f"clever_raw/{t}": "clever_raw" for t in raw_tables()}
+    assets |= {f"roster/{name}": "roster" for name in [*project.models, "district_rules", "published"]}
+    assets["reports/school_confirmation"] = "reports"
+    checks = {(f"roster/{m.name}", "pandera_contract") for m in project.marts()}
+    checks |= {(f"roster/{t}", "mass_change_guard") for t in GUARDED_TABLES}
+    return assets, checks
+
+
+def test_webserver_serves_every_asset_group_and_check_with_descriptions(pipeline_env, tmp_path):
+    expected_assets, expected_checks = expected_graph()
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     server = subprocess.Popen(
