@@ -74,12 +74,16 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
         if table_columns(sql, BUILD_SCHEMA, "previous_school_roster_summary"):
             previous = {r["school_id"]: r for r in _rows(sql, f"select * from {PREVIOUS_SUMMARY} where district_id = {d}", params)}
         sections = _rows(sql, f"""
+            with enrolled as (
+                select section_id, count(*) as enrollments from {PUBLISHED_SCHEMA}.enrollments
+                where district_id = {d} group by section_id
+            )
             select s.school_id, s.section_id, s.name, s.period, s.subject, s.grade, s.course_name,
                    t.first_name || ' ' || t.last_name as teacher, t.email as teacher_email,
-                   (select count(*) from {PUBLISHED_SCHEMA}.enrollments e
-                     where e.district_id = s.district_id and e.section_id = s.section_id) as enrollments
+                   coalesce(enrolled.enrollments, 0) as enrollments
             from {PUBLISHED_SCHEMA}.sections s
             left join {PUBLISHED_SCHEMA}.teachers t on t.district_id = s.district_id and t.teacher_id = s.teacher_id
+            left join enrolled on enrolled.section_id = s.section_id
             where s.district_id = {d} order by s.school_id, s.subject, s.grade, s.period, s.name""", params)
         rejected = [_explained(r) for r in _rows(sql, f"""
             select school_id, entity, record_id, record_name, reason_code, action, detail
