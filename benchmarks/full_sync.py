@@ -125,8 +125,10 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
     data_dir = work / "many"
     home = data_dir / "dagster_home"
     home.mkdir(parents=True)
-    # The nightly cron moved to the next minute (one tick: a schedule's run keys dedupe within a tick only).
-    tick = time.gmtime(time.time() + 60)
+    # The nightly cron moved to a minute that starts 45-105 s from now: after the daemon is up (it
+    # does not run ticks from before it first saw the schedule), and only once (a schedule's run
+    # keys dedupe within a tick only).
+    tick = time.gmtime(time.time() + 105)
     env = pipeline_env(data_dir, sandbox, DAGSTER_HOME=str(home), ROSTER_SYNC_CRON=f"{tick.tm_min} {tick.tm_hour} * * *",
                        ROSTER_SYNC_TIMEZONE="UTC", ROSTER_SYNC_BATCH_SIZE=str(batch_size))
     os.environ["DAGSTER_HOME"] = str(home)
@@ -139,12 +141,15 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
     try:
         with DagsterInstance.get() as instance:
             instance.add_dynamic_partitions("district", ids)  # what the discovery sensor does
+            daemon_log = open(work / "daemon.log", "w")
             daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(PROJECT / "workspace.yaml")],
-                                      env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      env=env, cwd=work, stdout=daemon_log, stderr=subprocess.STDOUT)
             tree = psutil.Process(daemon.pid)
             expected = -(-districts // batch_size)
             deadline = time.monotonic() + 3600
             while time.monotonic() < deadline:
+                if daemon.poll() is not None:
+                    raise RuntimeError(f"the Dagster daemon stopped:\n{(work / 'daemon.log').read_text()[-3000:]}")
                 rss = []
                 for process in [tree, *tree.children(recursive=True)]:
                     try:
