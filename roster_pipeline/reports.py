@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,11 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
             from {PUBLISHED_SCHEMA}.rejected_records where district_id = {d}
             order by entity, record_name, record_id, reason_code""", params)]
     reports = []
+    by_school: dict[tuple, list[dict]] = defaultdict(list)  # (school, table) → rows: one pass, not one per school
+    for section in sections:
+        by_school[(section["school_id"], "sections")].append(section)
+    for record in rejected:
+        by_school[(record["school_id"], "excluded" if record["action"] == "excluded" else "cleared")].append(record)
     for row in summary:
         if school_id and row["school_id"] != school_id:
             continue
@@ -101,9 +107,9 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
             row["school_id"], row["school_name"] or row["school_id"],
             {k: row[k] for k in ("students", "teachers", "sections", "enrollments", "excluded_students", "excluded_sections")},
             grades,
-            [s for s in sections if s["school_id"] == row["school_id"]],
-            [r for r in rejected if r["school_id"] == row["school_id"] and r["action"] == "excluded"],
-            [r for r in rejected if r["school_id"] == row["school_id"] and r["action"] != "excluded"],
+            by_school[(row["school_id"], "sections")],
+            by_school[(row["school_id"], "excluded")],
+            by_school[(row["school_id"], "cleared")],
         )
         report.counts["excluded_teachers"] = sum(r["entity"] == "teacher" for r in report.excluded)
         reports.append(report)
