@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -79,19 +78,21 @@ def pipeline_env(data_dir: Path, sandbox: Sandbox, **extra: str) -> dict[str, st
 
 
 def timed_process(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
-    """(seconds, peak RSS in GiB of the process, output); fails loudly if the process fails."""
+    """(seconds, peak RSS in GiB of the process, output); fails loudly if the process fails.
+
+    Output goes to a file, not a pipe: helper processes Dagster starts for log capture inherit
+    the descriptors and may outlive the sync, so a pipe's end might never come.
+    """
+    log = cwd / f"process_{time.monotonic_ns()}.log"
     started = time.monotonic()
-    process = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
-    reader.start()
-    _, status, usage = os.wait4(process.pid, 0)  # ru_maxrss of this very process (KiB on Linux)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    reader.join()
+    with open(log, "w") as output:
+        process = subprocess.Popen(args, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)  # ru_maxrss of this very process (KiB on Linux)
     elapsed = time.monotonic() - started
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{''.join(output)}")
-    return elapsed, usage.ru_maxrss / 1024 / 1024, "".join(output)
+    text = log.read_text()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{text}")
+    return elapsed, usage.ru_maxrss / 1024 / 1024, text
 
 
 def one_district(students: int, port: int, work: Path) -> dict:
