@@ -68,8 +68,17 @@ class Sandbox:
         return {"CLEVER_API_BASE_URL": f"{self.base}/v3.1", "CLEVER_OAUTH_TOKENS_URL": f"{self.base}/oauth/tokens", **CLIENT}
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL: a process started from a background job may have SIGTERM ignored."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def pipeline_env(data_dir: Path, sandbox: Sandbox, **extra: str) -> dict[str, str]:
@@ -176,14 +185,14 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
     finally:
         if daemon is not None:  # the daemon, its code server and any run worker still alive
             family = psutil.Process(daemon.pid).children(recursive=True)
-            daemon.terminate()
-            daemon.wait()
+            stop_process(daemon)
             for process in family:
                 try:
                     process.terminate()
                 except psutil.Error:
                     pass
-            psutil.wait_procs(family, timeout=30)
+            for process in psutil.wait_procs(family, timeout=15)[1]:  # still alive: SIGTERM ignored
+                process.kill()
         sandbox.stop()
     seconds = last_end - first_created
     return {"districts": districts, "students_each": students, "batch_size": batch_size, "batch_runs": len(records),
