@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
 from roster_pipeline.sql_runner import table_columns
 from roster_pipeline.warehouse import Statements, Warehouse
@@ -60,16 +58,6 @@ def publish_district(sql: Statements, district_id: str, tables: list[str]) -> di
         if roles_exist(sql):  # a table created just now gets its readers too, in the same transaction
             apply_grants(sql)
     return counts
-
-
-def read_district_table(warehouse: Warehouse, schema: str, table: str, district_id: str,
-                        columns: list[str] | None = None) -> pd.DataFrame:
-    """One district's rows of a table as a DataFrame (for checks and tests)."""
-    select = ", ".join(columns) if columns else "*"
-    with warehouse.transaction() as sql:
-        sql.execute(f"select {select} from {schema}.{table} where district_id = {placeholder(sql.dialect, 'd')}",
-                    {"d": district_id})
-        return pd.DataFrame(sql.fetchall(), columns=sql.columns)
 
 
 def published_summary(warehouse: Warehouse, district_ids: list[str]) -> tuple[dict, dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 
 import httpx
@@ -32,6 +33,13 @@ def clean_faults(sandbox):
 
 
 WAREHOUSE_KINDS = ["duckdb", "postgres"]
+
+
+def free_port() -> int:
+    """A local TCP port nobody listens on right now (for servers a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 
 

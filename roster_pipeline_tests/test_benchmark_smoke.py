@@ -1,18 +1,13 @@
 """The benchmark script keeps working: one small run of every case it measures (no timing asserted)."""
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from roster_pipeline_tests.conftest import free_port
+
 PROJECT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_benchmark_runs_at_2000_students_and_a_few_districts_through_the_daemon(tmp_path):

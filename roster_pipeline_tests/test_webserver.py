@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from roster_pipeline_tests.conftest import free_port
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -26,12 +27,6 @@ ASSET_GRAPH = """
   }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def expected_graph() -> tuple[dict[str, str], set[tuple[str, str]]]:
