@@ -117,13 +117,13 @@ def build_clever_raw_assets(warehouse: Warehouse):
                         yield from dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
                             district_id, changes, changes.last_event_id or cursor))
                         return
+                # Events after the refresh started are applied next time (replaying a few is harmless).
                 newest = newest_event_or_none(client, context, district_id)
-                yield from dlt.run(context=context, dlt_source=clever.source_for(district_id, token), dlt_pipeline=pipeline)
+                yield from dlt.run(context=context, dlt_pipeline=pipeline,
+                                   dlt_source=clever.source_for(district_id, token, events_cursor=newest))
                 emptied = clear_emptied_tables(pipeline, district_id)
                 if emptied:
                     context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")
-                # Events after the refresh started are applied next time (replaying a few is harmless).
-                pipeline.run(clever_events_source(district_id, Changes(), newest))
         except Exception as exc:
             api_error = find_cause(exc, CleverAPIError)
             if api_error is not None and api_error.transient:

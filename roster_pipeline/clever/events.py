@@ -1,13 +1,15 @@
 """Clever events → changes to the raw tables, loaded by dlt with the district's event cursor.
 
-The cursor lives in the dlt state of the district's pipeline (source `clever_events`), which
-dlt stores in the warehouse with each load and restores only from completed loads: it moves
-exactly when the changes it covers are committed. Applying the same events twice is harmless:
+The cursor lives in the dlt state of the district's pipeline, which dlt stores in the warehouse
+with each load and restores only from completed loads: it moves exactly when the changes it
+covers are committed. A full refresh records it in its own load (source `clever`), an
+incremental run in the events load (source `clever_events`); the newer of the two counts. Applying the same events twice is harmless:
 each object's latest version replaces the row with its id, and deletes delete by id.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -19,6 +21,7 @@ from roster_pipeline.clever.pages import district_column, id_pairs, lists_as_jso
 from roster_pipeline.clever.settings import SECTION_PAIR_TABLES, TABLES
 
 EVENTS_SOURCE = "clever_events"
+CURSOR_STATE = "events_cursor"  # key in a source's dlt state: {"cursor": event id or None, "stored_at": epoch}
 DELETED = "_deleted"  # dlt hard-delete flag: a row with true deletes its key instead of writing it
 ROLE_TABLES = {"student": "students", "teacher": "teachers", "staff": "staff", "district_admin": "district_admins"}
 COLLECTION_TABLES = {"districts": "districts", "schools": "schools", "courses": "courses", "terms": "terms",
@@ -48,11 +51,18 @@ class Changes:
             self.upserts[table].append(obj)
 
 
+def record_cursor(cursor: str | None) -> None:
+    """Store the cursor in the state of the source being extracted; dlt commits it with that load."""
+    dlt.current.source_state()[CURSOR_STATE] = {"cursor": cursor, "stored_at": time.time()}
+
+
 def stored_cursor(pipeline: dlt.Pipeline) -> tuple[bool, str | None]:
     """(known, cursor) from the warehouse; known is False before the first full refresh."""
     pipeline.sync_destination()
-    state = pipeline.state.get("sources", {}).get(EVENTS_SOURCE, {})
-    return "cursor" in state, state.get("cursor")
+    stored = [state[CURSOR_STATE] for state in pipeline.state.get("sources", {}).values() if CURSOR_STATE in state]
+    if not stored:
+        return False, None
+    return True, max(stored, key=lambda entry: entry["stored_at"])["cursor"]
 
 
 def _events_call(call):
@@ -129,7 +139,7 @@ def clever_events_source(district_id: str, changes: Changes, cursor: str | None)
 
     def entity(table: str) -> Iterator[pa.Table]:
         if table == "districts":  # one resource records the cursor; dlt commits it with the load
-            dlt.current.source_state()["cursor"] = cursor
+            record_cursor(cursor)
         _, _, columns = TABLES[table]
         upserts, deletes = changes.upserts.get(table, []), changes.deletes.get(table, [])
         schema = table_schema(columns)

@@ -22,6 +22,7 @@ from dagster import get_dagster_logger
 from pydantic import SecretStr
 
 from roster_pipeline.clever.client import CleverClient
+from roster_pipeline.clever.events import record_cursor
 from roster_pipeline.clever.pages import id_pairs, lists_as_json, objects_to_arrow, table_schema
 from roster_pipeline.clever.settings import (
     DESCRIPTIONS, MAX_PAGE_SIZE, SECTION_PAIR_TABLES, TABLES,
@@ -70,8 +71,14 @@ def clever_source(
     base_url: str = DEFAULT_API_BASE_URL,
     page_size: int = MAX_PAGE_SIZE,
     timeout: float = 60.0,
+    record_events_cursor: bool = False,
+    events_cursor: str | None = None,
 ):
-    """All Clever roster collections of one district (token: that district's bearer token)."""
+    """All Clever roster collections of one district (token: that district's bearer token).
+
+    With `record_events_cursor`, the load also stores `events_cursor` (the newest Clever event
+    before paging began) as the district's event cursor, in the same commit as the rows.
+    """
 
     def collection(table: str) -> Iterator[pa.Table]:
         path, params, columns = TABLES[table]
@@ -79,6 +86,8 @@ def clever_source(
             raise ValueError(f"clever_source needs the district token to load {table}")
         # Section pages keep their id lists for the pair tables; other lists are stored as JSON text.
         shape = (lambda page: page) if table == "sections" else lists_as_json
+        if table == "districts" and record_events_cursor:
+            record_cursor(events_cursor)
         yielded = False
         progress = Progress(table)
         with CleverClient(base_url, token, district_id=district_id, page_size=page_size, timeout=timeout) as client:
