@@ -33,11 +33,11 @@ concurrency:
         value:
           applyLimitPerUniqueValue: true
         limit: 1
-      - key: roster/warehouse     # an embedded DuckDB file takes one writing process at a time
+      - key: roster/warehouse     # DuckDB: a run per core; the runs take turns on the file
         value: duckdb
-        limit: 1
+        limit: 2
   pools:
-    default_limit: 1   # one writer at a time for the embedded DuckDB warehouse
+    default_limit: 2   # warehouse steps, one per core; processes take turns on the DuckDB file
 """
 
 

@@ -69,9 +69,10 @@ def find_cause(exc: BaseException, kind: type):
     return None
 
 
-def events_since_cursor(pipeline, client) -> tuple[Changes, str | None]:
+def events_since_cursor(pipeline, client, warehouse: Warehouse) -> tuple[Changes, str | None]:
     """The changes since the district's stored cursor, and that cursor."""
-    known, cursor = stored_cursor(pipeline)
+    with warehouse.turn():
+        known, cursor = stored_cursor(pipeline)
     if not known:
         raise EventsUnavailable("no event cursor is stored yet (first sync)")
     return fetch_changes(client, cursor), cursor
@@ -102,26 +103,33 @@ def build_clever_raw_assets(warehouse: Warehouse):
                    clever: CleverResource, warehouse: WarehouseResource):
         """Load one district: apply its Clever events (incremental), or replace its whole slice."""
         district_id = context.partition_key
-        pipeline = warehouse.warehouse().raw_pipeline(district_id)
+        wh = warehouse.warehouse()
+        pipeline = wh.raw_pipeline(district_id)
         token = clever.token_for(district_id)
         try:
             with clever.client_for(district_id, token) as client:
                 if config.incremental:
                     try:
-                        changes, cursor = events_since_cursor(pipeline, client)
+                        changes, cursor = events_since_cursor(pipeline, client, wh)
                     except EventsUnavailable as reason:
                         context.log.warning(f"District {district_id}: full refresh instead of events: {reason}.")
                     else:
                         context.log.info(f"District {district_id}: applying {changes.events} Clever events "
                                          f"up to {changes.last_event_id}.")
-                        yield from dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
-                            district_id, changes, changes.last_event_id or cursor))
+                        with wh.turn():
+                            results = list(dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
+                                district_id, changes, changes.last_event_id or cursor)))
+                        yield from results
                         return
                 # Events after the refresh started are applied next time (replaying a few is harmless).
                 newest = newest_event_or_none(client, context, district_id)
-                yield from dlt.run(context=context, dlt_pipeline=pipeline,
-                                   dlt_source=clever.source_for(district_id, token, events_cursor=newest))
-                emptied = clear_emptied_tables(pipeline, district_id)
+                # dlt reads its state from the warehouse, pages and loads during the turn; Dagster
+                # records the results after it, while another process may use the warehouse.
+                with wh.turn():
+                    results = list(dlt.run(context=context, dlt_pipeline=pipeline,
+                                           dlt_source=clever.source_for(district_id, token, events_cursor=newest)))
+                    emptied = clear_emptied_tables(pipeline, district_id)
+                yield from results
                 if emptied:
                     context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")
         except Exception as exc:

@@ -15,6 +15,7 @@ the previous published version stays.
 
 import time
 import warnings
+from typing import Iterator
 
 from dagster import (
     AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetSpec, Failure,
@@ -117,6 +118,42 @@ def check_specs(marts: list[str]) -> list[AssetCheckSpec]:
     return contracts + guards
 
 
+def build_models(wh, project: SqlProject, district_id: str, district_rules, profile) -> Iterator[MaterializeResult]:
+    """The rules tables and every SQL model for one district, in one turn on the warehouse.
+
+    The results are yielded after the turn; a failing model still reports the models built
+    before it, then fails the step naming its SQL file.
+    """
+    results, failure = [], None
+    with wh.session() as session:
+        with session.transaction() as sql:
+            prepare_schemas(sql)
+            counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, district_rules)
+        results.append(MaterializeResult(asset_key=RULES_KEY, metadata={
+            "rules_file": str(profile.path), **{k: MetadataValue.int(v) for k, v in counts.items()}}))
+        parameters = district_rules.sql_parameters()
+        for model in project.build_order():
+            started = time.monotonic()
+            try:
+                with session.transaction() as sql:
+                    rows = build_model(sql, project, model, district_id, parameters)
+                    metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
+                    if model.materialized != "view":
+                        metadata["dagster/row_count"] = MetadataValue.int(rows)
+                    if model.layer == "marts":
+                        metadata["preview"] = MetadataValue.md(preview_markdown(sql, model.relation, district_id))
+                        if model.name == "rejected_records":
+                            metadata |= excluded_by_reason(sql, model.relation, district_id)
+            except Exception as exc:
+                failure = Failure(description=f"SQL model {model.path.name} failed for district {district_id}: {exc}")
+                failure.__cause__ = exc
+                break
+            results.append(MaterializeResult(asset_key=model_key(model.name), metadata=metadata))
+    yield from results
+    if failure is not None:
+        raise failure
+
+
 def build_roster_assets(project: SqlProject, warehouse_kind: str):
     """The `roster` group: one multi-asset over the rules, every SQL model and the publish."""
     marts = [m.name for m in project.marts()]
@@ -136,34 +173,20 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
     @multi_asset(name="roster_models", specs=specs, check_specs=check_specs(marts),
                  partitions_def=district_partitions, pool=WAREHOUSE_POOL)
     def roster_models(context: AssetExecutionContext, warehouse: WarehouseResource, rules: RulesResource):
-        """Build, check and publish one district's roster."""
+        """Build, check and publish one district's roster.
+
+        Each phase (models, contracts, guards and publish) runs in one turn on the warehouse and
+        its results are handed to Dagster after it: recording events is the slow Python part of
+        a small district, and another process can use a DuckDB warehouse meanwhile.
+        """
         district_id = context.partition_key
         wh = warehouse.warehouse()
         profile = rules.profile()
         district_rules = profile.for_district(district_id)
-        with wh.session() as session:
-            with session.transaction() as sql:
-                prepare_schemas(sql)
-                counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, district_rules)
-            yield MaterializeResult(asset_key=RULES_KEY, metadata={
-                "rules_file": str(profile.path), **{k: MetadataValue.int(v) for k, v in counts.items()}})
-
-            parameters = district_rules.sql_parameters()
-            for model in project.build_order():
-                started = time.monotonic()
-                with session.transaction() as sql:
-                    rows = build_model(sql, project, model, district_id, parameters)
-                metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
-                if model.materialized != "view":
-                    metadata["dagster/row_count"] = MetadataValue.int(rows)
-                if model.layer == "marts":
-                    with session.transaction() as sql:
-                        metadata["preview"] = MetadataValue.md(preview_markdown(sql, model.relation, district_id))
-                        if model.name == "rejected_records":
-                            metadata |= excluded_by_reason(sql, model.relation, district_id)
-                yield MaterializeResult(asset_key=model_key(model.name), metadata=metadata)
+        yield from build_models(wh, project, district_id, district_rules, profile)
 
         blocked: list[str] = []
+        checks = []
         with ibis_connection(wh) as backend:
             for table in marts:
                 started = time.monotonic()
@@ -174,30 +197,29 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
                     blocked.append(f"roster.{table} failed its pandera contract ({result.failure_count} failures)")
                     metadata |= {"failure_count": MetadataValue.int(result.failure_count),
                                  "failures": MetadataValue.md(result.failures_markdown)}
-                yield AssetCheckResult(asset_key=model_key(table), check_name=CONTRACT_CHECK, passed=result.passed,
-                                       severity=AssetCheckSeverity.ERROR, metadata=metadata)
+                checks.append(AssetCheckResult(asset_key=model_key(table), check_name=CONTRACT_CHECK, passed=result.passed,
+                                               severity=AssetCheckSeverity.ERROR, metadata=metadata))
+        yield from checks
 
         approved = context.run.tags.get(APPROVAL_TAG, "").lower() == "true"
         settings = MassChangeSettings.from_env()
-        with wh.session() as session:
-            with session.transaction() as sql:
-                verdicts = [judge(sql, table, district_id, settings, approved) for table in GUARDED_TABLES]
-            for verdict in verdicts:
-                if verdict.blocked:
-                    context.log.error(verdict.message)
-                    blocked.append(verdict.message)
-                yield AssetCheckResult(
-                    asset_key=model_key(verdict.table), check_name=MASS_CHANGE_CHECK, passed=not verdict.blocked,
-                    severity=AssetCheckSeverity.ERROR, description=verdict.message,
-                    metadata={"published_rows": MetadataValue.int(verdict.published or 0),
-                              "new_rows": MetadataValue.int(verdict.new), "change": MetadataValue.int(verdict.change),
-                              "approved": MetadataValue.bool(approved)})
-
-            if blocked:
-                raise Failure(description=f"District {district_id} not published; the previous version stays. "
-                                          + "; ".join(blocked))
-            with session.transaction() as sql:
+        with wh.transaction() as sql:
+            verdicts = [judge(sql, table, district_id, settings, approved) for table in GUARDED_TABLES]
+            if not blocked and not any(v.blocked for v in verdicts):
                 counts = publish_district(sql, district_id, marts)
+        for verdict in verdicts:
+            if verdict.blocked:
+                context.log.error(verdict.message)
+                blocked.append(verdict.message)
+            yield AssetCheckResult(
+                asset_key=model_key(verdict.table), check_name=MASS_CHANGE_CHECK, passed=not verdict.blocked,
+                severity=AssetCheckSeverity.ERROR, description=verdict.message,
+                metadata={"published_rows": MetadataValue.int(verdict.published or 0),
+                          "new_rows": MetadataValue.int(verdict.new), "change": MetadataValue.int(verdict.change),
+                          "approved": MetadataValue.bool(approved)})
+        if blocked:
+            raise Failure(description=f"District {district_id} not published; the previous version stays. "
+                                      + "; ".join(blocked))
         metadata = {t: MetadataValue.int(n) for t, n in counts.items()}
         if wh.kind == "duckdb" and context.run.tags.get(SKIP_ANALYST_COPY_TAG) != "true":
             metadata["analyst_file"] = MetadataValue.path(str(refresh_analyst_file(wh)))

@@ -14,9 +14,12 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 import dlt
+from filelock import FileLock, Timeout
 
 from roster_pipeline.clever.settings import RAW_DATASET
 from roster_pipeline.settings import ConfigError, validate_district_id, warehouse_url
+
+LOCK_WAIT_SECONDS = 3 * 3600  # longer than any single district's turn on the file
 
 
 @dataclass(frozen=True)
@@ -72,21 +75,51 @@ class Warehouse:
         )
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator:
-        """A DB-API connection (DuckDB or psycopg2) that is closed afterwards."""
-        if self.kind == "duckdb":
-            import duckdb
+    def turn(self) -> Iterator[None]:
+        """This process's turn on the DuckDB file (nothing to wait for on Postgres).
 
+        DuckDB lets one process at a time open a file; another gets "Could not set lock on file"
+        at once. With this lock, runs in parallel processes (two nightly batches on two cores)
+        take turns instead of failing, and do their Python-heavy work (Dagster events, check
+        compilation, paging) between turns. Re-entrant within a process, across its threads,
+        as DuckDB's own lock is: nested connections in one process share one database.
+        """
+        if self.kind != "duckdb":
+            yield
+            return
+        self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(f"{self.duckdb_path}.lock", timeout=LOCK_WAIT_SECONDS, thread_local=False, is_singleton=True)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RuntimeError(f"The DuckDB warehouse {self.duckdb_path} stayed in use by another process for "
+                               f"{LOCK_WAIT_SECONDS}s (see {lock.lock_file}).") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator:
+        """A DB-API connection (DuckDB, during this process's turn, or psycopg2) that is closed afterwards."""
+        if self.kind == "duckdb":
             if read_only and not self.duckdb_path.exists():
                 raise ConfigError(f"ROSTER_WAREHOUSE points at {self.duckdb_path}, which does not exist yet; run a sync first.")
-            conn = duckdb.connect(str(self.duckdb_path), read_only=read_only)
-        else:
-            import psycopg2
+            import duckdb
 
-            try:
-                conn = psycopg2.connect(self.url)
-            except psycopg2.OperationalError as exc:
-                raise ConfigError(f"ROSTER_WAREHOUSE database {self.display} is unreachable: {str(exc).strip().splitlines()[0]}") from None
+            with self.turn():
+                conn = duckdb.connect(str(self.duckdb_path), read_only=read_only)
+                try:
+                    yield conn
+                finally:
+                    conn.close()
+            return
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(self.url)
+        except psycopg2.OperationalError as exc:
+            raise ConfigError(f"ROSTER_WAREHOUSE database {self.display} is unreachable: {str(exc).strip().splitlines()[0]}") from None
         try:
             yield conn
         finally:
