@@ -11,6 +11,7 @@ analysts see; the pages carry their CSS inline and load nothing from the interne
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -86,11 +87,11 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
             from {PUBLISHED_SCHEMA}.sections s
             left join {PUBLISHED_SCHEMA}.teachers t on t.district_id = s.district_id and t.teacher_id = s.teacher_id
             left join enrolled on enrolled.section_id = s.section_id
-            where s.district_id = {d} order by s.school_id, s.subject, s.grade, s.period, s.name""", params)
+            where s.district_id = {d} order by s.school_id, s.subject, s.grade, s.period, s.name, s.section_id""", params)
         rejected = [_explained(r) for r in _rows(sql, f"""
             select school_id, entity, record_id, record_name, reason_code, action, detail
             from {PUBLISHED_SCHEMA}.rejected_records where district_id = {d}
-            order by entity, record_name, record_id, reason_code""", params)]
+            order by entity, record_name, record_id, reason_code, action""", params)]
     reports = []
     by_school: dict[tuple, list[dict]] = defaultdict(list)  # (school, table) → rows: one pass, not one per school
     for section in sections:
@@ -138,20 +139,58 @@ SECTION_COLUMNS = ["section_id", "name", "period", "subject", "grade", "course_n
 EXCLUDED_COLUMNS = ["entity", "record_name", "record_id", "reason_code", "meaning", "detail", "fix"]
 
 
-def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_id: str | None = None) -> dict:
-    """Write the district's pages and CSVs under out_dir/<district_id>/; returns what was written."""
-    reports, unplaced = load_reports(warehouse, district_id, school_id)
-    folder = out_dir / district_id
-    folder.mkdir(parents=True, exist_ok=True)
+PARALLEL_MIN_SCHOOLS = 200  # below this a second process costs more than it saves
+
+
+def _write_school_files(folder: Path, district_id: str, reports: list[SchoolReport]) -> None:
     env = _environment()
+    template = env.get_template("school_report.html.j2")
     for report in reports:
         (folder / f"{report.file_stem}.html").write_text(
-            env.get_template("school_report.html.j2").render(report=report, district_id=district_id), encoding="utf-8")
+            template.render(report=report, district_id=district_id), encoding="utf-8")
         _write_csv(folder / f"{report.file_stem}_grades.csv",
                    [{"grade": g, "students": now, "previous_sync": prev} for g, now, prev in report.grades],
                    ["grade", "students", "previous_sync"])
         _write_csv(folder / f"{report.file_stem}_sections.csv", report.sections, SECTION_COLUMNS)
         _write_csv(folder / f"{report.file_stem}_excluded.csv", report.excluded + report.cleared, [*EXCLUDED_COLUMNS[:1], "action", *EXCLUDED_COLUMNS[1:]])
+
+
+def _write_all_school_files(folder: Path, district_id: str, reports: list[SchoolReport], parallel: bool | None) -> None:
+    """Every school's files; a large district's pages are rendered on two cores.
+
+    Rendering is pure Python (Jinja2 and csv hold the GIL), so threads would not help: a forked
+    child writes half the schools from the data already in memory (nothing is pickled or
+    re-imported) while this process writes the other half. The child touches no database.
+    """
+    if parallel is None:
+        parallel = len(reports) >= PARALLEL_MIN_SCHOOLS
+    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+        _write_school_files(folder, district_id, reports)
+        return
+    half = len(reports) // 2
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_school_files, args=(folder, district_id, reports[half:]), name="school-pages")
+    child.start()
+    try:
+        _write_school_files(folder, district_id, reports[:half])
+    finally:
+        child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"Writing the second half of district {district_id}'s school pages failed "
+                           f"(helper process exit code {child.exitcode}; its error is in the step's stderr).")
+
+
+def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_id: str | None = None,
+                  parallel: bool | None = None) -> dict:
+    """Write the district's pages and CSVs under out_dir/<district_id>/; returns what was written.
+
+    parallel: render on two processes (default: when the district has PARALLEL_MIN_SCHOOLS schools).
+    """
+    reports, unplaced = load_reports(warehouse, district_id, school_id)
+    folder = out_dir / district_id
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_all_school_files(folder, district_id, reports, parallel)
+    env = _environment()
     index = folder / "index.html"
     if school_id is None:  # the index covers the whole district
         totals = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts} if reports else {}

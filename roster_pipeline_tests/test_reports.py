@@ -122,3 +122,21 @@ def test_report_command_regenerates_one_school(dirty, tmp_path, monkeypatch, cap
         f"school_{S2}{suffix}" for suffix in (".html", "_grades.csv", "_sections.csv", "_excluded.csv"))
     assert main(["report", "--district", DISTRICT_ID, "--school", "f" * 24]) != 0
     assert "--school" in capsys.readouterr().err
+
+
+def test_pages_rendered_on_two_processes_are_the_pages_of_one(dirty, tmp_path, monkeypatch):
+    """A large district's pages are written by two processes; the files must not depend on that."""
+    from roster_pipeline.reports import write_reports
+    from roster_pipeline.warehouse import Warehouse
+
+    _, data_dir = dirty
+    monkeypatch.setenv("ROSTER_REPORTS_DIR", str(tmp_path / "sync"))
+    assert run_sync()[0] == 0
+    warehouse = Warehouse(f"duckdb://{data_dir / 'warehouse.duckdb'}", data_dir / "dlt")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert write_reports(warehouse, DISTRICT_ID, one, parallel=False)["schools"] >= 2
+    write_reports(warehouse, DISTRICT_ID, two, parallel=True)
+    names = sorted(p.name for p in (one / DISTRICT_ID).iterdir())
+    assert names == sorted(p.name for p in (two / DISTRICT_ID).iterdir()) and len(names) > 5
+    for name in names:
+        assert (one / DISTRICT_ID / name).read_bytes() == (two / DISTRICT_ID / name).read_bytes(), name
