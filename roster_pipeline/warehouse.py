@@ -102,31 +102,30 @@ class Warehouse:
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator:
         """A DB-API connection (DuckDB, during this process's turn, or psycopg2) that is closed afterwards."""
+        if self.kind == "duckdb" and read_only and not self.duckdb_path.exists():
+            raise ConfigError(f"ROSTER_WAREHOUSE points at {self.duckdb_path}, which does not exist yet; run a sync first.")
+        with self.turn():
+            conn = self._open(read_only)
+            try:
+                yield conn
+            finally:
+                conn.close()
+
+    def _open(self, read_only: bool):
         if self.kind == "duckdb":
-            if read_only and not self.duckdb_path.exists():
-                raise ConfigError(f"ROSTER_WAREHOUSE points at {self.duckdb_path}, which does not exist yet; run a sync first.")
             import duckdb
 
-            with self.turn():
-                conn = duckdb.connect(str(self.duckdb_path), read_only=read_only)
-                # Our tables have no row order (every reader sorts); unordered inserts let DuckDB
-                # write in parallel (publish and the analysts' copy ~15% faster at 1M students).
-                conn.execute("set preserve_insertion_order = false")
-                try:
-                    yield conn
-                finally:
-                    conn.close()
-            return
+            conn = duckdb.connect(str(self.duckdb_path), read_only=read_only)
+            # Our tables have no row order (every reader sorts); unordered inserts let DuckDB
+            # write in parallel (publish and the analysts' copy ~15% faster at 1M students).
+            conn.execute("set preserve_insertion_order = false")
+            return conn
         import psycopg2
 
         try:
-            conn = psycopg2.connect(self.url)
+            return psycopg2.connect(self.url)
         except psycopg2.OperationalError as exc:
             raise ConfigError(f"ROSTER_WAREHOUSE database {self.display} is unreachable: {str(exc).strip().splitlines()[0]}") from None
-        try:
-            yield conn
-        finally:
-            conn.close()
 
     @contextmanager
     def session(self) -> Iterator["Session"]:

@@ -3,8 +3,9 @@
 The cursor lives in the dlt state of the district's pipeline, which dlt stores in the warehouse
 with each load and restores only from completed loads: it moves exactly when the changes it
 covers are committed. A full refresh records it in its own load (source `clever`), an
-incremental run in the events load (source `clever_events`); the newer of the two counts. Applying the same events twice is harmless:
-each object's latest version replaces the row with its id, and deletes delete by id.
+incremental run in the events load (source `clever_events`); the newer of the two counts.
+Applying the same events twice is harmless: each object's latest version replaces the row with
+its id, and deletes delete by id.
 """
 
 from __future__ import annotations
