@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from pathlib import Path
 
-SEEDS_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql" / "seeds"
+from roster_pipeline.sql_models import SQL_DIR
+
+SEEDS_DIR = SQL_DIR / "seeds"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,15 @@ import yaml
 
 from roster_pipeline.clever.settings import RAW_DATASET
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
+
+
+def _sql_dir() -> Path:
+    """`dbt_like_sql/`: inside the installed package (the wheel ships it), else at the top of a checkout."""
+    packaged = Path(__file__).resolve().parent / "dbt_like_sql"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[1] / "dbt_like_sql"
+
+
+SQL_DIR = _sql_dir()
 LAYERS = ("staging", "intermediate", "marts")
 STAGING_SCHEMA = "roster_staging"  # views over the raw tables
 BUILD_SCHEMA = "roster_build"      # district slices being built and checked
