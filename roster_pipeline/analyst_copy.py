@@ -19,8 +19,7 @@ from roster_pipeline.warehouse import Warehouse
 
 
 def analyst_file(warehouse: Warehouse) -> Path:
-    path = warehouse.duckdb_path
-    return path.with_name(f"{path.stem}_for_analysts.duckdb")
+    return warehouse.analyst_path
 
 
 def refresh_analyst_file(warehouse: Warehouse) -> Path:

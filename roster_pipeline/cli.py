@@ -15,7 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
-from roster_pipeline.settings import ConfigError, data_dir, load_dotenv_once, validate_district_id
+from roster_pipeline.clever.client import CleverAPIError
+from roster_pipeline.settings import ConfigError, RosterError, data_dir, load_dotenv_once, validate_district_id
 
 LOCAL_INSTANCE_YAML = """\
 # Written by roster-pipeline for local use (SQLite storage under this folder).
@@ -103,8 +104,10 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     from roster_pipeline.mass_change import APPROVAL_TAG
     from roster_pipeline.settings import CleverSettings
     from roster_pipeline.clever.client import discover_district_tokens
+    from roster_pipeline.warehouse import Warehouse
 
     defs = build_definitions()
+    Warehouse.from_env(data_dir() / "dlt").check_ready()  # a locked file or a refused login stops us here
     known = sorted(discover_district_tokens(CleverSettings.from_env()))
     if district_ids:
         for district_id in district_ids:
@@ -346,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sandbox":
             return sandbox(args)
         return demo(args)
-    except ConfigError as exc:
+    except (RosterError, CleverAPIError) as exc:  # a mistake the user can fix: one sentence, no traceback
         print(f"roster-pipeline: {exc}", file=sys.stderr)
         return 2
 

@@ -91,20 +91,24 @@ class RulesProfile:
     def for_district(self, district_id: str | None) -> DistrictRules:
         settings = _merge(self.base, self.districts.get(district_id or "", {}))
         where = f"{self.path}" + (f" [districts.\"{district_id}\"]" if district_id in self.districts else "")
+        unknown_sections = sorted(set(settings) - {"grades", "subjects", "emails", "scope"})
+        if unknown_sections:
+            raise ConfigError(f"ROSTER_RULES file {where} has unknown sections {unknown_sections} "
+                              "(known: grades, subjects, emails, scope).")
         try:
             grades, subjects, emails, scope = (settings[k] for k in ("grades", "subjects", "emails", "scope"))
-            numbers = {str(k): int(v) for k, v in grades["numbers"].items()}
-            exclusions = {str(k): str(v) for k, v in grades["excluded"].items()}
+            numbers = _mapping(grades, "grades.numbers", int)
+            exclusions = _mapping(grades, "grades.excluded", str)
             rules = DistrictRules(
                 grade_numbers=numbers, grade_exclusions=exclusions,
-                subjects_keep=tuple(str(s) for s in subjects["keep"]),
-                subject_names={str(k).lower(): str(v) for k, v in subjects["names"].items()},
-                teacher_email_pattern=str(emails["teacher_pattern"]),
-                student_email_pattern=str(emails["student_pattern"]),
-                school_scope=tuple(str(s) for s in scope["schools"]),
+                subjects_keep=_strings(subjects, "subjects.keep"),
+                subject_names={k.lower(): v for k, v in _mapping(subjects, "subjects.names", str).items()},
+                teacher_email_pattern=_typed(emails, "emails.teacher_pattern", str),
+                student_email_pattern=_typed(emails, "emails.student_pattern", str),
+                school_scope=_strings(scope, "scope.schools"),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(f"ROSTER_RULES file {where} is malformed ({type(exc).__name__}: {exc}).") from None
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"ROSTER_RULES file {where}: {exc.args[0] if exc.args else exc}") from None
         unknown = set(exclusions.values()) - GRADE_REASONS
         if unknown:
             raise ConfigError(f"ROSTER_RULES file {where} uses unknown grade reason codes {sorted(unknown)}.")
@@ -116,6 +120,37 @@ class RulesProfile:
             except re.error as exc:
                 raise ConfigError(f"ROSTER_RULES file {where} has an invalid {name}: {exc}.") from None
         return rules
+
+
+def _typed(section, name: str, kind: type):
+    """One setting of the expected TOML type, or a KeyError/TypeError whose text is the sentence shown."""
+    if not isinstance(section, dict):
+        raise TypeError(f"[{name.split('.')[0]}] must be a table.")
+    key = name.split(".")[-1]
+    if key not in section:
+        raise KeyError(f"{name} is missing.")
+    value = section[key]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"{name} must be a whole number, got {value!r}.")
+    if kind is str and not isinstance(value, str):
+        raise TypeError(f"{name} must be text in quotes, got {value!r}.")
+    return value
+
+
+def _mapping(section, name: str, kind: type) -> dict:
+    """A table of `"clever value" = <kind>` entries, each checked."""
+    table = section.get(name.split(".")[-1]) if isinstance(section, dict) else None
+    if not isinstance(table, dict):
+        raise TypeError(f"{name} must be a table like {{ \"value\" = ... }}, got {table!r}.")
+    return {str(k): _typed(table, f"{name}.{k}", kind) for k in table}
+
+
+def _strings(section, name: str) -> tuple[str, ...]:
+    """A list of strings (a bare string is refused: it would be read letter by letter)."""
+    value = section.get(name.split(".")[-1]) if isinstance(section, dict) else None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError(f"{name} must be a list of text values like [\"math\", \"ela\"], got {value!r}.")
+    return tuple(value)
 
 
 RULE_TABLE_DDL = {

@@ -20,7 +20,11 @@ DEFAULT_OAUTH_TOKENS_URL = "https://clever.com/oauth/tokens"
 DISTRICT_ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")
 
 
-class ConfigError(ValueError):
+class RosterError(Exception):
+    """Something the person running the pipeline can fix; the message is the one sentence they see."""
+
+
+class ConfigError(RosterError, ValueError):
     """A setting is missing or malformed; the message is one sentence naming the variable."""
 
 
@@ -57,21 +61,47 @@ def parse_district_tokens(raw: str) -> dict[str, SecretStr]:
     return tokens
 
 
+def duckdb_file(url: str) -> Path:
+    """The file a `duckdb:///` URL names, read as SQLAlchemy and dlt read it.
+
+    `duckdb:////abs/warehouse.duckdb` is an absolute path; `duckdb:///warehouse.duckdb` is
+    relative to the working directory (resolved now, so every process agrees on the file).
+    """
+    if not url.startswith("duckdb:///"):
+        raise ConfigError("ROSTER_WAREHOUSE must name a DuckDB file like duckdb:////abs/path/warehouse.duckdb "
+                          "(absolute) or duckdb:///warehouse.duckdb (relative to the working directory).")
+    path = url[len("duckdb:///"):].split("?", 1)[0]
+    if not path or path == ":memory:" or path.endswith("/"):
+        raise ConfigError(f"ROSTER_WAREHOUSE {url!r} names no DuckDB file; the warehouse must be a file, "
+                          "like duckdb:////abs/path/warehouse.duckdb.")
+    file = (Path.cwd() / path).resolve() if not path.startswith("/") else Path(path)
+    if file.is_dir():
+        raise ConfigError(f"ROSTER_WAREHOUSE names {file}, which is a folder, not a DuckDB file.")
+    for parent in file.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"ROSTER_WAREHOUSE names {file}, but {parent} is a file, not a folder.")
+            break
+    return file
+
+
 def warehouse_url(env: Mapping[str, str] | None = None) -> str:
-    """`ROSTER_WAREHOUSE`, checked: duckdb:///abs/path or postgresql://user:pw@host:port/db."""
+    """`ROSTER_WAREHOUSE`, checked and spelled canonically: duckdb:////abs/path or postgresql://user:pw@host:port/db."""
     env = os.environ if env is None else env
-    url = env.get("ROSTER_WAREHOUSE") or f"duckdb://{data_dir(env) / 'warehouse.duckdb'}"
+    url = env.get("ROSTER_WAREHOUSE") or f"duckdb:///{data_dir(env) / 'warehouse.duckdb'}"
     scheme = urlsplit(url).scheme
     if scheme == "duckdb":
-        path = url[len("duckdb://"):]
-        if not path.startswith("/"):
-            raise ConfigError("ROSTER_WAREHOUSE must give DuckDB an absolute path, like duckdb:///abs/path/warehouse.duckdb.")
-    elif scheme in ("postgresql", "postgres"):
-        if not urlsplit(url).hostname or not urlsplit(url).path.strip("/"):
+        return f"duckdb:///{duckdb_file(url)}"
+    if scheme in ("postgresql", "postgres"):
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 -- a port that is not a number raises here, not in the middle of a run
+        except ValueError as exc:
+            raise ConfigError(f"ROSTER_WAREHOUSE is not a valid Postgres URL ({exc}).") from None
+        if not parts.hostname or not parts.path.strip("/"):
             raise ConfigError("ROSTER_WAREHOUSE must name a Postgres host and database, like postgresql://user:pw@host:5432/db.")
-    else:
-        raise ConfigError(f"ROSTER_WAREHOUSE has the unknown scheme {scheme!r}; use duckdb:/// or postgresql://.")
-    return url
+        return url
+    raise ConfigError(f"ROSTER_WAREHOUSE has the unknown scheme {scheme!r}; use duckdb:/// or postgresql://.")
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

@@ -6,6 +6,8 @@ into it, and how to open a plain SQL connection for tests, the CLI and later the
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,9 +19,24 @@ import dlt
 from filelock import FileLock, Timeout
 
 from roster_pipeline.clever.settings import RAW_DATASET
-from roster_pipeline.settings import ConfigError, validate_district_id, warehouse_url
+from roster_pipeline.settings import ConfigError, RosterError, duckdb_file, validate_district_id, warehouse_url
 
 LOCK_WAIT_SECONDS = 3 * 3600  # longer than any single district's turn on the file
+
+
+class WarehouseUnavailable(RosterError):
+    """The warehouse cannot be opened or written now; the message says which file or server and why."""
+
+
+def _writable_folder(folder: Path, what: str) -> None:
+    """Create `folder` if needed and prove a file can be written there, or say so in one sentence."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".roster-pipeline-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise WarehouseUnavailable(f"{what} folder {folder} cannot be written ({exc.strerror or exc}).") from None
 
 
 @dataclass(frozen=True)
@@ -38,7 +55,13 @@ class Warehouse:
 
     @property
     def duckdb_path(self) -> Path:
-        return Path(self.url[len("duckdb://"):])
+        return duckdb_file(self.url)
+
+    @property
+    def analyst_path(self) -> Path:
+        """The DuckDB copy analysts open (see analyst_copy.py); the pipeline's own file is not for readers."""
+        path = self.duckdb_path
+        return path.with_name(f"{path.stem}_for_analysts.duckdb")
 
     @property
     def placeholder(self) -> str:
@@ -53,9 +76,21 @@ class Warehouse:
         parts = urlsplit(self.url)
         return f"postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}"
 
+    def check_ready(self) -> None:
+        """Fail before any work, in one sentence, if the warehouse cannot be opened and written.
+
+        Covers an unwritable folder, a DuckDB file held open by another program, and a Postgres
+        server that is down or refuses the login; the CLI calls this before it starts a run.
+        """
+        _writable_folder(self.dlt_dir, "ROSTER_DATA_DIR's dlt")
+        if self.kind == "duckdb":
+            _writable_folder(self.duckdb_path.parent, "The DuckDB warehouse's")
+        with self.connect():
+            pass
+
     def destination(self):
         if self.kind == "duckdb":
-            self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+            _writable_folder(self.duckdb_path.parent, "The DuckDB warehouse's")
             return dlt.destinations.duckdb(str(self.duckdb_path))
         from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
@@ -68,7 +103,7 @@ class Warehouse:
     def raw_pipeline(self, district_id: str) -> dlt.Pipeline:
         """One dlt pipeline per district: its own state, the shared raw dataset."""
         validate_district_id(district_id, "district partition")
-        self.dlt_dir.mkdir(parents=True, exist_ok=True)
+        _writable_folder(self.dlt_dir, "ROSTER_DATA_DIR's dlt")
         return dlt.pipeline(
             pipeline_name=f"clever_{district_id}", destination=self.destination(),
             dataset_name=RAW_DATASET, pipelines_dir=str(self.dlt_dir), progress=None,
@@ -115,7 +150,10 @@ class Warehouse:
         if self.kind == "duckdb":
             import duckdb
 
-            conn = duckdb.connect(str(self.duckdb_path), read_only=read_only)
+            try:
+                conn = duckdb.connect(str(self.duckdb_path), read_only=read_only)
+            except duckdb.IOException as exc:
+                raise self._duckdb_unavailable(exc) from None
             # Our tables have no row order (every reader sorts); unordered inserts let DuckDB
             # write in parallel (publish and the analysts' copy ~15% faster at 1M students).
             conn.execute("set preserve_insertion_order = false")
@@ -125,7 +163,20 @@ class Warehouse:
         try:
             return psycopg2.connect(self.url)
         except psycopg2.OperationalError as exc:
-            raise ConfigError(f"ROSTER_WAREHOUSE database {self.display} is unreachable: {str(exc).strip().splitlines()[0]}") from None
+            reason = " ".join(str(exc).strip().splitlines()[0].split())
+            raise WarehouseUnavailable(f"The Postgres warehouse {self.display} (ROSTER_WAREHOUSE) is unreachable "
+                                       f"or refused the login: {reason}.") from None
+
+    def _duckdb_unavailable(self, exc: Exception) -> WarehouseUnavailable:
+        """DuckDB's lock error names the other process; say which file and what readers should open."""
+        text = str(exc)
+        if "lock" not in text.lower():
+            return WarehouseUnavailable(f"The DuckDB warehouse {self.duckdb_path} cannot be opened: {text.splitlines()[0]}")
+        pid = re.search(r"PID (\d+)", text)
+        holder = f"another process (PID {pid.group(1)})" if pid else "another process"
+        return WarehouseUnavailable(
+            f"The pipeline's DuckDB file {self.duckdb_path} is held open by {holder}; close it there, and point "
+            f"readers at the analysts' copy {self.analyst_path}, which never blocks the pipeline.")
 
     @contextmanager
     def session(self) -> Iterator["Session"]:

@@ -179,7 +179,7 @@ def test_replaying_the_same_events_changes_nothing(dirty):
 
     district, data_dir = dirty
     synced()
-    warehouse = Warehouse(f"duckdb://{data_dir / 'warehouse.duckdb'}", data_dir / "dlt")
+    warehouse = Warehouse(f"duckdb:///{data_dir / 'warehouse.duckdb'}", data_dir / "dlt")
     before_changes = stored_cursor(warehouse.raw_pipeline(DISTRICT_ID))
     change_every_collection(district)
     synced(incremental=True)

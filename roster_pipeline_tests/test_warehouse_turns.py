@@ -16,7 +16,7 @@ import sys, time
 from pathlib import Path
 from roster_pipeline.warehouse import Warehouse
 
-wh = Warehouse("duckdb://" + sys.argv[1], Path(sys.argv[2]))
+wh = Warehouse("duckdb:///" + sys.argv[1], Path(sys.argv[2]))
 with wh.transaction() as sql:
     sql.execute("insert into turns values ('holder', 'start', $ts)", {"ts": time.time()})
     print("holding", flush=True)
@@ -27,7 +27,7 @@ with wh.transaction() as sql:
 
 def test_a_second_process_waits_for_its_turn_then_writes(tmp_path):
     path = tmp_path / "warehouse.duckdb"
-    warehouse = Warehouse(f"duckdb://{path}", tmp_path / "dlt")
+    warehouse = Warehouse(f"duckdb:///{path}", tmp_path / "dlt")
     with warehouse.transaction() as sql:
         sql.execute("create table turns (who varchar, what varchar, ts double)")
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(tmp_path / "dlt")],
@@ -45,7 +45,7 @@ def test_a_second_process_waits_for_its_turn_then_writes(tmp_path):
 
 
 def test_nested_connections_in_one_process_share_the_turn(tmp_path):
-    warehouse = Warehouse(f"duckdb://{tmp_path / 'warehouse.duckdb'}", tmp_path / "dlt")
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}", tmp_path / "dlt")
     with warehouse.connect() as outer, warehouse.connect() as inner:  # e.g. a report inside a session
         outer.execute("create table t as select 1 as x")
         outer.commit()

@@ -1,0 +1,115 @@
+"""Every mistake a user can make gets one sentence on stderr, a non-zero exit, and no change.
+
+Each case runs the real `roster-pipeline` command in its own process (as a person would), after
+a good sync, and the published `roster` tables must be exactly what that sync published.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from roster_pipeline_tests.conftest import POSTGRES, WAREHOUSE_KINDS, warehouse_query
+
+ROSTER_TABLES = ("students", "teachers", "sections", "enrollments", "rejected_records")
+HOLD_FILE = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); time.sleep(120)"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "roster_pipeline.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+
+
+def published() -> dict[str, list]:
+    return {t: sorted(map(repr, warehouse_query(f"select * from roster.{t}"))) for t in ROSTER_TABLES}
+
+
+def assert_one_sentence(result: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit code 2, nothing on stdout, exactly one line on stderr that says what is wrong."""
+    err = result.stderr.strip()
+    assert result.returncode == 2, (result.returncode, err[-2000:])
+    assert "Traceback" not in err and err.count("\n") == 0, err[-2000:]
+    assert err.startswith("roster-pipeline: ") and err.endswith("."), err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err
+
+
+@pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)
+def test_mistakes_print_one_sentence_and_leave_the_published_roster_alone(pipeline_env, sandbox, warehouse_env, tmp_path):
+    assert cli("sync").returncode == 0
+    before = published()
+    assert len(before["students"]) > 100
+
+    wrong_secret = assert_one_sentence(cli("sync", env={"CLEVER_CLIENT_SECRET": "not-the-secret"}),
+                                       "CLEVER_CLIENT_SECRET", "refused")
+    assert "not-the-secret" not in wrong_secret
+    assert_one_sentence(cli("sync", "--district", "0123456789abcdef01234567"),
+                        "--district 0123456789abcdef01234567", "no Clever token")
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[grades.numbers]\n"5" = "five"\n')
+    assert_one_sentence(cli("sync", env={"ROSTER_RULES": str(rules)}), "ROSTER_RULES", "grades.numbers.5", "'five'")
+    rules.write_text('[subjects]\nkeep = "math"\n')  # a bare string would be read letter by letter
+    assert_one_sentence(cli("sync", env={"ROSTER_RULES": str(rules)}), "ROSTER_RULES", "subjects.keep")
+
+    if warehouse_env == "postgres":
+        database = os.environ["ROSTER_WAREHOUSE"].rsplit("/", 1)[1]
+        down = assert_one_sentence(cli("sync", env={"ROSTER_WAREHOUSE": f"postgresql://postgres:pw@127.0.0.1:1/{database}"}),
+                                   "ROSTER_WAREHOUSE", "127.0.0.1:1", "Connection refused")
+        assert "pw@" not in down
+        assert_one_sentence(cli("sync", env={"ROSTER_WAREHOUSE": f"{POSTGRES.replace('postgres@', 'no_such_login@')}/{database}"}),
+                            "ROSTER_WAREHOUSE", 'role "no_such_login" does not exist')
+    else:
+        warehouse_file = pipeline_env / "warehouse.duckdb"
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_FILE, str(warehouse_file)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "holding"
+            assert_one_sentence(cli("sync"), str(warehouse_file), f"PID {holder.pid}",
+                                str(pipeline_env / "warehouse_for_analysts.duckdb"))
+        finally:
+            holder.kill()
+            holder.wait()
+        assert_one_sentence(cli("sync", env={"ROSTER_WAREHOUSE": "duckdb:////proc/roster/warehouse.duckdb"}),
+                            "/proc/roster", "cannot be written")
+        (tmp_path / "a_file").write_text("")
+        assert_one_sentence(cli("sync", env={"ROSTER_WAREHOUSE": f"duckdb:///{tmp_path}/a_file/warehouse.duckdb"}),
+                            "ROSTER_WAREHOUSE", "is a file, not a folder")
+        assert_one_sentence(cli("sync", env={"ROSTER_WAREHOUSE": "duckdb://host/warehouse.duckdb"}), "ROSTER_WAREHOUSE")
+    assert published() == before
+
+
+def test_both_standard_duckdb_url_spellings_work(pipeline_env, sandbox, tmp_path):
+    """`duckdb:////abs/file` is absolute and `duckdb:///file` relative to the working directory (SQLAlchemy, dlt)."""
+    district = sandbox.data.specs[1].id
+    absolute = tmp_path / "absolute" / "warehouse.duckdb"
+    assert cli("sync", "--district", district, env={"ROSTER_WAREHOUSE": f"duckdb:///{absolute}"}).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    relative = cli("sync", "--district", district, env={"ROSTER_WAREHOUSE": "duckdb:///relative/warehouse.duckdb"},
+                   cwd=elsewhere)
+    assert relative.returncode == 0, relative.stderr[-2000:]
+    import duckdb
+
+    counts = []
+    for path in (absolute, elsewhere / "relative" / "warehouse.duckdb"):
+        with duckdb.connect(str(path), read_only=True) as conn:
+            counts.append(conn.execute("select count(*) from roster.students").fetchone()[0])
+    assert counts[0] == counts[1] > 0
+
+
+def test_settings_read_duckdb_urls_the_standard_way(tmp_path, monkeypatch):
+    from roster_pipeline.settings import ConfigError, warehouse_url
+
+    monkeypatch.chdir(tmp_path)
+    assert warehouse_url({"ROSTER_WAREHOUSE": "duckdb:////srv/roster/w.duckdb"}) == "duckdb:////srv/roster/w.duckdb"
+    assert warehouse_url({"ROSTER_WAREHOUSE": "duckdb:///w.duckdb"}) == f"duckdb:///{tmp_path / 'w.duckdb'}"
+    assert warehouse_url({"ROSTER_DATA_DIR": str(tmp_path)}) == f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    for bad in ("duckdb:///", "duckdb:///:memory:", f"duckdb:///{tmp_path}/", "duckdb://w.duckdb", "postgresql://h:port/db"):
+        with pytest.raises(ConfigError, match="ROSTER_WAREHOUSE"):
+            warehouse_url({"ROSTER_WAREHOUSE": bad})
+    with pytest.raises(ConfigError, match="folder"):
+        warehouse_url({"ROSTER_WAREHOUSE": f"duckdb:///{tmp_path}"})
