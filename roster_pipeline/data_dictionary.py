@@ -14,9 +14,12 @@ from pathlib import Path
 from roster_pipeline.contracts import CONTRACTS, FOREIGN_KEYS
 from roster_pipeline.reason_codes import REASON_CODES
 from roster_pipeline.rules import RulesProfile
-from roster_pipeline.sql_models import PUBLISHED_SCHEMA, SqlProject
+from roster_pipeline.sql_models import PUBLISHED_SCHEMA, SQL_DIR, SqlProject
 
-DICTIONARY_PATH = Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md"
+# In a checkout the dictionary is the repository's docs/data_dictionary.md; an installed package
+# (SQL project inside it) writes it into the working directory instead of into site-packages.
+DICTIONARY_PATH = (SQL_DIR.parent / "docs" / "data_dictionary.md" if SQL_DIR.parent.name != "roster_pipeline"
+                   else Path("data_dictionary.md"))
 
 
 def _cell(text) -> str:
