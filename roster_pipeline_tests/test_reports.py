@@ -9,18 +9,30 @@ from pathlib import Path
 
 from roster_pipeline.cli import main
 from roster_pipeline.reason_codes import REASON_CODES
-from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, oid
+from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, oid, student
 from roster_pipeline_tests.test_roster_rules import dirty, query, run_sync  # noqa: F401  (fixture)
 
 
+VOID = {"meta", "link", "br", "img", "hr", "input"}
+
+
 class Page(HTMLParser):
-    """Tables (by id) as lists of row texts, links, and every external reference."""
+    """Tables (by id) as lists of row texts, links, every external reference, and the outline.
+
+    `outline` is the order of headings, tables and <details> (("h2", id), ("/div", "headline"), ...),
+    `inside[table id]` the (tag, attributes) of the elements around a table, and `text[id]` the
+    text of any element with an id.
+    """
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.tables: dict[str, list[list[str]]] = {}
         self.links: list[str] = []
         self.external: list[str] = []
+        self.outline: list[tuple[str, str]] = []
+        self.inside: dict[str, list[tuple[str, dict]]] = {}
+        self.text: dict[str, str] = {}
+        self._open: list[tuple[str, dict]] = []
         self._table = None
         self._row: list[str] | None = None
         self._cell: list[str] | None = None
@@ -28,6 +40,12 @@ class Page(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if tag in ("h2", "h3", "table", "details", "summary"):
+            self.outline.append((tag, attrs.get("id", "")))
+        if tag == "table" and attrs.get("id"):
+            self.inside[attrs["id"]] = list(self._open)
+        if tag not in VOID:
+            self._open.append((tag, attrs))
         for name in ("href", "src"):
             if attrs.get(name) and "://" in attrs[name]:
                 self.external.append(attrs[name])
@@ -43,6 +61,10 @@ class Page(HTMLParser):
             self.external.append(attrs.get("href", ""))
 
     def handle_endtag(self, tag):
+        if self._open and self._open[-1][0] == tag:
+            _, attrs = self._open.pop()
+            if tag in ("details", "div") and attrs.get("id"):
+                self.outline.append((f"/{tag}", attrs["id"]))
         if tag in ("td", "th") and self._cell is not None:
             self._row.append(" ".join("".join(self._cell).split()))
             self._cell = None
@@ -55,6 +77,9 @@ class Page(HTMLParser):
     def handle_data(self, data):
         if self._cell is not None:
             self._cell.append(data)
+        for _, attrs in self._open:
+            if attrs.get("id"):
+                self.text[attrs["id"]] = " ".join((self.text.get(attrs["id"], "") + " " + data).split())
 
 
 def test_each_school_page_lists_every_excluded_record_with_reason_and_fix(dirty, tmp_path, monkeypatch):
@@ -76,22 +101,23 @@ def test_each_school_page_lists_every_excluded_record_with_reason_and_fix(dirty,
         text = (folder / f"school_{school_id}.html").read_text(encoding="utf-8")
         page = Page(text)
         assert page.external == [] and "index.html" in page.links  # self-contained, links back
-        rows = page.tables.get("excluded-table", [])[1:]
+        rows = page.tables.get("to-fix-table", [])[1:] + page.tables.get("by-design-table", [])[1:]
         mine = [r for r in rejected if r[0] == school_id]
         assert len(rows) == len(mine)
         for _, entity, record_id, reason, detail in mine:
             (row,) = [r for r in rows if r[2] == record_id]
-            assert row[0] == entity and row[4] == detail
-            assert row[3] == REASON_CODES[reason].meaning and row[5] == REASON_CODES[reason].fix
+            assert row[0] == entity and row[4] == detail and row[3] == REASON_CODES[reason].meaning
+            # the code's fix, or for a grade Clever does not define, the value Clever expects
+            assert row[5] == REASON_CODES[reason].fix or (reason == "GRADE_NOT_NUMERIC" and row[5].startswith("Clever expects"))
         # the same excluded records in the school's CSV
         with open(folder / f"school_{school_id}_excluded.csv", newline="", encoding="utf-8") as handle:
             assert {r["record_id"] for r in csv.DictReader(handle) if r["action"] == "excluded"} == {m[2] for m in mine}
 
     # The plain-words reasons a liaison needs, on the page of the school the record belongs to.
-    s1 = Page((folder / f"school_{S1}.html").read_text(encoding="utf-8")).tables["excluded-table"]
+    s1 = Page((folder / f"school_{S1}.html").read_text(encoding="utf-8")).tables["to-fix-table"]
     other = [r for r in s1 if r[2] == oid("student", 4)][0]
-    assert "Other" in other[3] and "Set a numeric grade from K to 12" in other[5]
-    s2 = Page((folder / f"school_{S2}.html").read_text(encoding="utf-8")).tables["excluded-table"]
+    assert "Other" in other[3] and '"Kindergarten" or 1 to 12' in other[5]
+    s2 = Page((folder / f"school_{S2}.html").read_text(encoding="utf-8")).tables["to-fix-table"]
     shared = [r for r in s2 if r[2] == oid("teacher", 5)][0]
     assert "Finn Wu" in shared[4] and "own school email" in shared[5]  # the other teacher is named
 
@@ -132,7 +158,7 @@ def test_pages_rendered_on_two_processes_are_the_pages_of_one(dirty, tmp_path, m
     _, data_dir = dirty
     monkeypatch.setenv("ROSTER_REPORTS_DIR", str(tmp_path / "sync"))
     assert run_sync()[0] == 0
-    warehouse = Warehouse(f"duckdb://{data_dir / 'warehouse.duckdb'}", data_dir / "dlt")
+    warehouse = Warehouse(f"duckdb:///{data_dir / 'warehouse.duckdb'}", data_dir / "dlt")
     one, two = tmp_path / "one", tmp_path / "two"
     assert write_reports(warehouse, DISTRICT_ID, one, parallel=False)["schools"] >= 2
     write_reports(warehouse, DISTRICT_ID, two, parallel=True)
@@ -140,3 +166,71 @@ def test_pages_rendered_on_two_processes_are_the_pages_of_one(dirty, tmp_path, m
     assert names == sorted(p.name for p in (two / DISTRICT_ID).iterdir()) and len(names) > 5
     for name in names:
         assert (one / DISTRICT_ID / name).read_bytes() == (two / DISTRICT_ID / name).read_bytes(), name
+
+
+def test_the_school_page_leads_with_what_to_fix_and_folds_what_is_not_processed_by_design(dirty, tmp_path, monkeypatch):
+    district, data_dir = dirty
+    # Roosevelt High serves 9 to Clever's "13" (not a K-12 grade: read as 12); one student is in grade 7.
+    district.objects["school"][1]["high_grade"] = "13"
+    district.objects["student"].append(student(90, "7", school_id=S2))
+    monkeypatch.setenv("ROSTER_REPORTS_DIR", str(tmp_path / "reports"))
+    code, out = run_sync()
+    assert code == 0, out
+    folder = tmp_path / "reports" / DISTRICT_ID
+    rejected = query(data_dir, "select school_id, entity, record_id, reason_code from roster.rejected_records "
+                               "where action = 'excluded'")
+    for school_id in (S1, S2):
+        page = Page((folder / f"school_{school_id}.html").read_text(encoding="utf-8"))
+        mine = [r for r in rejected if r[0] == school_id]
+        to_fix = [r for r in mine if REASON_CODES[r[3]].to_fix_in_sis]
+        by_design = [r for r in mine if not REASON_CODES[r[3]].to_fix_in_sis]
+        assert to_fix and by_design, school_id  # both kinds on both pages, or the test proves nothing
+
+        # The headline counts both kinds apart; right after it come the records to fix, people first.
+        assert page.text["to-fix-count"] == str(len(to_fix)) and page.text["by-design-count"] == str(len(by_design))
+        after_headline = page.outline[page.outline.index(("/div", "headline")) + 1:]
+        assert after_headline[:2] == [("h2", "to-fix"), ("table", "to-fix-table")]
+        rows = page.tables["to-fix-table"][1:]
+        assert sorted(r[2] for r in rows) == sorted(r[2] for r in to_fix)
+        entities = [r[0] for r in rows]
+        assert entities == sorted(entities, key=["student", "teacher", "section"].index)
+
+        # The by-design records: last, in a closed <details> whose summary gives their count.
+        assert page.outline[-4:] == [("details", "by-design"), ("summary", ""), ("table", "by-design-table"),
+                                     ("/details", "by-design")]
+        (details,) = [attrs for tag, attrs in page.inside["by-design-table"] if tag == "details"]
+        assert "open" not in details
+        assert page.text["by-design-summary-count"] == str(len(by_design))
+        assert sorted(r[2] for r in page.tables["by-design-table"][1:]) == sorted(r[2] for r in by_design)
+        assert not any(r[2] in {b[2] for b in by_design} for r in rows)
+
+        # The CSV holds the page's records in the page's order, saying which kind each is.
+        cleared = [r[2] for r in page.tables.get("cleared-table", [])[1:]]
+        with open(folder / f"school_{school_id}_excluded.csv", newline="", encoding="utf-8") as handle:
+            csv_rows = list(csv.DictReader(handle))
+        assert [r["record_id"] for r in csv_rows] == [r[2] for r in rows] + cleared + [
+            r[2] for r in page.tables["by-design-table"][1:]]
+        assert [r["to_fix_in_sis"] for r in csv_rows if r["action"] == "excluded"] == ["yes"] * len(rows) + ["no"] * len(by_design)
+
+    # Lincoln: a subject outside math and ELA and a pre-kindergarten student need no fix.
+    s1 = Page((folder / f"school_{S1}.html").read_text(encoding="utf-8"))
+    assert {r[2] for r in s1.tables["by-design-table"][1:]} == {oid("section", 3), oid("student", 9)}
+    assert s1.text["by-design-count"] == "2"
+
+    # The grades the school serves (Clever's low..high), plus any other grade with students; in the CSV too.
+    s2 = Page((folder / f"school_{S2}.html").read_text(encoding="utf-8"))
+    expected = {S1: ["Kindergarten", "1", "2", "3", "4", "5"], S2: ["7", "9", "10", "11", "12"]}
+    for school_id, page in ((S1, s1), (S2, s2)):
+        grades = page.tables["grades-table"][1:]
+        assert [row[0] for row in grades] == expected[school_id]
+        with open(folder / f"school_{school_id}_grades.csv", newline="", encoding="utf-8") as handle:
+            assert [[r["grade"], r["students"]] for r in csv.DictReader(handle)] == [row[:2] for row in grades]
+    assert dict((row[0], row[1]) for row in s2.tables["grades-table"][1:])["7"] == "1"
+
+    # Kindergarten in plain words: what Clever expects for a "K", and never a bare "K" as a grade shown.
+    (k_row,) = [r for r in s1.tables["to-fix-table"] if r[2] == oid("student", 11)]
+    assert k_row[4] == 'grade is "K"' and k_row[5] == 'Clever expects "Kindergarten", not "K": correct the grade in the SIS.'
+    assert 'Clever expects "Kindergarten" (not "K")' in REASON_CODES["GRADE_NOT_NUMERIC"].fix
+    (math_k,) = [r for r in s1.tables["sections-table"] if r[0] == "Math K - P1"]
+    assert math_k[3] == "Kindergarten"
+    assert "K" not in [row[0] for row in s1.tables["grades-table"]] + [row[3] for row in s1.tables["sections-table"]]
