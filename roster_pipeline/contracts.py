@@ -25,6 +25,7 @@ EMAIL = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"  # lower-case: emails are normalized bef
 Text = dt.String
 Grade = dt.Int32  # SQL `integer` on both warehouses
 Flag = dt.Boolean
+Moment = dt.Timestamp(timezone="UTC", scale=6)  # timestamp with time zone, microseconds, on both warehouses
 
 
 def _all_of(data: IbisData, condition) -> ibis.Table:
@@ -37,6 +38,18 @@ class _RosterTable(pa.DataFrameModel):
 
     class Config:
         strict = True  # a column the contract does not know is a change to review, not to publish
+
+
+class DistrictsContract(_RosterTable):
+    name: Text = pa.Field(nullable=True)
+    state: Text = pa.Field(nullable=True)
+    last_sync: Moment = pa.Field(nullable=True)
+    pause_start: Moment = pa.Field(nullable=True)
+    pause_end: Moment = pa.Field(nullable=True)
+    published_at: Moment = pa.Field(nullable=True)  # stamped by the publish
+
+    class Config:
+        unique = [["district_id"]]
 
 
 class SchoolsContract(_RosterTable):
@@ -175,7 +188,7 @@ class RejectedRecordsContract(_RosterTable):
 class SchoolRosterSummaryContract(pa.DataFrameModel):
     district_id: Text = pa.Field(str_matches=DISTRICT_ID)
     school_id: Text
-    school_name: Text = pa.Field(nullable=True)
+    name: Text = pa.Field(nullable=True)
 
     class Config:
         strict = False  # the per-grade count columns follow the grade crosswalk; each is added below
@@ -183,7 +196,7 @@ class SchoolRosterSummaryContract(pa.DataFrameModel):
 
 
 CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
-    "schools": SchoolsContract, "students": StudentsContract, "teachers": TeachersContract,
+    "districts": DistrictsContract, "schools": SchoolsContract, "students": StudentsContract, "teachers": TeachersContract,
     "sections": SectionsContract, "enrollments": EnrollmentsContract, "demographics": DemographicsContract,
     "admins": AdminsContract, "rejected_records": RejectedRecordsContract,
     "school_roster_summary": SchoolRosterSummaryContract,

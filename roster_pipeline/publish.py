@@ -15,7 +15,9 @@ def snapshot_previous_summary(sql: Statements, district_id: str) -> None:
     if not table_columns(sql, PUBLISHED_SCHEMA, "school_roster_summary"):
         return
     p = placeholder(sql.dialect, "d")
-    if not table_columns(sql, BUILD_SCHEMA, "previous_school_roster_summary"):
+    if table_columns(sql, BUILD_SCHEMA, "previous_school_roster_summary") != table_columns(
+            sql, PUBLISHED_SCHEMA, "school_roster_summary"):  # first publish, or the summary's columns changed
+        sql.execute(f"drop table if exists {PREVIOUS_SUMMARY}")
         sql.execute(f"create table {PREVIOUS_SUMMARY} as select * from {PUBLISHED_SCHEMA}.school_roster_summary limit 0")
     sql.execute(f"delete from {PREVIOUS_SUMMARY} where district_id = {p}", {"d": district_id})
     names = ", ".join(table_columns(sql, BUILD_SCHEMA, "previous_school_roster_summary"))
@@ -47,10 +49,14 @@ def publish_district(sql: Statements, district_id: str, tables: list[str]) -> di
                     f"and column_name = {placeholder(sql.dialect, 'c')}",
                     {"s": BUILD_SCHEMA, "t": table, "c": column}).fetchone()[0]
                 sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} add column {column} {kind}")
+            for column in [c for c in published if c not in columns]:  # renamed or removed by the model
+                sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} drop column {column}")
         names = ", ".join(columns)
         sql.execute(f"delete from {PUBLISHED_SCHEMA}.{table} where {mine}", params)
         sql.execute(f"insert into {PUBLISHED_SCHEMA}.{table} ({names}) "
                     f"select {names} from {BUILD_SCHEMA}.{table} where {mine}", params)
+        if table == "districts":  # the one column a model cannot know: when this publish happened
+            sql.execute(f"update {PUBLISHED_SCHEMA}.districts set published_at = current_timestamp where {mine}", params)
         counts[table] = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}", params).fetchone()[0]
     if sql.dialect == "postgres":
         from roster_pipeline.grants import apply_grants, roles_exist
@@ -80,3 +86,22 @@ def published_summary(warehouse: Warehouse, district_ids: list[str]) -> tuple[di
                 if district_id in district_ids:
                     reasons[(district_id, reason, action)] = rows
     return counts, reasons
+
+
+def district_labels(warehouse: Warehouse, district_ids: list[str], *, short: bool = False) -> dict[str, str]:
+    """How people see a district: "Riverside Unified (6a1f…)", or the id alone before its first publish.
+
+    Names come from the published `roster.districts`; `short` abbreviates the id for titles,
+    while command lines keep it whole so it can be pasted into `--district`.
+    """
+    names: dict[str, str] = {}
+    with warehouse.transaction() as sql:
+        if table_columns(sql, PUBLISHED_SCHEMA, "districts"):
+            p = placeholder(sql.dialect, "d")
+            for district_id in district_ids:
+                row = sql.execute(f"select name from {PUBLISHED_SCHEMA}.districts where district_id = {p}",
+                                  {"d": district_id}).fetchone()
+                if row and row[0]:
+                    names[district_id] = row[0]
+    shown = {d: f"{d[:4]}…" if short else d for d in district_ids}
+    return {d: f"{names[d]} ({shown[d]})" if d in names else d for d in district_ids}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import jinja2
 
-from roster_pipeline.publish import PREVIOUS_SUMMARY
+from roster_pipeline.publish import PREVIOUS_SUMMARY, district_labels
 from roster_pipeline.reason_codes import REASON_CODES
 from roster_pipeline.settings import ConfigError, data_dir, validate_district_id
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
@@ -137,7 +137,7 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
         d = placeholder(sql.dialect, "d")
         params = {"d": district_id}
         summary = _rows(sql, f"select * from {PUBLISHED_SCHEMA}.school_roster_summary where district_id = {d} "
-                             "order by school_name, school_id", params)
+                             "order by name, school_id", params)
         previous = {}
         if table_columns(sql, BUILD_SCHEMA, "previous_school_roster_summary"):
             previous = {r["school_id"]: r for r in _rows(sql, f"select * from {PREVIOUS_SUMMARY} where district_id = {d}", params)}
@@ -170,7 +170,7 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
         if school_id and row["school_id"] != school_id:
             continue
         report = SchoolReport(  # stable sorts on the query's order: people first to fix, by design grouped by reason
-            row["school_id"], row["school_name"] or row["school_id"],
+            row["school_id"], row["name"] or row["school_id"],
             {k: row[k] for k in ("students", "teachers", "sections", "enrollments", "excluded_students", "excluded_sections")},
             _grade_rows(row, previous.get(row["school_id"]), *served.get(row["school_id"], (None, None))),
             by_school[(row["school_id"], "sections")],
@@ -212,12 +212,12 @@ EXCLUDED_COLUMNS = ["entity", "action", "to_fix_in_sis", "record_name", "record_
 PARALLEL_MIN_SCHOOLS = 200  # below this a second process costs more than it saves
 
 
-def _write_school_files(folder: Path, district_id: str, reports: list[SchoolReport]) -> None:
+def _write_school_files(folder: Path, district: str, reports: list[SchoolReport]) -> None:
     env = _environment()
     template = env.get_template("school_report.html.j2")
     for report in reports:
         (folder / f"{report.file_stem}.html").write_text(
-            template.render(report=report, district_id=district_id), encoding="utf-8")
+            template.render(report=report, district=district), encoding="utf-8")
         _write_csv(folder / f"{report.file_stem}_grades.csv",
                    [{"grade": g, "students": now, "previous_sync": prev} for g, now, prev in report.grades],
                    ["grade", "students", "previous_sync"])
@@ -227,7 +227,7 @@ def _write_school_files(folder: Path, district_id: str, reports: list[SchoolRepo
                    EXCLUDED_COLUMNS)
 
 
-def _write_all_school_files(folder: Path, district_id: str, reports: list[SchoolReport], parallel: bool | None) -> None:
+def _write_all_school_files(folder: Path, district: str, reports: list[SchoolReport], parallel: bool | None) -> None:
     """Every school's files; a large district's pages are rendered on two cores.
 
     Rendering is pure Python (Jinja2 and csv hold the GIL), so threads would not help: a forked
@@ -237,18 +237,18 @@ def _write_all_school_files(folder: Path, district_id: str, reports: list[School
     if parallel is None:
         parallel = len(reports) >= PARALLEL_MIN_SCHOOLS
     if not parallel or "fork" not in multiprocessing.get_all_start_methods():
-        _write_school_files(folder, district_id, reports)
+        _write_school_files(folder, district, reports)
         return
     half = len(reports) // 2
     child = multiprocessing.get_context("fork").Process(
-        target=_write_school_files, args=(folder, district_id, reports[half:]), name="school-pages")
+        target=_write_school_files, args=(folder, district, reports[half:]), name="school-pages")
     child.start()
     try:
-        _write_school_files(folder, district_id, reports[:half])
+        _write_school_files(folder, district, reports[:half])
     finally:
         child.join()
     if child.exitcode != 0:
-        raise RuntimeError(f"Writing the second half of district {district_id}'s school pages failed "
+        raise RuntimeError(f"Writing the second half of district {district}'s school pages failed "
                            f"(helper process exit code {child.exitcode}; its error is in the step's stderr).")
 
 
@@ -259,15 +259,16 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
     parallel: render on two processes (default: when the district has PARALLEL_MIN_SCHOOLS schools).
     """
     reports, unplaced = load_reports(warehouse, district_id, school_id)
-    folder = out_dir / district_id
+    district = district_labels(warehouse, [district_id], short=True)[district_id]
+    folder = out_dir / district_id  # folders keep the id: names change, ids do not
     folder.mkdir(parents=True, exist_ok=True)
-    _write_all_school_files(folder, district_id, reports, parallel)
+    _write_all_school_files(folder, district, reports, parallel)
     env = _environment()
     index = folder / "index.html"
     if school_id is None:  # the index covers the whole district
         totals = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts} if reports else {}
         index.write_text(env.get_template("district_index.html.j2").render(
-            district_id=district_id, reports=reports, totals=totals, unplaced=unplaced), encoding="utf-8")
+            district=district, reports=reports, totals=totals, unplaced=unplaced), encoding="utf-8")
     preview = ["| school | students | sections | to fix in the SIS | by design |", "| --- | ---: | ---: | ---: | ---: |"] + [
         f"| {r.name.replace('|', '/')} | {r.counts['students']} | {r.counts['sections']} | {len(r.to_fix)} | {len(r.by_design)} |"
         for r in reports[:10]]

@@ -157,6 +157,12 @@ def _dialect_globals(dialect: str, used: list[str]) -> dict:
                     f"try_strptime(trim({expr}), '%Y-%m-%d'))::date")
         return f"roster_build.try_parse_birth_date({expr})"
 
+    def parse_timestamp(expr: str) -> str:
+        """An ISO 8601 time (Clever's last_sync, pause_start/pause_end) as a timestamp with time zone; NULL if invalid."""
+        if dialect == "duckdb":
+            return f"try_cast(nullif(trim({expr}), '') as timestamp with time zone)"
+        return f"roster_build.try_parse_timestamptz({expr})"
+
     def json_list_elements(expr: str) -> str:
         """Set-returning: one row per string in a JSON list column (stored as JSON text)."""
         if dialect == "duckdb":
@@ -185,7 +191,7 @@ def _dialect_globals(dialect: str, used: list[str]) -> dict:
 
     return {
         "district_id": lambda: param("district_id"), "param": param, "regex_match": regex_match,
-        "parse_birth_date": parse_birth_date, "json_list_elements": json_list_elements,
+        "parse_birth_date": parse_birth_date, "parse_timestamp": parse_timestamp, "json_list_elements": json_list_elements,
         "json_list_length": json_list_length, "yes_no": yes_no, "grade_reason": grade_reason,
         "mismatch_detail": mismatch_detail,
     }

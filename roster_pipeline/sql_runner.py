@@ -28,6 +28,15 @@ exception when others then
     return null;
 end;
 $fn$;
+
+create or replace function {BUILD_SCHEMA}.try_parse_timestamptz(value text) returns timestamp with time zone
+language plpgsql stable as $fn$
+begin
+    return nullif(trim(value), '')::timestamp with time zone;
+exception when others then
+    return null;
+end;
+$fn$;
 """
 
 

@@ -90,7 +90,7 @@ def test_each_school_page_lists_every_excluded_record_with_reason_and_fix(dirty,
     assert code == 0, out
     folder = reports / DISTRICT_ID
     index = Page((folder / "index.html").read_text(encoding="utf-8"))
-    published = dict(query(data_dir, "select school_id, school_name from roster.school_roster_summary"))
+    published = dict(query(data_dir, "select school_id, name from roster.school_roster_summary"))
     assert sorted(index.links) == sorted(f"school_{s}.html" for s in published)
     assert [row[0] for row in index.tables["schools-table"][1:]] == sorted(published.values())
 

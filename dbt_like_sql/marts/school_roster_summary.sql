@@ -61,7 +61,7 @@ final as (
     select
         schools.district_id,
         schools.school_id,
-        schools.name as school_name,
+        schools.name,
         coalesce(student_counts.students, 0) as students,
         coalesce(teacher_counts.teachers, 0) as teachers,
         coalesce(section_counts.sections, 0) as sections,

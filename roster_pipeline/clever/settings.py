@@ -34,7 +34,8 @@ def _flat(*names: str) -> list[Column]:
 
 # raw table → (collection path, query, columns)
 TABLES: dict[str, tuple[str, dict[str, str], list[Column]]] = {
-    "districts": ("districts", {}, _flat("id", "name", "sis_type", "state", "last_sync", "nces_id", "mdr_number")),
+    "districts": ("districts", {}, _flat(
+        "id", "name", "sis_type", "state", "last_sync", "pause_start", "pause_end", "nces_id", "mdr_number")),
     "schools": ("schools", {}, _flat(
         "id", "district", "name", "sis_id", "state_id", "nces_id", "school_number", "low_grade", "high_grade",
         "phone", "created", "last_modified") + [

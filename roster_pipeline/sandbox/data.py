@@ -296,6 +296,8 @@ class DistrictSpec:
         return {
             "id": self.id, "name": f"{city} Unified School District {self.number + 1}",
             "sis_type": "PowerSchool", "state": "success", "last_sync": "2026-11-01T06:00:00.000Z",
+            # Clever's default summer pause: two days before the last school day to two weeks before school.
+            "pause_start": "2027-06-09T00:00:00.000Z", "pause_end": "2027-08-16T00:00:00.000Z",
             "nces_id": f"06{self.h('district', 0, 'nces') % 100000:05d}",
             "mdr_number": str(1000000 + self.h("district", 0, "mdr") % 9000000),
             "login_methods": ["clever"], "portal_url": "https://clever.com/in/sandbox",

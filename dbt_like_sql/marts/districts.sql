@@ -1,0 +1,20 @@
+-- One row per district: its name and Clever's sync state, so people see "Riverside Unified",
+-- not a hex id. published_at is stamped by the publish itself (see publish.py).
+with district as (
+    select * from {{ ref('stg_clever__districts') }}
+    where district_id = {{ district_id() }} and clever_district_id = district_id
+),
+
+final as (
+    select
+        district_id,
+        name,
+        sync_state as state,
+        last_sync,
+        pause_start,
+        pause_end,
+        cast(null as timestamp with time zone) as published_at
+    from district
+)
+
+select * from final
