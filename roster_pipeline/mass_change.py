@@ -7,12 +7,16 @@ table changes by more than ROSTER_MASS_CHANGE_SHARE *and* by at least ROSTER_MAS
 rows (so a tiny district's normal churn never trips it). A district's first publish is exempt.
 An operator approves a real change with `roster-pipeline sync --district ID --accept-mass-change`
 (or the run tag `roster/accept_mass_change=true` in the UI's launchpad).
+
+Over the limit, the verdict names the removed and added records by id (the first few, and how
+many): the check's metadata is in Dagster's event log, so ids and counts, never personal values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from roster_pipeline.contract_check import RECORD_KEYS, record_id
 from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
 from roster_pipeline.sql_runner import table_columns
@@ -20,6 +24,7 @@ from roster_pipeline.warehouse import Statements
 
 GUARDED_TABLES = ("students", "teachers", "sections", "enrollments")
 APPROVAL_TAG = "roster/accept_mass_change"
+IDS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,8 @@ class Verdict:
     new: int
     blocked: bool
     message: str
+    removed: tuple[int, tuple[str, ...]] | None = None  # over the limit: (records removed, the first ids)
+    added: tuple[int, tuple[str, ...]] | None = None
 
     @property
     def change(self) -> int:
@@ -55,10 +62,25 @@ def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSet
     over = share > settings.share and abs(change) >= settings.min_rows
     what = (f"{table}: {published} published, {new} now ({change:+d}, {share:.0%}); "
             f"limit {settings.share:.0%} and {settings.min_rows} rows")
-    if over and approved:
-        return Verdict(table, published, new, False, f"{what}: above the limit, approved by the run tag {APPROVAL_TAG}")
-    if over:
-        return Verdict(table, published, new, True,
-                       f"{what}: publish blocked. If the change is real, approve it with "
-                       f"`roster-pipeline sync --district {district_id} --accept-mass-change`.")
-    return Verdict(table, published, new, False, f"{what}: within the limit")
+    if not over:
+        return Verdict(table, published, new, False, f"{what}: within the limit")
+    removed = changed_records(sql, table, district_id, PUBLISHED_SCHEMA, BUILD_SCHEMA)
+    added = changed_records(sql, table, district_id, BUILD_SCHEMA, PUBLISHED_SCHEMA)
+    what += f"; {removed[0]} records removed, {added[0]} added"
+    if approved:
+        return Verdict(table, published, new, False, f"{what}: above the limit, approved by the run tag {APPROVAL_TAG}",
+                       removed, added)
+    return Verdict(table, published, new, True,
+                   f"{what}: publish blocked. If the change is real, approve it with "
+                   f"`roster-pipeline sync --district {district_id} --accept-mass-change`.", removed, added)
+
+
+def changed_records(sql: Statements, table: str, district_id: str, before: str, after: str) -> tuple[int, tuple[str, ...]]:
+    """How many of the district's records are in `before`.table and not in `after`.table, and the first ids."""
+    keys = ", ".join(RECORD_KEYS[table])
+    mine = f"district_id = {placeholder(sql.dialect, 'd')}"
+    gone = (f"select {keys} from {before}.{table} where {mine} "
+            f"except select {keys} from {after}.{table} where {mine}")
+    count = sql.execute(f"select count(*) from ({gone}) as gone", {"d": district_id}).fetchone()[0]
+    ids = sql.execute(f"select * from ({gone}) as gone order by {keys} limit {IDS_SHOWN}", {"d": district_id}).fetchall()
+    return int(count), tuple(record_id(row) for row in ids)

@@ -10,9 +10,15 @@ its lineage, and one check result per table.
 Each mart has a blocking pandera check; `roster/published` swaps the checked district into
 schema `roster` only when every check passed, otherwise the step fails naming the checks and
 the previous published version stays.
+
+Metadata and logs carry counts, ids and reason codes, never a student's or teacher's values:
+Dagster's event log is readable by everyone with the UI, outside the warehouse roles that keep
+personal data and demographics apart. So previews are aggregates computed in the warehouse, and
+a failed check names its failing records by id (see `contract_check`).
 """
 
 
+import re
 import time
 import warnings
 from typing import Iterator
@@ -33,7 +39,7 @@ from roster_pipeline.resources import RulesResource, WarehouseResource
 from roster_pipeline.rules import write_rule_tables
 from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, RULE_TABLES, SqlModel, SqlProject, placeholder
-from roster_pipeline.sql_runner import build_model, prepare_schemas
+from roster_pipeline.sql_runner import build_model, prepare_schemas, table_columns
 from roster_pipeline.warehouse import Statements
 
 # Partitioned asset checks are a Dagster preview feature; we rely on them knowingly (one check
@@ -45,8 +51,8 @@ RULES_KEY = AssetKey([ROSTER_GROUP, "district_rules"])
 PUBLISHED_KEY = AssetKey([ROSTER_GROUP, "published"])
 CONTRACT_CHECK = "pandera_contract"
 MASS_CHANGE_CHECK = "mass_change_guard"
-SKIP_ANALYST_COPY_TAG = "roster/skip_analyst_copy"
-PREVIEW_ROWS, PREVIEW_COLUMNS = 5, 8  # a batch refreshes the analysts' file once, at its end
+SKIP_ANALYST_COPY_TAG = "roster/skip_analyst_copy"  # a batch refreshes the analysts' file once, at its end
+PREVIEW_ROWS = 30  # rows per aggregate preview table (groups: grades, schools, subjects)
 
 
 def model_key(name: str) -> AssetKey:
@@ -81,21 +87,84 @@ def model_spec(project: SqlProject, model: SqlModel, warehouse_kind: str) -> Ass
     )
 
 
-def preview_markdown(sql: Statements, relation: str, district_id: str) -> str:
-    """The first rows of the district's slice as a small Markdown table, for the UI."""
-    sql.execute(f"select * from {relation} where district_id = {placeholder(sql.dialect, 'd')} "
-                f"order by 2 limit {PREVIEW_ROWS}", {"d": district_id})
-    rows = sql.fetchall()
-    shown = [c for c in sql.columns if c != "district_id"][:PREVIEW_COLUMNS]
-    index = [sql.columns.index(c) for c in shown]
+# The UI's preview of each mart: counts computed in the warehouse, never a person's values.
+# Materialization metadata lands in Dagster's event log, which everyone with the UI can read;
+# names, emails, birth dates, state ids and demographic flags stay behind the warehouse roles.
+# Each entry: (title, query over `{relation}` filtered by `{mine}`, the district).
+AGGREGATE_PREVIEWS: dict[str, list[tuple[str, str]]] = {
+    "schools": [("Schools per grade span", "select low_grade, high_grade, count(*) as schools from {relation} "
+                 "where {mine} group by low_grade, high_grade order by low_grade, high_grade")],
+    "students": [
+        ("Students per grade", "select grade, count(*) as students, count(distinct school_id) as schools "
+         "from {relation} where {mine} group by grade order by grade"),
+        ("Students per school", "select school_id, count(*) as students, min(grade) as lowest_grade, "
+         "max(grade) as highest_grade from {relation} where {mine} group by school_id order by school_id"),
+    ],
+    "teachers": [("Teachers per school", "select school_id, count(*) as teachers from {relation} where {mine} "
+                  "group by school_id order by school_id")],
+    "sections": [
+        ("Sections per subject and grade", "select subject, grade, count(*) as sections, count(distinct teacher_id) "
+         "as teachers from {relation} where {mine} group by subject, grade order by subject, grade"),
+        ("Sections per school", "select school_id, count(*) as sections from {relation} where {mine} "
+         "group by school_id order by school_id"),
+    ],
+    "enrollments": [
+        ("Enrollments per subject and grade", "select subject, grade, count(*) as enrollments, count(distinct "
+         "student_id) as students, count(distinct section_id) as sections from {relation} where {mine} "
+         "group by subject, grade order by subject, grade"),
+        ("Enrollments per school", "select school_id, count(*) as enrollments, count(distinct student_id) as students "
+         "from {relation} where {mine} group by school_id order by school_id"),
+    ],
+    "demographics": [
+        ("Students per flag (share of the district's students)", " union all ".join(
+            f"select '{flag}' as flag, sum(case when {flag} then 1 else 0 end) as yes, "
+            f"sum(case when not {flag} then 1 else 0 end) as no, sum(case when {flag} is null then 1 else 0 end) "
+            f"as not_given, round(100.0 * sum(case when {flag} then 1 else 0 end) / nullif(count(*), 0), 1) "
+            f"as yes_percent from {{relation}} where {{mine}}"
+            for flag in ("special_education", "frl_eligible", "ell", "section_504", "gifted"))),
+        ("Students per FRL status", "select coalesce(frl_status, '(not given)') as frl_status, count(*) as students "
+         "from {relation} where {mine} group by frl_status order by 1"),
+    ],
+    "admins": [("Admins per role", "select role, count(distinct user_id) as admins, count(distinct school_id) as "
+                "schools from {relation} where {mine} group by role order by role")],
+    "rejected_records": [("Records per entity, action and reason", "select entity, action, reason_code, count(*) as "
+                          "records from {relation} where {mine} group by entity, action, reason_code "
+                          "order by entity, action, reason_code")],
+    "school_roster_summary": [("Per school", "select school_id, name, students, teachers, sections, "
+                               "enrollments, excluded_students, excluded_sections from {relation} where {mine} "
+                               "order by school_id")],
+}
 
+
+def markdown_table(columns: list[str], rows: list[tuple]) -> str:
     def cell(value) -> str:
-        text = "" if value is None else str(value)
-        return (text[:40] + "…" if len(text) > 40 else text).replace("|", "/").replace("\n", " ")
+        return ("" if value is None else str(value)).replace("|", "/").replace("\n", " ")
 
-    lines = ["| " + " | ".join(shown) + " |", "|" + " --- |" * len(shown)]
-    lines += ["| " + " | ".join(cell(row[i]) for i in index) + " |" for row in rows]
-    return "\n".join(lines) if rows else "(no rows for this district)"
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:PREVIEW_ROWS]]
+    if len(rows) > PREVIEW_ROWS:
+        lines.append(f"\n({len(rows) - PREVIEW_ROWS} more rows not shown)")
+    return "\n".join(lines)
+
+
+def preview_markdown(sql: Statements, model: SqlModel, district_id: str) -> str:
+    """Aggregate Markdown tables of the district's slice, for the UI (see AGGREGATE_PREVIEWS).
+
+    A mart without its own entry gets its rows per school (or its row count): never its values.
+    """
+    mine = f"district_id = {placeholder(sql.dialect, 'd')}"
+    queries = AGGREGATE_PREVIEWS.get(model.name)
+    if queries is None:
+        per_school = "school_id" in table_columns(sql, model.schema, model.name)
+        queries = [("Records per school", "select school_id, count(*) as records from {relation} where {mine} "
+                    "group by school_id order by school_id") if per_school else
+                   ("Records", "select count(*) as records from {relation} where {mine}")]
+    parts = []
+    for title, query in queries:
+        sql.execute(query.format(relation=model.relation, mine=mine), {"d": district_id})
+        rows = [tuple(r) for r in sql.fetchall()]
+        parts.append(f"**{title}**\n\n" + (markdown_table(sql.columns, rows) if rows else "(no rows for this district)"))
+    return "\n\n".join(parts)
 
 
 def excluded_by_reason(sql: Statements, relation: str, district_id: str) -> dict:
@@ -103,6 +172,21 @@ def excluded_by_reason(sql: Statements, relation: str, district_id: str) -> dict
     sql.execute(f"select action, reason_code, count(*) from {relation} where district_id = "
                 f"{placeholder(sql.dialect, 'd')} group by action, reason_code order by 1, 2", {"d": district_id})
     return {f"{action}/{code}": MetadataValue.int(rows) for action, code, rows in sql.fetchall()}
+
+
+def sql_error_sentence(exc: Exception) -> str:
+    """The first line of a model's database error, with quoted text masked unless the error is
+    about the SQL itself (parser, binder, catalog: raised before any row is read). Errors raised
+    while reading rows may quote a value ("Could not convert string '…'", "Key (…)=(…)")."""
+    import duckdb
+    import psycopg2
+
+    lines = str(exc).strip().splitlines()
+    message = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+                        psycopg2.ProgrammingError)):
+        return message
+    return re.sub(r"=\([^)]*\)", "=(…)", re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message))
 
 
 def check_specs(marts: list[str]) -> list[AssetCheckSpec]:
@@ -141,12 +225,13 @@ def build_models(wh, project: SqlProject, district_id: str, district_rules, prof
                     if model.materialized != "view":
                         metadata["dagster/row_count"] = MetadataValue.int(rows)
                     if model.layer == "marts":
-                        metadata["preview"] = MetadataValue.md(preview_markdown(sql, model.relation, district_id))
+                        metadata["preview"] = MetadataValue.md(preview_markdown(sql, model, district_id))
                         if model.name == "rejected_records":
                             metadata |= excluded_by_reason(sql, model.relation, district_id)
             except Exception as exc:
-                failure = Failure(description=f"SQL model {model.path.name} failed for district {district_id}: {exc}")
-                failure.__cause__ = exc
+                # Not chained to `exc`: the event log would keep its message, which may quote a value.
+                failure = Failure(description=f"SQL model {model.path.name} failed for district {district_id}: "
+                                              f"{sql_error_sentence(exc)}")
                 break
             results.append(MaterializeResult(asset_key=model_key(model.name), metadata=metadata))
     yield from results
@@ -211,12 +296,17 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
             if verdict.blocked:
                 context.log.error(verdict.message)
                 blocked.append(verdict.message)
+            metadata = {"published_rows": MetadataValue.int(verdict.published or 0),
+                        "new_rows": MetadataValue.int(verdict.new), "change": MetadataValue.int(verdict.change),
+                        "approved": MetadataValue.bool(approved)}
+            for name, records in (("removed", verdict.removed), ("added", verdict.added)):
+                if records is not None:  # over the limit: which records, by id
+                    metadata[f"{name}_records"] = MetadataValue.int(records[0])
+                    metadata[f"{name}_record_ids"] = MetadataValue.text(
+                        ", ".join(records[1]) + (" …" if records[0] > len(records[1]) else ""))
             yield AssetCheckResult(
                 asset_key=model_key(verdict.table), check_name=MASS_CHANGE_CHECK, passed=not verdict.blocked,
-                severity=AssetCheckSeverity.ERROR, description=verdict.message,
-                metadata={"published_rows": MetadataValue.int(verdict.published or 0),
-                          "new_rows": MetadataValue.int(verdict.new), "change": MetadataValue.int(verdict.change),
-                          "approved": MetadataValue.bool(approved)})
+                severity=AssetCheckSeverity.ERROR, description=verdict.message, metadata=metadata)
         if blocked:
             raise Failure(description=f"District {district_id} not published; the previous version stays. "
                                       + "; ".join(blocked))
