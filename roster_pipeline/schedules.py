@@ -15,6 +15,7 @@ from roster_pipeline.batch import NIGHTLY_BATCH_JOB, batch_run_config
 from roster_pipeline.clever.client import CleverAPIError
 from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
 from roster_pipeline.resources import CleverResource
+from roster_pipeline.sensors import clever_not_configured
 
 
 def build_nightly_schedule(cron: str, timezone: str, batch_size: int):
@@ -27,6 +28,9 @@ def build_nightly_schedule(cron: str, timezone: str, batch_size: int):
                     "never starts a batch twice.",
     )
     def nightly_full_refresh(context: ScheduleEvaluationContext, clever: CleverResource):
+        if skip := clever_not_configured(clever):  # like the sensors: one line, not a traceback
+            yield skip
+            return
         night = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date().isoformat()
         registered = sorted(context.instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME))
         try:

@@ -1,4 +1,9 @@
-"""Sensors: new districts (token discovery) and intraday changes (Clever events)."""
+"""Sensors: new districts (token discovery) and intraday changes (Clever events).
+
+Without Clever settings (a first `dagster dev`, before the sandbox's variables are exported) both
+sensors skip with one line naming the missing variables: the settings are not an error the daemon
+should print as a traceback every five minutes, just a step the reader has not taken yet.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,20 @@ from roster_pipeline.jobs import DISTRICT_SYNC_JOB, run_tags, sync_run_config
 from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME, district_partitions
 from roster_pipeline.resources import CleverResource
 
+CLEVER_VARIABLES = "set CLEVER_DISTRICT_TOKENS, or CLEVER_CLIENT_ID and CLEVER_CLIENT_SECRET"
+
+
+def clever_not_configured(clever: CleverResource) -> SkipReason | None:
+    """A skip naming what is missing when Clever has neither district tokens nor client credentials.
+
+    Only missing settings skip: a malformed value still fails the tick with its own sentence.
+    """
+    if clever.district_tokens or (clever.client_id and clever.client_secret):
+        return None
+    missing = ("" if not (clever.client_id or clever.client_secret)
+               else f" ({'CLEVER_CLIENT_SECRET' if clever.client_id else 'CLEVER_CLIENT_ID'} is missing)")
+    return SkipReason(f"Clever is not configured: {CLEVER_VARIABLES}{missing}.")
+
 
 def build_discovery_sensor(interval_seconds: int):
     @sensor(
@@ -21,6 +40,8 @@ def build_discovery_sensor(interval_seconds: int):
                     "its first full sync at once; a district whose token disappeared is reported and no longer synced.",
     )
     def district_discovery(context: SensorEvaluationContext, clever: CleverResource):
+        if skip := clever_not_configured(clever):
+            return skip
         authorized = set(clever.district_tokens_by_id())
         registered = set(context.instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME))
         new = sorted(authorized - registered)
@@ -50,6 +71,8 @@ def build_events_sensor(interval_seconds: int):
                     "(events applied to the raw tables, roster rebuilt) for each district that has some.",
     )
     def clever_events(context: SensorEvaluationContext, clever: CleverResource):
+        if skip := clever_not_configured(clever):
+            return skip
         seen: dict[str, str | None] = json.loads(context.cursor or "{}")
         tokens = clever.district_tokens_by_id()
         registered = context.instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME)

@@ -1,0 +1,161 @@
+"""A first `dagster dev` is quiet and right: the README's command, run as written, without Clever settings.
+
+The sensors skip with one line naming the missing settings (no ConfigError traceback every five
+minutes), and Dagster does not warn about the repository's top-level dagster.yaml (the
+production instance), which it does when started from the folder holding it while DAGSTER_HOME
+points elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+from dagster import DagsterInstance, SkipReason, build_schedule_context, build_sensor_context
+
+from roster_pipeline_tests.conftest import CLEVER_VARS, free_port
+
+PROJECT = Path(__file__).resolve().parents[1]
+README = PROJECT / "README.md"
+NOT_CONFIGURED = ("Clever is not configured: set CLEVER_DISTRICT_TOKENS, or CLEVER_CLIENT_ID and "
+                  "CLEVER_CLIENT_SECRET.")
+SENSORS = ("district_discovery", "clever_events")
+TICKS = """
+{ sensorsOrError(repositorySelector: {repositoryLocationName: "roster_pipeline", repositoryName: "__repository__"}) {
+    ... on Sensors { results { name sensorState { ticks(limit: 5) { status skipReason error { message } } } } } } }
+"""
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else None]
+
+
+def readme_dagster_dev_command() -> str:
+    """The command the README's "Browse it in the Dagster UI" section gives, as written."""
+    block = re.search(r"```bash\n(.*?)```", readme_section("Browse it in the Dagster UI"), re.S).group(1)
+    commands = [line for line in block.splitlines() if "dagster dev" in line]
+    assert len(commands) == 1, block
+    return commands[0]
+
+
+@pytest.fixture
+def no_clever(monkeypatch, tmp_path):
+    for name in CLEVER_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROSTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+
+
+def test_sensors_and_schedule_skip_with_one_reason_without_clever_settings(no_clever, tmp_path):
+    from roster_pipeline.definitions import build_definitions
+
+    repository = build_definitions().get_repository_def()  # as the code server loads it from this environment
+    resources = {"clever": repository.get_top_level_resources()["clever"]}  # what the daemon's ticks get
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        for name in SENSORS:
+            result = repository.get_sensor_def(name)(build_sensor_context(
+                instance=instance, repository_def=repository, resources=resources))
+            assert isinstance(result, SkipReason) and result.skip_message == NOT_CONFIGURED, name
+        nightly = repository.get_schedule_def("nightly_full_refresh")(build_schedule_context(
+            instance=instance, repository_def=repository, resources=resources,
+            scheduled_execution_time=datetime(2026, 11, 3, tzinfo=timezone.utc)))
+        assert [r.skip_message for r in nightly] == [NOT_CONFIGURED]
+
+
+def test_a_malformed_clever_setting_still_fails_the_tick(no_clever, tmp_path):
+    from roster_pipeline.resources import CleverResource
+    from roster_pipeline.sensors import build_discovery_sensor
+    from roster_pipeline.settings import ConfigError
+
+    with DagsterInstance.local_temp(str(tmp_path)) as instance, pytest.raises(ConfigError):
+        build_discovery_sensor(300)(build_sensor_context(
+            instance=instance, resources={"clever": CleverResource(district_tokens="not-a-district=token")}))
+
+
+def checkout_after_demo(root: Path) -> Path:
+    """A repository checkout as `scripts/demo` leaves it: the venv, both yaml files, data/dagster_home."""
+    root.mkdir()
+    (root / ".venv").symlink_to(Path(sys.executable).parents[1])
+    for name in ("workspace.yaml", "dagster.yaml"):
+        (root / name).write_text((PROJECT / name).read_text())
+    (root / "data" / "dagster_home").mkdir(parents=True)
+    from roster_pipeline.cli import LOCAL_INSTANCE_YAML
+
+    (root / "data" / "dagster_home" / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML)  # as ensure_dagster_home does
+    return root
+
+
+def sensor_ticks(port: int) -> dict[str, list[dict]]:
+    reply = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": TICKS}, timeout=10).json()
+    results = ((reply.get("data") or {}).get("sensorsOrError") or {}).get("results") or []
+    return {r["name"]: r["sensorState"]["ticks"] for r in results}
+
+
+def test_the_readme_dagster_dev_command_starts_quietly_and_the_sensors_skip(tmp_path):
+    command = readme_dagster_dev_command()
+    checkout = checkout_after_demo(tmp_path / "checkout")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in CLEVER_VARS}
+    env["DAGSTER_CLI_DEV_PORT"] = str(port)  # click's variable for `dagster dev --port`: the command stays as written
+
+    def default_signals():  # a process started from a background job may inherit ignored SIGINT/SIGTERM
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    log = tmp_path / "dagster_dev.log"
+    with log.open("wb") as out:
+        dev = subprocess.Popen(["bash", "-c", command], cwd=checkout, env=env, stdout=out, stderr=subprocess.STDOUT,
+                               start_new_session=True, preexec_fn=default_signals)
+    ticks: dict[str, list[dict]] = {}
+    try:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and not all(ticks.get(name) for name in SENSORS):
+            assert dev.poll() is None, log.read_text()[-3000:]
+            time.sleep(1)
+            try:
+                ticks = sensor_ticks(port)
+            except httpx.HTTPError:
+                continue
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)  # Ctrl-C, as a person stops it
+        try:
+            dev.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+            dev.wait()
+    output = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
+
+    for name in SENSORS:
+        assert ticks.get(name), f"no {name} tick within 45 s:\n{output[-3000:]}"
+        assert [(t["status"], t["skipReason"], t["error"]) for t in ticks[name]] == [("SKIPPED", NOT_CONFIGURED, None)]
+        assert f"Sensor {name} skipped: {NOT_CONFIGURED}" in output
+    assert f"Serving dagster-webserver on http://127.0.0.1:{port}" in output
+    assert "dagster.yaml" not in output, output  # "Found a dagster instance configuration value (dagster.yaml) ..."
+    assert "Traceback" not in output and "ConfigError" not in output, output
+    assert not re.search(r" - (WARNING|ERROR|CRITICAL) - ", output), output
+    # Dagster prints one Python warning of its own: `dg dev` supersedes `dagster dev`. The README says so.
+    python_warnings = [line for line in output.splitlines() if re.search(r"\w+Warning: ", line)]
+    assert all("dev_command` is superseded" in line for line in python_warnings), python_warnings
+    assert "`dg dev`" in readme_section("Browse it in the Dagster UI")
+
+
+def test_the_readme_gives_the_ui_address_and_the_three_steps_of_a_district_run(no_clever):
+    from roster_pipeline.definitions import build_definitions
+
+    section = readme_section("Browse it in the Dagster UI")
+    assert "http://127.0.0.1:3000" in section  # what `dagster dev` prints without --port
+    job = build_definitions().resolve_job_def("district_sync")
+    steps = {node.name for node in job.graph.node_defs}
+    assert steps == {"clever_raw", "roster_models", "reports__school_confirmation"}
+    assert "a run has three steps (raw load, roster, reports)" in " ".join(section.split())
