@@ -7,15 +7,23 @@ ROSTER_SYNC_BATCH_SIZE districts, and that run executes `district_sync` for each
 inside its own process (`execute_in_process`, as the CLI does). Every district still gets its
 own Dagster run, partition materializations, check results and tags (`roster/batch` names the
 batch run); only the process start is shared. One district's failure never stops the others.
+
+A run executed in process never passes the instance's queue, so the one-run-per-district limit
+cannot hold it back: before each district, `sync_in_process` (the batch's and the CLI's) waits
+until no other run of that district is in progress. The other way round the queue does the work:
+the in-process run carries `dagster/partition` while it is in progress, so the daemon keeps a
+queued run of the same district (a sensor's, a UI launch) waiting until it ends.
 """
 
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagster import Config, Failure, OpExecutionContext, job, op
+from dagster import Config, DagsterRunStatus, Failure, OpExecutionContext, RunsFilter, job, op
 
-from roster_pipeline.jobs import DISTRICT_SYNC_JOB, run_tags, sync_run_config
+from roster_pipeline.jobs import DISTRICT_SYNC_JOB, PARTITION_TAG, WAREHOUSE_TAG, run_tags, sync_run_config
 from roster_pipeline.resources import WarehouseResource
 from roster_pipeline.roster_assets import SKIP_ANALYST_COPY_TAG
 
@@ -24,6 +32,12 @@ BATCH_OP = "sync_districts"
 BATCH_TAG = "roster/batch"
 # The full event log goes to the instance (and the UI); the terminal gets warnings and a summary.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The statuses the run queue counts as holding a district (Dagster's ACTIVE_RUN_STATUSES).
+IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+# A district's run takes minutes; one still "in progress" after an hour has most likely died
+# without a word (a killed process): the district is skipped, never run beside it.
+DISTRICT_WAIT_SECONDS = 3600
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,9 +60,36 @@ def root_cause(error) -> str:
     return error.message.strip().splitlines()[-1]
 
 
-def sync_in_process(district_job, instance, district_id: str, *, incremental: bool, tags: dict[str, str]) -> DistrictOutcome:
-    """One district's `district_sync` run in this process, recorded in `instance` like any run."""
+def run_holding_district(instance, district_id: str) -> str | None:
+    """The id of a run of the district that is in progress, if any (whoever launched it)."""
+    records = instance.get_run_records(RunsFilter(statuses=IN_PROGRESS, tags={PARTITION_TAG: district_id}), limit=1)
+    return records[0].dagster_run.run_id if records else None
+
+
+def wait_for_district(instance, district_id: str, *, timeout: float = DISTRICT_WAIT_SECONDS, poll: float = 2.0,
+                      log: Callable[[str], None] | None = None) -> str | None:
+    """Wait until no run of the district is in progress; None then, else the run still holding it."""
+    deadline = time.monotonic() + timeout
+    holder = run_holding_district(instance, district_id)
+    if holder is not None:
+        (log or logger.warning)(f"District {district_id}: run {holder} of it is in progress; waiting for it to end "
+                                f"(up to {timeout / 60:.0f} min).")
+    while holder is not None and time.monotonic() < deadline:
+        time.sleep(poll)
+        holder = run_holding_district(instance, district_id)
+    return holder
+
+
+def sync_in_process(district_job, instance, district_id: str, *, incremental: bool, tags: dict[str, str],
+                    wait_seconds: float = DISTRICT_WAIT_SECONDS, log: Callable[[str], None] | None = None) -> DistrictOutcome:
+    """One district's `district_sync` run in this process, recorded in `instance` like any run,
+    once no other run of the district is in progress."""
     started = time.monotonic()
+    holder = wait_for_district(instance, district_id, timeout=wait_seconds, log=log)
+    if holder is not None:
+        return DistrictOutcome(district_id, "not started", False, time.monotonic() - started, [
+            f"run {holder} of the district was still in progress after {wait_seconds / 60:.0f} min, so it was not "
+            "synced beside it (if that run is dead, mark it failed or terminate it in the UI)."])
     result = district_job.execute_in_process(
         partition_key=district_id, instance=instance, raise_on_error=False, tags=tags,
         run_config={**QUIET_CONSOLE, **sync_run_config(incremental)},
@@ -85,15 +126,19 @@ def sync_districts(context: OpExecutionContext, config: BatchConfig, warehouse: 
     # Built from the run's environment (0.2 s): the batch run's own job has no repository
     # attached when it is itself executed in process (tests, scripts).
     district_job = build_definitions().resolve_job_def(DISTRICT_SYNC_JOB)
+    wh = warehouse.warehouse()
     failed = []
     for district_id in config.districts:
-        tags = {**run_tags(district_id, config.trigger), BATCH_TAG: context.run_id, SKIP_ANALYST_COPY_TAG: "true"}
-        outcome = sync_in_process(district_job, context.instance, district_id, incremental=config.incremental, tags=tags)
+        tags = {**run_tags(district_id, config.trigger), BATCH_TAG: context.run_id, SKIP_ANALYST_COPY_TAG: "true",
+                # The DuckDB limit counts processes, and this batch run already holds one: a child
+                # tagged `duckdb` as well would take the second and keep every other run waiting.
+                WAREHOUSE_TAG: f"{wh.kind} (in batch)"}
+        outcome = sync_in_process(district_job, context.instance, district_id, incremental=config.incremental,
+                                  tags=tags, log=context.log.info)
         (context.log.info if outcome.success else context.log.error)(
             "; ".join([outcome.line(), *outcome.problems]))
         if not outcome.success:
             failed.append(district_id)
-    wh = warehouse.warehouse()
     if wh.kind == "duckdb":  # one refresh of the analysts' file for the whole batch
         from roster_pipeline.analyst_copy import refresh_analyst_file
 
@@ -104,7 +149,7 @@ def sync_districts(context: OpExecutionContext, config: BatchConfig, warehouse: 
 
 
 def build_nightly_batch_job(warehouse_kind: str):
-    @job(name=NIGHTLY_BATCH_JOB, tags={"roster/warehouse": warehouse_kind},
+    @job(name=NIGHTLY_BATCH_JOB, tags={WAREHOUSE_TAG: warehouse_kind},
          description="A batch of districts synced one after another in one process (the nightly refresh).")
     def nightly_batch():
         sync_districts()

@@ -20,17 +20,18 @@ from roster_pipeline.settings import ConfigError, RosterError, data_dir, load_do
 
 LOCAL_INSTANCE_YAML = """\
 # Written by roster-pipeline for local use (SQLite storage under this folder).
-# Production uses the project's top-level dagster.yaml (Postgres storage).
+# Production uses the project's top-level dagster.yaml (Postgres storage). roster-pipeline
+# rewrites this file when its defaults change: for settings of your own, use another DAGSTER_HOME.
 telemetry:
   enabled: false
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
+run_coordinator:                  # Dagster's queued coordinator; it tags runs launched from the UI
+  module: roster_pipeline.jobs
+  class: RosterRunCoordinator
 concurrency:
   runs:
     max_concurrent_runs: 4
     tag_concurrency_limits:
-      - key: roster/district      # runs of one district never overlap
+      - key: dagster/partition    # runs of one district never overlap, however they were launched
         value:
           applyLimitPerUniqueValue: true
         limit: 1
@@ -79,7 +80,9 @@ def ensure_dagster_home() -> Path:
     path = data_dir() / "dagster_home"
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    if not config.exists():
+    # A file an older roster-pipeline wrote is brought up to date (its run limits and coordinator).
+    if not config.exists() or (config.read_text().startswith(LOCAL_INSTANCE_YAML.splitlines()[0])
+                               and config.read_text() != LOCAL_INSTANCE_YAML):
         config.write_text(LOCAL_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(path)
     return path
