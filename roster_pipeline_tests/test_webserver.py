@@ -86,5 +86,5 @@ def test_webserver_serves_every_asset_group_and_check_with_descriptions(pipeline
     assert ["roster", "published"] in [d["path"] for d in served["reports/school_confirmation"]["dependencyKeys"]]
     checks = {(key, c["name"]): c for key, n in served.items()
               for c in (n["assetChecksOrError"] or {}).get("checks", [])}
-    assert set(checks) == expected_checks and len(checks) == 13
+    assert set(checks) == expected_checks and len(checks) == 14  # 10 contracts, 4 mass-change guards
     assert all(len(c["description"] or "") > 30 and c["blocking"] for c in checks.values())
