@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from dagster import Config, DagsterRunStatus, Failure, OpExecutionContext, RunsFilter, job, op
 
-from roster_pipeline.jobs import DISTRICT_SYNC_JOB, PARTITION_TAG, WAREHOUSE_TAG, run_tags, sync_run_config
+from roster_pipeline.jobs import DISTRICT_NAME_TAG, DISTRICT_SYNC_JOB, PARTITION_TAG, WAREHOUSE_TAG, run_tags, sync_run_config
 from roster_pipeline.resources import WarehouseResource
 from roster_pipeline.roster_assets import SKIP_ANALYST_COPY_TAG
 
@@ -47,10 +47,12 @@ class DistrictOutcome:
     success: bool
     seconds: float
     problems: list[str] = field(default_factory=list)  # failed checks and step errors, one sentence each
+    name: str | None = None  # the district's name, once a run has read it from Clever
 
     def line(self) -> str:
         status = "ok" if self.success else "FAILED"
-        return f"district {self.district_id}: {status} in {self.seconds:.1f}s (run {self.run_id})"
+        district = f"{self.name} ({self.district_id})" if self.name else self.district_id
+        return f"district {district}: {status} in {self.seconds:.1f}s (run {self.run_id})"
 
 
 def root_cause(error) -> str:
@@ -94,7 +96,8 @@ def sync_in_process(district_job, instance, district_id: str, *, incremental: bo
         partition_key=district_id, instance=instance, raise_on_error=False, tags=tags,
         run_config={**QUIET_CONSOLE, **sync_run_config(incremental)},
     )
-    outcome = DistrictOutcome(district_id, result.run_id, result.success, time.monotonic() - started)
+    outcome = DistrictOutcome(district_id, result.run_id, result.success, time.monotonic() - started,
+                              name=instance.get_run_by_id(result.run_id).tags.get(DISTRICT_NAME_TAG, tags.get(DISTRICT_NAME_TAG)))
     if not result.success:
         for event in result.all_events:
             data = event.event_specific_data

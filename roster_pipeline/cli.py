@@ -103,14 +103,16 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
     from roster_pipeline.batch import sync_in_process
     from roster_pipeline.clever.source import PROGRESS_LOGGER
-    from roster_pipeline.jobs import DISTRICT_SYNC_JOB, run_tags
+    from roster_pipeline.jobs import DISTRICT_NAME_TAG, DISTRICT_SYNC_JOB, run_tags
+    from roster_pipeline.publish import published_district_names
     from roster_pipeline.mass_change import APPROVAL_TAG
     from roster_pipeline.settings import CleverSettings
     from roster_pipeline.clever.client import discover_district_tokens
     from roster_pipeline.warehouse import Warehouse
 
     defs = build_definitions()
-    Warehouse.from_env(data_dir() / "dlt").check_ready()  # a locked file or a refused login stops us here
+    warehouse = Warehouse.from_env(data_dir() / "dlt")
+    warehouse.check_ready()  # a locked file or a refused login stops us here
     known = sorted(discover_district_tokens(CleverSettings.from_env()))
     if district_ids:
         for district_id in district_ids:
@@ -124,6 +126,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     if not targets:
         print("No districts have authorized the application yet; nothing to sync.", file=out)
         return 0
+    names = published_district_names(warehouse, targets)  # runs say the name from the start when we know it
     failures = 0
     # The instance is opened before the job is resolved and closed afterwards: Dagster binds the
     # definitions to the instance that is current when they are resolved.
@@ -135,7 +138,8 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
         for district_id in targets:
             outcome = sync_in_process(
                 job, instance, district_id, incremental=incremental,
-                tags={**run_tags(district_id, trigger), **({APPROVAL_TAG: "true"} if accept_mass_change else {})})
+                tags={**run_tags(district_id, trigger), **({APPROVAL_TAG: "true"} if accept_mass_change else {}),
+                      **({DISTRICT_NAME_TAG: names[district_id]} if district_id in names else {})})
             print(outcome.line(), file=out)
             for problem in outcome.problems:
                 print(f"  {problem}", file=out)
@@ -262,7 +266,7 @@ def demo(args: argparse.Namespace) -> int:
 
         print("Query the roster with SQL (analysts open this copy, never the pipeline's own file):")
         print(f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{analyst_file(warehouse)}', "
-              "read_only=True).sql('select school_name, students, teachers, sections, excluded_students "
+              "read_only=True).sql('select name, students, teachers, sections, excluded_students "
               "from roster.school_roster_summary'))\"")
     return code
 

@@ -20,6 +20,7 @@ DISTRICT_SYNC_JOB = "district_sync"
 RAW_LOAD_OP = "clever_raw"
 DISTRICT_TAG = "roster/district"
 TRIGGER_TAG = "roster/trigger"
+DISTRICT_NAME_TAG = "roster/district_name"  # set by the run itself once it has read the district from Clever
 WAREHOUSE_TAG = "roster/warehouse"
 PARTITION_TAG = "dagster/partition"  # Dagster's: the district of every partitioned run
 FROM_UI_TAG = "dagster/from_ui"  # Dagster's: the UI adds it to everything it launches

@@ -88,12 +88,8 @@ def published_summary(warehouse: Warehouse, district_ids: list[str]) -> tuple[di
     return counts, reasons
 
 
-def district_labels(warehouse: Warehouse, district_ids: list[str], *, short: bool = False) -> dict[str, str]:
-    """How people see a district: "Riverside Unified (6a1f…)", or the id alone before its first publish.
-
-    Names come from the published `roster.districts`; `short` abbreviates the id for titles,
-    while command lines keep it whole so it can be pasted into `--district`.
-    """
+def published_district_names(warehouse: Warehouse, district_ids: list[str]) -> dict[str, str]:
+    """District id → name, from the published `roster.districts` (districts never published are absent)."""
     names: dict[str, str] = {}
     with warehouse.transaction() as sql:
         if table_columns(sql, PUBLISHED_SCHEMA, "districts"):
@@ -103,5 +99,15 @@ def district_labels(warehouse: Warehouse, district_ids: list[str], *, short: boo
                                   {"d": district_id}).fetchone()
                 if row and row[0]:
                     names[district_id] = row[0]
+    return names
+
+
+def district_labels(warehouse: Warehouse, district_ids: list[str], *, short: bool = False) -> dict[str, str]:
+    """How people see a district: "Riverside Unified (6a1f…)", or the id alone before its first publish.
+
+    `short` abbreviates the id for page titles; command lines keep it whole so it can be pasted
+    into `--district`.
+    """
+    names = published_district_names(warehouse, district_ids)
     shown = {d: f"{d[:4]}…" if short else d for d in district_ids}
     return {d: f"{names[d]} ({shown[d]})" if d in names else d for d in district_ids}

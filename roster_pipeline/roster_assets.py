@@ -31,6 +31,7 @@ from dagster._utils.warnings import PreviewWarning
 
 from roster_pipeline.analyst_copy import refresh_analyst_file
 from roster_pipeline.contract_check import check_contract, ibis_connection
+from roster_pipeline.jobs import DISTRICT_NAME_TAG
 from roster_pipeline.mass_change import APPROVAL_TAG, GUARDED_TABLES, judge
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.publish import publish_district
@@ -239,6 +240,19 @@ def build_models(wh, project: SqlProject, district_id: str, district_rules, prof
         raise failure
 
 
+def name_run_after_district(context: AssetExecutionContext, wh, district_id: str) -> None:
+    """Tag the run `roster/district_name` with the name Clever just served, however the run was launched.
+
+    Run lists and the CLI then say "Riverside Unified" instead of a hex id (the partition key
+    stays the id: names change, ids do not).
+    """
+    with wh.transaction() as sql:
+        row = sql.execute(f"select name from {BUILD_SCHEMA}.districts where district_id = "
+                          f"{placeholder(sql.dialect, 'd')}", {"d": district_id}).fetchone()
+    if row and row[0] and context.run.tags.get(DISTRICT_NAME_TAG) != row[0]:
+        context.instance.add_run_tags(context.run_id, {DISTRICT_NAME_TAG: row[0]})
+
+
 def build_roster_assets(project: SqlProject, warehouse_kind: str):
     """The `roster` group: one multi-asset over the rules, every SQL model and the publish."""
     marts = [m.name for m in project.marts()]
@@ -269,6 +283,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         profile = rules.profile()
         district_rules = profile.for_district(district_id)
         yield from build_models(wh, project, district_id, district_rules, profile)
+        name_run_after_district(context, wh, district_id)
 
         blocked: list[str] = []
         checks = []
