@@ -119,7 +119,7 @@ def test_sync_records_its_runs_in_the_postgres_instance(pipeline_env, sandbox, m
         cur.execute("select value from run_tags where key = 'dagster/partition' order by value")
         assert [r[0] for r in cur.fetchall()] == sorted(s.id for s in sandbox.data.specs)
         cur.execute("select count(*) from event_logs where dagster_event_type = 'ASSET_CHECK_EVALUATION'")
-        assert cur.fetchone()[0] == (9 + 4) * len(sandbox.data.specs)  # contracts + mass-change guards
+        assert cur.fetchone()[0] == (10 + 4) * len(sandbox.data.specs)  # contracts + mass-change guards
     from dagster import DagsterInstance
 
     with DagsterInstance.get() as instance:
