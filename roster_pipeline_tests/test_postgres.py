@@ -123,5 +123,7 @@ def test_sync_records_its_runs_in_the_postgres_instance(pipeline_env, sandbox, m
     from dagster import DagsterInstance
 
     with DagsterInstance.get() as instance:
-        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        from dagster import QueuedRunCoordinator
+
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)  # RosterRunCoordinator, which tags UI runs
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
