@@ -39,12 +39,8 @@ def assert_one_sentence(result: subprocess.CompletedProcess, *needles: str) -> s
     return err
 
 
-@pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)
-def test_mistakes_print_one_sentence_and_leave_the_published_roster_alone(pipeline_env, sandbox, warehouse_env, tmp_path):
-    assert cli("sync").returncode == 0
-    before = published()
-    assert len(before["students"]) > 100
-
+def mistakes_before_any_warehouse_work(tmp_path: Path) -> None:
+    """A refused client secret, a district without a token, bad values in the rules file."""
     wrong_secret = assert_one_sentence(cli("sync", env={"CLEVER_CLIENT_SECRET": "not-the-secret"}),
                                        "CLEVER_CLIENT_SECRET", "refused")
     assert "not-the-secret" not in wrong_secret
@@ -56,6 +52,15 @@ def test_mistakes_print_one_sentence_and_leave_the_published_roster_alone(pipeli
     rules.write_text('[subjects]\nkeep = "math"\n')  # a bare string would be read letter by letter
     assert_one_sentence(cli("sync", env={"ROSTER_RULES": str(rules)}), "ROSTER_RULES", "subjects.keep")
 
+
+@pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)
+def test_mistakes_print_one_sentence_and_leave_the_published_roster_alone(pipeline_env, sandbox, warehouse_env, tmp_path):
+    assert cli("sync").returncode == 0
+    before = published()
+    assert len(before["students"]) > 100
+
+    if warehouse_env == "duckdb":  # these stop before the warehouse is opened: one warehouse kind is enough
+        mistakes_before_any_warehouse_work(tmp_path)
     if warehouse_env == "postgres":
         database = os.environ["ROSTER_WAREHOUSE"].rsplit("/", 1)[1]
         down = assert_one_sentence(cli("sync", env={"ROSTER_WAREHOUSE": f"postgresql://postgres:pw@127.0.0.1:1/{database}"}),
