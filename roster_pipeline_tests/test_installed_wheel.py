@@ -34,9 +34,11 @@ def installed(tmp_path_factory) -> Path:
                    check=True, capture_output=True)
     (wheel,) = (root / "dist").glob("roster_pipeline-*.whl")
     venv = root / "venv"
+    started = time.monotonic()
     subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile", str(wheel)],
                    check=True, capture_output=True, timeout=900)
+    print(f"new virtualenv + pip install of the wheel and its dependencies: {time.monotonic() - started:.1f}s")
     return venv / "bin"
 
 
