@@ -91,9 +91,11 @@ def build_clever_raw_assets(warehouse: Warehouse):
 
     @dlt_assets(
         dlt_source=clever_source(PLACEHOLDER_DISTRICT),
+        # Only describes the assets (each district loads through its own pipeline); a folder per
+        # warehouse kind, so switching ROSTER_WAREHOUSE never meets the other kind's saved state.
         dlt_pipeline=dlt.pipeline(
             pipeline_name="clever_raw", destination=warehouse.kind, dataset_name=RAW_DATASET,
-            pipelines_dir=str(warehouse.dlt_dir)),
+            pipelines_dir=str(warehouse.dlt_dir / f"asset_specs_{warehouse.kind}")),
         name="clever_raw",
         dagster_dlt_translator=CleverTranslator(),
         partitions_def=district_partitions,
