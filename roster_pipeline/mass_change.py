@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from roster_pipeline.contract_check import RECORD_KEYS, record_id
 from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
-from roster_pipeline.sql_runner import table_columns
-from roster_pipeline.warehouse import Statements
+from roster_pipeline.warehouse import Statements, table_columns
 
 GUARDED_TABLES = ("students", "teachers", "sections", "enrollments")
 APPROVAL_TAG = "roster/accept_mass_change"

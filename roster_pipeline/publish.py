@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
-from roster_pipeline.sql_runner import table_columns
-from roster_pipeline.warehouse import Statements, Warehouse
+from roster_pipeline.postgres_tables import ensure_indexes, ensure_key, refresh_statistics
+from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, SqlProject, placeholder
+from roster_pipeline.warehouse import Statements, Warehouse, table_columns
 
 
 PREVIOUS_SUMMARY = f"{BUILD_SCHEMA}.previous_school_roster_summary"  # the reports' "previous sync"
@@ -25,13 +25,15 @@ def snapshot_previous_summary(sql: Statements, district_id: str) -> None:
                 f"where district_id = {p}", {"d": district_id})
 
 
-def publish_district(sql: Statements, district_id: str, tables: list[str]) -> dict[str, int]:
+def publish_district(sql: Statements, district_id: str, tables: list[str],
+                     project: SqlProject | None = None) -> dict[str, int]:
     """Swap the district's rows of every table in the caller's transaction; returns rows per table.
 
     A reader sees the previous complete version of the district or the new one, never a mix
     (both DuckDB and Postgres give readers a snapshot of committed data).
     """
     counts: dict[str, int] = {}
+    project = project or SqlProject()
     mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
     params = {"district_id": district_id}
     sql.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
@@ -51,6 +53,11 @@ def publish_district(sql: Statements, district_id: str, tables: list[str]) -> di
                 sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} add column {column} {kind}")
             for column in [c for c in published if c not in columns]:  # renamed or removed by the model
                 sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} drop column {column}")
+        if sql.dialect == "postgres":  # keys and indexes for analysts (no-op once they exist)
+            doc = project.docs.get(table, {})
+            key = doc.get("key")
+            ensure_key(sql, PUBLISHED_SCHEMA, table, key if key and set(key[1]) <= set(columns) else None)
+            ensure_indexes(sql, PUBLISHED_SCHEMA, table, [i for i in doc.get("indexes", []) if set(i) <= set(columns)])
         names = ", ".join(columns)
         sql.execute(f"delete from {PUBLISHED_SCHEMA}.{table} where {mine}", params)
         sql.execute(f"insert into {PUBLISHED_SCHEMA}.{table} ({names}) "
@@ -58,6 +65,8 @@ def publish_district(sql: Statements, district_id: str, tables: list[str]) -> di
         if table == "districts":  # the one column a model cannot know: when this publish happened
             sql.execute(f"update {PUBLISHED_SCHEMA}.districts set published_at = current_timestamp where {mine}", params)
         counts[table] = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}", params).fetchone()[0]
+        if sql.dialect == "postgres":
+            refresh_statistics(sql, f"{PUBLISHED_SCHEMA}.{table}", counts[table])
     if sql.dialect == "postgres":
         from roster_pipeline.grants import apply_grants, roles_exist
 

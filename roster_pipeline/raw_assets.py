@@ -14,6 +14,7 @@ from roster_pipeline.clever.settings import DESCRIPTIONS, RAW_DATASET, SECTION_P
 from roster_pipeline.clever.source import clear_emptied_tables, clever_source
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.resources import CleverResource, WarehouseResource
+from roster_pipeline.postgres_tables import tune_raw_tables
 from roster_pipeline.warehouse import Warehouse
 
 RAW_GROUP = "clever_raw"
@@ -86,6 +87,15 @@ def newest_event_or_none(client, context, district_id: str) -> str | None:
         return None
 
 
+def tune_after_load(context: AssetExecutionContext, wh: Warehouse, district_id: str) -> None:
+    """Postgres: index the raw tables and refresh the statistics this load moved (see postgres_tables.py)."""
+    if wh.kind != "postgres":
+        return
+    analyzed = tune_raw_tables(wh, district_id)
+    if analyzed:
+        context.log.info(f"District {district_id}: statistics refreshed on clever_raw {', '.join(analyzed)}.")
+
+
 def build_clever_raw_assets(warehouse: Warehouse):
     """The `@dlt_assets` for the configured warehouse kind (its kind tag shows in the UI)."""
 
@@ -121,6 +131,7 @@ def build_clever_raw_assets(warehouse: Warehouse):
                         with wh.turn():
                             results = list(dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
                                 district_id, changes, changes.last_event_id or cursor)))
+                            tune_after_load(context, wh, district_id)
                         yield from results
                         return
                 # Events after the refresh started are applied next time (replaying a few is harmless).
@@ -131,6 +142,7 @@ def build_clever_raw_assets(warehouse: Warehouse):
                     results = list(dlt.run(context=context, dlt_pipeline=pipeline,
                                            dlt_source=clever.source_for(district_id, token, events_cursor=newest)))
                     emptied = clear_emptied_tables(pipeline, district_id)
+                    tune_after_load(context, wh, district_id)
                 yield from results
                 if emptied:
                     context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")

@@ -28,8 +28,7 @@ from roster_pipeline.publish import PREVIOUS_SUMMARY, district_labels
 from roster_pipeline.reason_codes import REASON_CODES
 from roster_pipeline.settings import ConfigError, data_dir, validate_district_id
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, placeholder
-from roster_pipeline.sql_runner import table_columns
-from roster_pipeline.warehouse import Statements, Warehouse
+from roster_pipeline.warehouse import Statements, Warehouse, table_columns
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GRADES = range(13)  # the summary's per-grade columns: students_grade_k, students_grade_1 .. _12

@@ -40,8 +40,8 @@ from roster_pipeline.resources import RulesResource, WarehouseResource
 from roster_pipeline.rules import write_rule_tables
 from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.sql_models import BUILD_SCHEMA, PUBLISHED_SCHEMA, RULE_TABLES, SqlModel, SqlProject, placeholder
-from roster_pipeline.sql_runner import build_model, prepare_schemas, table_columns
-from roster_pipeline.warehouse import Statements
+from roster_pipeline.sql_runner import build_model, prepare_schemas
+from roster_pipeline.warehouse import Statements, table_columns
 
 # Partitioned asset checks are a Dagster preview feature; we rely on them knowingly (one check
 # result per district), so the warning would only add noise to every CLI run.
@@ -306,7 +306,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         with wh.transaction() as sql:
             verdicts = [judge(sql, table, district_id, settings, approved) for table in GUARDED_TABLES]
             if not blocked and not any(v.blocked for v in verdicts):
-                counts = publish_district(sql, district_id, marts)
+                counts = publish_district(sql, district_id, marts, project)
         for verdict in verdicts:
             if verdict.blocked:
                 context.log.error(verdict.message)

@@ -90,13 +90,23 @@ class SqlProject:
 
     @cached_property
     def docs(self) -> dict[str, dict]:
-        """schema.yml: model → {description, columns: {name: {description, data_type}}}."""
+        """schema.yml: model → {description, columns: {name: {description, data_type}}, key, indexes}.
+
+        `key` is the dbt-style `constraints` entry (type primary_key or unique, and its columns);
+        `indexes` the dbt-postgres `config.indexes` column lists. Postgres gets both (see
+        postgres_tables.py); DuckDB needs neither, its zone maps serve the district filters.
+        """
         raw = yaml.safe_load((self.sql_dir / "schema.yml").read_text(encoding="utf-8"))
-        return {
-            m["name"]: {"description": m.get("description", "").strip(),
-                        "columns": {c["name"]: c for c in m.get("columns", [])}}
-            for m in raw["models"]
-        }
+        docs = {}
+        for m in raw["models"]:
+            keys = [c for c in m.get("constraints", []) if c.get("type") in ("primary_key", "unique")]
+            docs[m["name"]] = {
+                "description": m.get("description", "").strip(),
+                "columns": {c["name"]: c for c in m.get("columns", [])},
+                "key": (keys[0]["type"], tuple(keys[0]["columns"])) if keys else None,
+                "indexes": [tuple(i["columns"]) for i in (m.get("config") or {}).get("indexes", [])],
+            }
+        return docs
 
     def build_order(self) -> list[SqlModel]:
         """Every model after the models it refers to (rule tables are written before any model)."""

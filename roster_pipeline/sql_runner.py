@@ -7,8 +7,9 @@ so a model that forgot its district filter still cannot touch another district.
 
 from __future__ import annotations
 
+from roster_pipeline.postgres_tables import ensure_indexes, refresh_statistics
 from roster_pipeline.sql_models import BUILD_SCHEMA, STAGING_SCHEMA, SqlModel, SqlProject, placeholder
-from roster_pipeline.warehouse import Statements
+from roster_pipeline.warehouse import Statements, table_columns
 
 POSTGRES_FUNCTIONS = f"""
 create or replace function {BUILD_SCHEMA}.try_parse_birth_date(value text) returns date
@@ -40,15 +41,6 @@ $fn$;
 """
 
 
-def table_columns(sql: Statements, schema: str, table: str) -> list[str]:
-    """Column names of a table in order ([] when it does not exist)."""
-    sql.execute(
-        "select column_name from information_schema.columns where table_schema = "
-        f"{placeholder(sql.dialect, 'schema')} and table_name = {placeholder(sql.dialect, 'table')} "
-        "order by ordinal_position", {"schema": schema, "table": table})
-    return [row[0] for row in sql.fetchall()]
-
-
 def prepare_schemas(sql: Statements) -> None:
     for schema in (STAGING_SCHEMA, BUILD_SCHEMA):
         sql.execute(f"create schema if not exists {schema}")
@@ -76,6 +68,19 @@ def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_
         # A new model, or its columns changed: the build table (a work area) is recreated.
         sql.execute(f"drop table if exists {model.relation}")
         sql.execute(f"create table {model.relation} as {query} limit 0", values)
+    if sql.dialect == "postgres":  # the indexes the next models and checks join on (no-op once they exist)
+        ensure_indexes(sql, model.schema, model.name, build_indexes(project, model))
     sql.execute(f"delete from {model.relation} where {mine}", values)
     sql.execute(f"insert into {model.relation} {query} where {mine}", values)
-    return sql.execute(f"select count(*) from {model.relation} where {mine}", values).fetchone()[0]
+    rows = sql.execute(f"select count(*) from {model.relation} where {mine}", values).fetchone()[0]
+    if sql.dialect == "postgres":
+        refresh_statistics(sql, model.relation, rows)
+    return rows
+
+
+def build_indexes(project: SqlProject, model: SqlModel) -> list[tuple[str, ...]]:
+    """A build table's indexes: its schema.yml `config.indexes`, and its key (not unique here:
+    a duplicate must reach the pandera contract, which names it, not fail the insert)."""
+    doc = project.docs.get(model.name, {})
+    key = doc.get("key")
+    return [*([key[1]] if key else []), *doc.get("indexes", [])]

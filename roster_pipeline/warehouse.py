@@ -279,3 +279,13 @@ class Statements:
     @property
     def columns(self) -> list[str]:
         return [d[0] for d in self.cursor.description]
+
+
+def table_columns(sql: Statements, schema: str, table: str) -> list[str]:
+    """Column names of a table in order ([] when it does not exist)."""
+    marker = (lambda name: f"${name}") if sql.dialect == "duckdb" else (lambda name: f"%({name})s")
+    sql.execute(
+        "select column_name from information_schema.columns where table_schema = "
+        f"{marker('schema')} and table_name = {marker('table')} "
+        "order by ordinal_position", {"schema": schema, "table": table})
+    return [row[0] for row in sql.fetchall()]

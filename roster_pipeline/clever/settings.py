@@ -72,6 +72,11 @@ TABLES: dict[str, tuple[str, dict[str, str], list[Column]]] = {
 # Tables derived from section pages: the id lists become flat (section_id, user_id) pairs.
 SECTION_PAIR_TABLES = {"section_students": "students", "section_teachers": "teachers"}
 
+# What the staging models filter and deduplicate on: a Postgres warehouse indexes these
+# (postgres_tables.py); one district's slice is then found without scanning every district.
+RAW_KEYS = {**{table: ("district_id", "id") for table in TABLES},
+            **{table: ("district_id", "section_id", f"{role[:-1]}_id") for table, role in SECTION_PAIR_TABLES.items()}}
+
 DESCRIPTIONS = {
     "districts": "The district as Clever describes it (name, SIS, sync state).",
     "schools": "Schools the district shares with the application.",

@@ -1,0 +1,92 @@
+"""Postgres plans that are right at every size: indexes, keys and fresh statistics.
+
+Every table here is bulk-written one district slice at a time, and the next statement reads it
+at once. Autovacuum's ANALYZE comes later (if at all, inside the same run), so without help
+Postgres plans a 600,000-row join over "1 row" estimates with nested loops and never finishes.
+So after each bulk write the writer refreshes the table's statistics when its slice moved them
+noticeably, and the tables carry the indexes the models, checks, guard and publish filter and
+join on: `district_id` first, then the keys (declared in schema.yml, dbt style, and for the raw
+tables in clever/settings.py). DuckDB needs none of this: it has no planner statistics to go
+stale, and its zone maps serve the district filters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from roster_pipeline.clever.settings import RAW_DATASET, RAW_KEYS
+from roster_pipeline.warehouse import Statements, Warehouse, table_columns
+
+# Re-analyze when a slice write changed at least this share of the table's rows (autovacuum's
+# default analyze threshold is 10 % + 50 rows; it would do the same, just too late).
+ANALYZE_SHARE, ANALYZE_MIN_ROWS = 0.1, 50
+
+
+def index_name(table: str, columns: tuple[str, ...], unique: bool = False) -> str:
+    """A readable name within Postgres' 63 bytes, the same every time (so `if not exists` works)."""
+    name = f"{table}__{'_'.join(columns)}{'__key' if unique else ''}"
+    if len(name) > 63:
+        name = f"{name[:54]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def ensure_indexes(sql: Statements, schema: str, table: str, indexes: list[tuple[str, ...]]) -> None:
+    """Create the missing ones; a district-id index too, since every reader filters on it."""
+    if not any(columns[0] == "district_id" for columns in indexes):
+        indexes = [("district_id",), *indexes]
+    for columns in dict.fromkeys(indexes):
+        sql.execute(f"create index if not exists {index_name(table, columns)} on {schema}.{table} ({', '.join(columns)})")
+
+
+def ensure_key(sql: Statements, schema: str, table: str, key: tuple[str, tuple[str, ...]] | None) -> None:
+    """The published table's declared key, added once (the pandera contract checked it before publish).
+
+    `unique` keys (admins: school_id is NULL for district admins) treat NULLs as equal, which a
+    primary key cannot hold.
+    """
+    if key is None:
+        return
+    kind, columns = key
+    name = index_name(table, columns, unique=True)
+    exists = sql.execute("select count(*) from pg_constraint where conname = %(n)s and conrelid = %(t)s::regclass",
+                         {"n": name, "t": f"{schema}.{table}"}).fetchone()[0]
+    if not exists:
+        spec = "primary key" if kind == "primary_key" else "unique nulls not distinct"
+        sql.execute(f"alter table {schema}.{table} add constraint {name} {spec} ({', '.join(columns)})")
+
+
+def refresh_statistics(sql: Statements, relation: str, rows_written: int) -> bool:
+    """ANALYZE the table now when this write may have moved its statistics; True when it did.
+
+    Runs inside the writer's transaction (Postgres allows it, and counts the transaction's own
+    new rows), so the very next statement is planned on the new sizes. A small district in a
+    large table changes nothing noticeable and is not worth the ~30,000-row sample each time.
+    """
+    estimated = sql.execute("select reltuples from pg_class where oid = %(t)s::regclass", {"t": relation}).fetchone()[0]
+    if estimated >= 0 and rows_written < ANALYZE_SHARE * estimated + ANALYZE_MIN_ROWS:
+        return False
+    sql.execute(f"analyze {relation}")
+    return True
+
+
+def tune_raw_tables(warehouse: Warehouse, district_id: str) -> list[str]:
+    """After a district's raw load: index the raw tables and refresh the statistics its load moved.
+
+    dlt creates the raw tables (and adds columns) itself, so this runs after every load; it
+    returns the tables it analyzed.
+    """
+    analyzed = []
+    with warehouse.transaction() as sql:
+        for table, key in RAW_KEYS.items():
+            if not table_columns(sql, RAW_DATASET, table):
+                continue  # not loaded yet (a district without such records)
+            ensure_indexes(sql, RAW_DATASET, table, [key])
+            if len(key) > 2:  # (district, section, student) pairs: Postgres guesses the distinct pairs
+                # from each column alone, 6x too few at 30,000 students; teach it the combination.
+                sql.execute(f"create statistics if not exists {RAW_DATASET}.{table}__pairs (ndistinct) "
+                            f"on {', '.join(key)} from {RAW_DATASET}.{table}")
+            rows = sql.execute(f"select count(*) from {RAW_DATASET}.{table} where district_id = %(d)s",
+                               {"d": district_id}).fetchone()[0]
+            if refresh_statistics(sql, f"{RAW_DATASET}.{table}", rows):
+                analyzed.append(table)
+    return analyzed
