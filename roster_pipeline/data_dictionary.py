@@ -33,6 +33,22 @@ def _keys(table: str) -> str:
     return "; ".join(parts) or "none"
 
 
+def _ddl(table: str, doc: dict) -> list[str]:
+    """The published table's Postgres DDL: columns, declared key, indexes (as publish creates them)."""
+    from roster_pipeline.postgres_tables import index_name
+
+    relation = f"{PUBLISHED_SCHEMA}.{table}"
+    columns = [f"    {name} {column.get('data_type', 'varchar')}" for name, column in doc["columns"].items()]
+    lines = [f"create table {relation} (", ",\n".join(columns), ");"]
+    if doc["key"]:
+        kind, key = doc["key"]
+        spec = "primary key" if kind == "primary_key" else "unique nulls not distinct"
+        lines.append(f"alter table {relation} add constraint {index_name(table, key, unique=True)} {spec} ({', '.join(key)});")
+    indexes = doc["indexes"] if any(i[0] == "district_id" for i in doc["indexes"]) else [("district_id",), *doc["indexes"]]
+    lines += [f"create index {index_name(table, i)} on {relation} ({', '.join(i)});" for i in indexes]
+    return lines
+
+
 def render(project: SqlProject | None = None) -> str:
     project = project or SqlProject()
     rules = RulesProfile.load(None)
@@ -72,7 +88,7 @@ def render(project: SqlProject | None = None) -> str:
         lines += ["| column | type | description |", "| --- | --- | --- |"]
         for name, column in doc["columns"].items():
             lines.append(f"| `{name}` | {column.get('data_type', 'varchar')} | {_cell(column.get('description', ''))} |")
-        lines.append("")
+        lines += ["", "On Postgres:", "", "```sql", *_ddl(model.name, doc), "```", ""]
     lines += ["## Reason codes", "", "| code | entity | action | meaning | what to fix in the SIS |", "| --- | --- | --- | --- | --- |"]
     for code in REASON_CODES.values():
         lines.append(f"| `{code.code}` | {code.entity} | {code.action} | {_cell(code.meaning)} | {_cell(code.fix)} |")

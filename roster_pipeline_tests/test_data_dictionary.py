@@ -20,3 +20,20 @@ def test_the_dictionary_covers_every_roster_table_column_and_reason_code():
     for code in REASON_CODES.values():
         assert f"| `{code.code}` |" in text and code.fix.split(".")[0] in text
     assert "Kindergarten = 0" in text and "math, ela" in text
+
+
+def test_schema_yml_columns_parse_whole_and_the_dictionary_shows_the_postgres_ddl():
+    """An unquoted comma in a flow-style description splits it into stray keys (it cut "Email, trimmed…" to "Email")."""
+    import yaml
+
+    from roster_pipeline.sql_models import SQL_DIR
+
+    models = yaml.safe_load((SQL_DIR / "schema.yml").read_text())["models"]
+    stray = [(m["name"], c["name"], sorted(set(c) - {"name", "data_type", "description"}))
+             for m in models for c in m.get("columns", []) if set(c) - {"name", "data_type", "description"}]
+    assert not stray
+    text = render()
+    assert "alter table roster.students add constraint students__district_id_student_id__key primary key " \
+           "(district_id, student_id);" in text
+    assert "create index students__district_id_school_id on roster.students (district_id, school_id);" in text
+    assert "unique nulls not distinct (district_id, user_id, role, school_id)" in text
