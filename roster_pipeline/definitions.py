@@ -14,7 +14,7 @@ from dagster_dlt import DagsterDltResource
 from roster_pipeline.batch import build_nightly_batch_job
 from roster_pipeline.jobs import build_district_sync_job
 from roster_pipeline.raw_assets import build_clever_raw_assets
-from roster_pipeline.report_assets import school_confirmation
+from roster_pipeline.report_assets import build_school_confirmation
 from roster_pipeline.resources import CleverResource, RulesResource, WarehouseResource
 from roster_pipeline.roster_assets import build_roster_assets
 from roster_pipeline.rules import RulesProfile
@@ -52,7 +52,7 @@ def build_definitions() -> Definitions:
     freshness = FreshnessSettings.from_env()
     MassChangeSettings.from_env()  # a bad guard setting stops loading here, not in the middle of a run
     return Definitions(
-        assets=[build_clever_raw_assets(warehouse), roster_models, school_confirmation],
+        assets=[build_clever_raw_assets(warehouse), roster_models, build_school_confirmation(warehouse.kind)],
         jobs=[build_district_sync_job(warehouse.kind), build_nightly_batch_job(warehouse.kind)],
         schedules=[build_nightly_schedule(freshness.sync_cron, freshness.sync_timezone, freshness.batch_size)],
         sensors=[build_discovery_sensor(freshness.discovery_interval_seconds),

@@ -20,6 +20,13 @@ from roster_pipeline.warehouse import Warehouse
 RAW_GROUP = "clever_raw"
 OWNER = "team:data-engineering"
 WAREHOUSE_POOL = "roster_warehouse"  # DuckDB allows one writer: dagster.yaml limits this pool
+
+
+def warehouse_pool(warehouse_kind: str) -> str | None:
+    """The pool of steps that use the warehouse: DuckDB's file takes one process at a time (they
+    take turns), so its steps share a limited pool; Postgres serves many at once, so its runs
+    are limited only by the run queue (max_concurrent_runs, one per district)."""
+    return WAREHOUSE_POOL if warehouse_kind == "duckdb" else None
 PLACEHOLDER_DISTRICT = "0" * 24  # the definition-time source only lists resources; it never fetches
 
 
@@ -109,7 +116,7 @@ def build_clever_raw_assets(warehouse: Warehouse):
         name="clever_raw",
         dagster_dlt_translator=CleverTranslator(),
         partitions_def=district_partitions,
-        pool=WAREHOUSE_POOL,
+        pool=warehouse_pool(warehouse.kind),
     )
     def clever_raw(context: AssetExecutionContext, config: RawLoadConfig, dlt: DagsterDltResource,
                    clever: CleverResource, warehouse: WarehouseResource):

@@ -3,7 +3,7 @@
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from roster_pipeline.partitions import district_partitions
-from roster_pipeline.raw_assets import OWNER, WAREHOUSE_POOL
+from roster_pipeline.raw_assets import OWNER, warehouse_pool
 from roster_pipeline.reports import reports_dir, write_reports
 from roster_pipeline.resources import WarehouseResource
 from roster_pipeline.roster_assets import PUBLISHED_KEY
@@ -12,21 +12,26 @@ REPORTS_GROUP = "reports"
 SCHOOL_REPORTS_KEY = AssetKey([REPORTS_GROUP, "school_confirmation"])
 
 
-@asset(
-    key=SCHOOL_REPORTS_KEY, group_name=REPORTS_GROUP, partitions_def=district_partitions, deps=[PUBLISHED_KEY],
-    owners=[OWNER], kinds={"html", "csv"}, pool=WAREHOUSE_POOL,
-    description="Roster confirmation pages for school liaisons: one self-contained HTML page per school (and CSVs "
-                "of the same tables) with students per grade against the previous sync, the math and ELA sections "
-                "with teacher, period and enrollment count, and every excluded record with the reason in plain "
-                "words and the fix to make in the SIS; plus a district index. Written under ROSTER_REPORTS_DIR "
-                "(default: reports/ in the data directory), one folder per district.",
-)
-def school_confirmation(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    written = write_reports(warehouse.warehouse(), context.partition_key, reports_dir())
-    context.log.info(f"Wrote {written['schools']} school pages to {written['folder']}.")
-    return MaterializeResult(metadata={
-        "index": MetadataValue.path(str(written["index"])),
-        "schools": MetadataValue.int(written["schools"]),
-        "excluded_records": MetadataValue.int(written["excluded"]),
-        "schools_preview": MetadataValue.md(written["preview"]),
-    })
+def build_school_confirmation(warehouse_kind: str):
+    """The reports asset; it reads the warehouse, so on DuckDB it waits in the warehouse pool."""
+
+    @asset(
+        key=SCHOOL_REPORTS_KEY, group_name=REPORTS_GROUP, partitions_def=district_partitions, deps=[PUBLISHED_KEY],
+        owners=[OWNER], kinds={"html", "csv"}, pool=warehouse_pool(warehouse_kind),
+        description="Roster confirmation pages for school liaisons: one self-contained HTML page per school (and CSVs "
+                    "of the same tables) with students per grade against the previous sync, the math and ELA sections "
+                    "with teacher, period and enrollment count, and every excluded record with the reason in plain "
+                    "words and the fix to make in the SIS; plus a district index. Written under ROSTER_REPORTS_DIR "
+                    "(default: reports/ in the data directory), one folder per district.",
+    )
+    def school_confirmation(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        written = write_reports(warehouse.warehouse(), context.partition_key, reports_dir())
+        context.log.info(f"Wrote {written['schools']} school pages to {written['folder']}.")
+        return MaterializeResult(metadata={
+            "index": MetadataValue.path(str(written["index"])),
+            "schools": MetadataValue.int(written["schools"]),
+            "excluded_records": MetadataValue.int(written["excluded"]),
+            "schools_preview": MetadataValue.md(written["preview"]),
+        })
+
+    return school_confirmation

@@ -35,7 +35,7 @@ from roster_pipeline.jobs import DISTRICT_NAME_TAG
 from roster_pipeline.mass_change import APPROVAL_TAG, GUARDED_TABLES, judge
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.publish import publish_district
-from roster_pipeline.raw_assets import OWNER, RAW_GROUP, WAREHOUSE_POOL
+from roster_pipeline.raw_assets import OWNER, RAW_GROUP, warehouse_pool
 from roster_pipeline.resources import RulesResource, WarehouseResource
 from roster_pipeline.rules import write_rule_tables
 from roster_pipeline.settings import MassChangeSettings
@@ -270,7 +270,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
     ]
 
     @multi_asset(name="roster_models", specs=specs, check_specs=check_specs(marts),
-                 partitions_def=district_partitions, pool=WAREHOUSE_POOL)
+                 partitions_def=district_partitions, pool=warehouse_pool(warehouse_kind))
     def roster_models(context: AssetExecutionContext, warehouse: WarehouseResource, rules: RulesResource):
         """Build, check and publish one district's roster.
 

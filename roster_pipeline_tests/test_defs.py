@@ -66,3 +66,17 @@ def test_dagster_validates_the_workspace(pipeline_env, tmp_path, monkeypatch):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_warehouse_steps_share_a_pool_on_duckdb_only(pipeline_env, monkeypatch):
+    """DuckDB's file takes one process at a time; Postgres runs districts side by side (no pool to wait in)."""
+    from roster_pipeline.definitions import build_definitions
+
+    def pools() -> set:
+        defs = build_definitions()
+        return {node.definition.pool for job in [defs.resolve_job_def("district_sync")]
+                for node in job.graph.node_dict.values()}
+
+    assert pools() == {"roster_warehouse"}
+    monkeypatch.setenv("ROSTER_WAREHOUSE", "postgresql://postgres@127.0.0.1:5432/not_opened_by_definitions")
+    assert pools() == {None}
