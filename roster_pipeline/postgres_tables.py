@@ -69,13 +69,36 @@ def refresh_statistics(sql: Statements, relation: str, rows_written: int) -> boo
     return True
 
 
-def tune_raw_tables(warehouse: Warehouse, district_id: str) -> list[str]:
+def reclaim_space(warehouse: Warehouse, rows_rewritten: dict[str, int]) -> list[str]:
+    """VACUUM the tables this district's rewrite churned by 10 % or more; returns them.
+
+    Replacing a slice leaves the old rows dead; without a vacuum a large district's tables grow
+    by their whole size every night. Autovacuum would reclaim them eventually (if it is on; it is
+    off on some servers), so the large rewrites are vacuumed at once, outside any transaction
+    (VACUUM cannot run in one). Small districts in large tables are left to autovacuum.
+    """
+    if warehouse.kind != "postgres" or not rows_rewritten:
+        return []
+    vacuumed = []
+    with warehouse.connect() as conn:
+        conn.autocommit = True
+        cursor = conn.cursor()
+        for relation, rows in rows_rewritten.items():
+            cursor.execute("select reltuples from pg_class where oid = to_regclass(%s)", [relation])
+            found = cursor.fetchone()
+            if found and rows >= ANALYZE_SHARE * max(found[0], 0) and rows > 0:
+                cursor.execute(f"vacuum {relation}")
+                vacuumed.append(relation)
+    return vacuumed
+
+
+def tune_raw_tables(warehouse: Warehouse, district_id: str) -> dict[str, int]:
     """After a district's raw load: index the raw tables and refresh the statistics its load moved.
 
     dlt creates the raw tables (and adds columns) itself, so this runs after every load; it
-    returns the tables it analyzed.
+    returns the district's rows per raw table (relation → rows).
     """
-    analyzed = []
+    analyzed = {}
     with warehouse.transaction() as sql:
         for table, key in RAW_KEYS.items():
             if not table_columns(sql, RAW_DATASET, table):
@@ -87,6 +110,6 @@ def tune_raw_tables(warehouse: Warehouse, district_id: str) -> list[str]:
                             f"on {', '.join(key)} from {RAW_DATASET}.{table}")
             rows = sql.execute(f"select count(*) from {RAW_DATASET}.{table} where district_id = %(d)s",
                                {"d": district_id}).fetchone()[0]
-            if refresh_statistics(sql, f"{RAW_DATASET}.{table}", rows):
-                analyzed.append(table)
+            refresh_statistics(sql, f"{RAW_DATASET}.{table}", rows)
+            analyzed[f"{RAW_DATASET}.{table}"] = rows
     return analyzed

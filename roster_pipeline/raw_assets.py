@@ -14,7 +14,7 @@ from roster_pipeline.clever.settings import DESCRIPTIONS, RAW_DATASET, SECTION_P
 from roster_pipeline.clever.source import clear_emptied_tables, clever_source
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.resources import CleverResource, WarehouseResource
-from roster_pipeline.postgres_tables import tune_raw_tables
+from roster_pipeline.postgres_tables import reclaim_space, tune_raw_tables
 from roster_pipeline.warehouse import Warehouse
 
 RAW_GROUP = "clever_raw"
@@ -98,9 +98,10 @@ def tune_after_load(context: AssetExecutionContext, wh: Warehouse, district_id: 
     """Postgres: index the raw tables and refresh the statistics this load moved (see postgres_tables.py)."""
     if wh.kind != "postgres":
         return
-    analyzed = tune_raw_tables(wh, district_id)
-    if analyzed:
-        context.log.info(f"District {district_id}: statistics refreshed on clever_raw {', '.join(analyzed)}.")
+    rows = tune_raw_tables(wh, district_id)
+    vacuumed = reclaim_space(wh, rows)
+    if vacuumed:
+        context.log.info(f"District {district_id}: space of the replaced raw rows reclaimed in {', '.join(vacuumed)}.")
 
 
 def build_clever_raw_assets(warehouse: Warehouse):

@@ -34,6 +34,7 @@ from roster_pipeline.contract_check import check_contract, ibis_connection
 from roster_pipeline.jobs import DISTRICT_NAME_TAG
 from roster_pipeline.mass_change import APPROVAL_TAG, GUARDED_TABLES, judge
 from roster_pipeline.partitions import district_partitions
+from roster_pipeline.postgres_tables import reclaim_space
 from roster_pipeline.publish import publish_district
 from roster_pipeline.raw_assets import OWNER, RAW_GROUP, warehouse_pool
 from roster_pipeline.resources import RulesResource, WarehouseResource
@@ -203,7 +204,8 @@ def check_specs(marts: list[str]) -> list[AssetCheckSpec]:
     return contracts + guards
 
 
-def build_models(wh, project: SqlProject, district_id: str, district_rules, profile) -> Iterator[MaterializeResult]:
+def build_models(wh, project: SqlProject, district_id: str, district_rules, profile,
+                 rows_built: dict[str, int] | None = None) -> Iterator[MaterializeResult]:
     """The rules tables and every SQL model for one district, in one turn on the warehouse.
 
     The results are yielded after the turn; a failing model still reports the models built
@@ -222,6 +224,8 @@ def build_models(wh, project: SqlProject, district_id: str, district_rules, prof
             try:
                 with session.transaction() as sql:
                     rows = build_model(sql, project, model, district_id, parameters)
+                    if rows_built is not None and model.materialized != "view":
+                        rows_built[model.relation] = rows
                     metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
                     if model.materialized != "view":
                         metadata["dagster/row_count"] = MetadataValue.int(rows)
@@ -282,7 +286,8 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         wh = warehouse.warehouse()
         profile = rules.profile()
         district_rules = profile.for_district(district_id)
-        yield from build_models(wh, project, district_id, district_rules, profile)
+        rows_built: dict[str, int] = {}
+        yield from build_models(wh, project, district_id, district_rules, profile, rows_built)
         name_run_after_district(context, wh, district_id)
 
         blocked: list[str] = []
@@ -303,10 +308,11 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
 
         approved = context.run.tags.get(APPROVAL_TAG, "").lower() == "true"
         settings = MassChangeSettings.from_env()
+        rewritten: dict[str, int] = {}
         with wh.transaction() as sql:
             verdicts = [judge(sql, table, district_id, settings, approved) for table in GUARDED_TABLES]
             if not blocked and not any(v.blocked for v in verdicts):
-                counts = publish_district(sql, district_id, marts, project)
+                counts = publish_district(sql, district_id, marts, project, rewritten)
         for verdict in verdicts:
             if verdict.blocked:
                 context.log.error(verdict.message)
@@ -326,6 +332,9 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
             raise Failure(description=f"District {district_id} not published; the previous version stays. "
                                       + "; ".join(blocked))
         metadata = {t: MetadataValue.int(n) for t, n in counts.items()}
+        vacuumed = reclaim_space(wh, {**rows_built, **rewritten})
+        if vacuumed:
+            metadata["vacuumed_tables"] = MetadataValue.int(len(vacuumed))
         if wh.kind == "duckdb" and context.run.tags.get(SKIP_ANALYST_COPY_TAG) != "true":
             metadata["analyst_file"] = MetadataValue.path(str(refresh_analyst_file(wh)))
         yield MaterializeResult(asset_key=PUBLISHED_KEY, metadata=metadata)
