@@ -127,12 +127,17 @@ def one_district(students: int, port: int, work: Path) -> dict:
     }
 
 
-def many_districts(districts: int, students: int, batch_size: int, port: int, work: Path) -> dict:
-    """Let the real nightly schedule refresh `districts` equal districts through the daemon."""
+def many_districts(districts: int, students: int, batch_size: int, port: int, work: Path,
+                   warehouse: str | None = None, max_runs: int | None = None) -> dict:
+    """Let the real nightly schedule refresh `districts` equal districts through the daemon.
+
+    `warehouse` (a ROSTER_WAREHOUSE URL; default the DuckDB file) and `max_runs` (the instance's
+    max_concurrent_runs; default the project's) let the Postgres benchmark vary concurrency.
+    """
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
     sandbox = Sandbox(port, districts, students, equal_sizes=True)
-    data_dir = work / "many"
+    data_dir = work / f"many_{max_runs or 'default'}"
     home = data_dir / "dagster_home"
     home.mkdir(parents=True)
     # The nightly cron moved to a minute that starts 45-105 s from now: after the daemon is up (it
@@ -140,18 +145,23 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
     # keys dedupe within a tick only).
     tick = time.gmtime(time.time() + 105)
     env = pipeline_env(data_dir, sandbox, DAGSTER_HOME=str(home), ROSTER_SYNC_CRON=f"{tick.tm_min} {tick.tm_hour} * * *",
-                       ROSTER_SYNC_TIMEZONE="UTC", ROSTER_SYNC_BATCH_SIZE=str(batch_size))
+                       ROSTER_SYNC_TIMEZONE="UTC", ROSTER_SYNC_BATCH_SIZE=str(batch_size),
+                       **({"ROSTER_WAREHOUSE": warehouse} if warehouse else {}))
     os.environ["DAGSTER_HOME"] = str(home)
     from roster_pipeline.cli import LOCAL_INSTANCE_YAML
 
-    (home / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML)
+    instance_yaml = LOCAL_INSTANCE_YAML
+    if max_runs:
+        instance_yaml = instance_yaml.replace("max_concurrent_runs: 4", f"max_concurrent_runs: {max_runs}")
+        assert f"max_concurrent_runs: {max_runs}" in instance_yaml
+    (home / "dagster.yaml").write_text(instance_yaml)
     ids = sorted(sandbox.tokens())
     daemon = None
     peak = {"process_gib": 0.0, "total_gib": 0.0}
     try:
         with DagsterInstance.get() as instance:
             instance.add_dynamic_partitions("district", ids)  # what the discovery sensor does
-            daemon_log = open(work / "daemon.log", "w")
+            daemon_log = open(data_dir / "daemon.log", "w")
             daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(PROJECT / "workspace.yaml")],
                                       env=env, cwd=work, stdout=daemon_log, stderr=subprocess.STDOUT)
             tree = psutil.Process(daemon.pid)
@@ -159,7 +169,7 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
             deadline = time.monotonic() + 3600
             while time.monotonic() < deadline:
                 if daemon.poll() is not None:
-                    raise RuntimeError(f"the Dagster daemon stopped:\n{(work / 'daemon.log').read_text()[-3000:]}")
+                    raise RuntimeError(f"the Dagster daemon stopped:\n{(data_dir / 'daemon.log').read_text()[-3000:]}")
                 rss = []
                 for process in [tree, *tree.children(recursive=True)]:
                     try:
@@ -196,6 +206,7 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
         sandbox.stop()
     seconds = last_end - first_created
     return {"districts": districts, "students_each": students, "batch_size": batch_size, "batch_runs": len(records),
+            "max_concurrent_runs": max_runs,
             "failed_batches": failed, "district_runs_succeeded": ok, "seconds": round(seconds, 1),
             "seconds_per_district": round(seconds / districts, 2), "queue_to_first_start_seconds": round(first_start - first_created, 1),
             "peak_rss_process_gib": round(peak["process_gib"], 2), "peak_rss_all_gib": round(peak["total_gib"], 2)}

@@ -1,0 +1,189 @@
+"""Benchmark (run by hand): Postgres against DuckDB at district scale, in one run.
+
+    .venv/bin/python benchmarks/postgres_scale.py          # 100k + 1M students, 50 × 2,000 at 1/2/4 runs
+    .venv/bin/python benchmarks/postgres_scale.py --sizes 5000 --refresh-size 5000 --many 4 --concurrency 1 2
+
+Measures, each `roster-pipeline sync` as its own process (Dagster start included):
+  - full sync of one N-student district into DuckDB and into a new Postgres database, same
+    sandbox, with the sync process's peak RSS; the Postgres server logs every statement over
+    `--slow-ms` for that database, and the heaviest are reported;
+  - at --refresh-size: a 1 % school day applied incrementally and then as a full refresh, on both
+    warehouses (the incremental run's share of a full refresh), then the Postgres database's
+    table and index sizes after each of 5 nightly full refreshes;
+  - --many equal districts refreshed by the nightly schedule through `dagster-daemon` on Postgres,
+    with 1, 2 and 4 concurrent batch runs.
+Results go to `postgres_results.json` and a Markdown summary in --out; copy them into RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from full_sync import BIN, PROJECT, Sandbox, machine, many_districts, pipeline_env, timed_process  # noqa: E402
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+SERVER_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
+SCHEMAS = ("clever_raw", "clever_raw_staging", "roster_build", "roster")
+
+
+def new_database(slow_ms: int) -> str:
+    """A fresh database whose statements over `slow_ms` go to the server log."""
+    name = f"roster_bench_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(f"{POSTGRES}/postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {name}")
+    admin.cursor().execute(f"alter database {name} set log_min_duration_statement = {slow_ms}")
+    admin.close()
+    return name
+
+
+def drop_database(name: str) -> None:
+    admin = psycopg2.connect(f"{POSTGRES}/postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"drop database if exists {name} with (force)")
+    admin.close()
+
+
+def sizes(database: str) -> dict[str, dict[str, int]]:
+    """Bytes of tables (heap + TOAST) and of indexes, per schema."""
+    with psycopg2.connect(f"{POSTGRES}/{database}") as conn, conn.cursor() as cursor:
+        cursor.execute("select n.nspname, sum(pg_table_size(c.oid)), sum(pg_indexes_size(c.oid)) from pg_class c "
+                       "join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname = any(%s) "
+                       "group by 1", [list(SCHEMAS)])
+        return {schema: {"tables": int(t), "indexes": int(i)} for schema, t, i in cursor.fetchall()}
+
+
+def slow_statements(offset: int, database: str, top: int = 12) -> list[dict]:
+    """The server log's statements of `database` since `offset`, slowest first."""
+    text = SERVER_LOG.read_bytes()[offset:].decode("utf-8", "replace")
+    found = []
+    for match in re.finditer(rf"@{database} LOG:  duration: ([0-9.]+) ms  (?:statement|execute [^:]*): (.*?)(?=\n\S|\Z)",
+                             text, flags=re.S):
+        statement = " ".join(match[2].split())
+        found.append({"ms": float(match[1]), "statement": statement[:220]})
+    return sorted(found, key=lambda s: -s["ms"])[:top]
+
+
+def sync(data_dir: Path, sandbox: Sandbox, work: Path, *args: str, warehouse: str | None = None) -> tuple[float, float]:
+    env = pipeline_env(data_dir, sandbox, **({"ROSTER_WAREHOUSE": warehouse} if warehouse else {}))
+    seconds, peak, _ = timed_process([str(BIN / "roster-pipeline"), "sync", *args], env, work)
+    return round(seconds, 1), round(peak, 2)
+
+
+def full_syncs(students: int, port: int, work: Path, slow_ms: int, refresh: bool) -> dict:
+    """DuckDB and Postgres full syncs of one district; with `refresh`, the incremental and 5-night cases."""
+    sandbox = Sandbox(port, 1, students)
+    database = new_database(slow_ms)
+    url = f"{POSTGRES}/{database}"
+    point: dict = {"students": students}
+    try:
+        duck_dir, pg_dir = work / f"duckdb_{students}", work / f"postgres_{students}"
+        point["duckdb_seconds"], point["duckdb_peak_rss_gib"] = sync(duck_dir, sandbox, work)
+        offset = SERVER_LOG.stat().st_size
+        point["postgres_seconds"], point["postgres_peak_rss_gib"] = sync(pg_dir, sandbox, work, warehouse=url)
+        point["postgres_slowest_statements"] = slow_statements(offset, database)
+        point["ratio"] = round(point["postgres_seconds"] / point["duckdb_seconds"], 2)
+        with psycopg2.connect(url) as conn, conn.cursor() as cursor:
+            cursor.execute("select count(*) from roster.students")
+            point["students_published"] = cursor.fetchone()[0]
+            cursor.execute("select count(*) from clever_raw.section_students")
+            point["section_students"] = cursor.fetchone()[0]
+        if refresh:
+            night_sizes = [sizes(database)]
+            changes = httpx.post(f"{sandbox.base}/sandbox/advance-day", json={"share": 0.01}, timeout=600).json()["changes"]
+            point["school_day_changes"] = changes
+            for name, data_dir, warehouse in (("duckdb", duck_dir, None), ("postgres", pg_dir, url)):
+                incremental, _ = sync(data_dir, sandbox, work, "--incremental", warehouse=warehouse)
+                full, _ = sync(data_dir, sandbox, work, warehouse=warehouse)
+                point[f"{name}_incremental_seconds"], point[f"{name}_refresh_seconds"] = incremental, full
+                point[f"{name}_incremental_share"] = round(incremental / full, 3)
+            night_sizes.append(sizes(database))
+            refreshes = []
+            for _ in range(3):
+                refreshes.append(sync(pg_dir, sandbox, work, warehouse=url)[0])
+                night_sizes.append(sizes(database))
+            point["postgres_nightly_refresh_seconds"] = refreshes
+            point["postgres_sizes_by_night"] = night_sizes
+    finally:
+        sandbox.stop()
+        drop_database(database)
+    return point
+
+
+def markdown(result: dict) -> str:
+    lines = ["| students | DuckDB sync | Postgres sync | Postgres / DuckDB | peak RSS DuckDB | peak RSS Postgres |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for p in result["sizes"]:
+        lines.append(f"| {p['students']:,} | {p['duckdb_seconds']:.1f} s | {p['postgres_seconds']:.1f} s | {p['ratio']:.2f}× | "
+                     f"{p['duckdb_peak_rss_gib']:.2f} GiB | {p['postgres_peak_rss_gib']:.2f} GiB |")
+    for p in result["sizes"]:
+        if "postgres_incremental_share" in p:
+            lines += ["", f"1 % school day at {p['students']:,} students ({p['school_day_changes']}):",
+                      f"DuckDB incremental {p['duckdb_incremental_seconds']} s / full refresh {p['duckdb_refresh_seconds']} s "
+                      f"= {p['duckdb_incremental_share']:.1%}; Postgres {p['postgres_incremental_seconds']} s / "
+                      f"{p['postgres_refresh_seconds']} s = {p['postgres_incremental_share']:.1%}.", "",
+                      "| night | " + " | ".join(f"{s} tables / indexes" for s in SCHEMAS) + " |",
+                      "| ---: |" + " ---: |" * len(SCHEMAS)]
+            for night, by_schema in enumerate(p["postgres_sizes_by_night"], start=1):
+                cells = [f"{by_schema.get(s, {}).get('tables', 0) / 2**20:.0f} / {by_schema.get(s, {}).get('indexes', 0) / 2**20:.0f} MiB"
+                         for s in SCHEMAS]
+                lines.append(f"| {night} | " + " | ".join(cells) + " |")
+        if p.get("postgres_slowest_statements"):
+            lines += ["", f"Slowest Postgres statements at {p['students']:,} students:"]
+            lines += [f"- {s['ms'] / 1000:.1f} s: `{s['statement'][:160]}`" for s in p["postgres_slowest_statements"]]
+    for m in result.get("many", []):
+        lines.append(f"\nMany districts on Postgres, {m['max_concurrent_runs']} concurrent run(s): {m['districts']} × "
+                     f"{m['students_each']:,} students in {m['batch_runs']} batch runs, {m['seconds']:.0f} s = "
+                     f"{m['seconds_per_district']:.2f} s per district; {m['district_runs_succeeded']} district runs "
+                     f"succeeded; peak RSS {m['peak_rss_all_gib']:.2f} GiB in all.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--refresh-size", type=int, default=100_000, help="size that also gets the incremental and 5-night cases")
+    parser.add_argument("--many", type=int, default=50)
+    parser.add_argument("--many-students", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--slow-ms", type=int, default=500)
+    parser.add_argument("--port", type=int, default=8941)
+    parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="roster-pg-bench-"))
+    result: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "sizes": [], "many": []}
+    try:
+        for students in args.sizes:
+            point = full_syncs(students, args.port, work, args.slow_ms, refresh=students == args.refresh_size)
+            print(json.dumps(point), flush=True)
+            result["sizes"].append(point)
+        for runs in (args.concurrency if args.many else []):
+            database = new_database(60_000)
+            try:
+                point = many_districts(args.many, args.many_students, -(-args.many // runs), args.port, work,
+                                       warehouse=f"{POSTGRES}/{database}", max_runs=runs)
+            finally:
+                drop_database(database)
+            print(json.dumps(point), flush=True)
+            result["many"].append(point)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "postgres_results.json").write_text(json.dumps(result, indent=2))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
