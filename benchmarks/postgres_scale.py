@@ -45,6 +45,9 @@ def new_database(slow_ms: int) -> str:
     admin.autocommit = True
     admin.cursor().execute(f"create database {name}")
     admin.cursor().execute(f"alter database {name} set log_min_duration_statement = {slow_ms}")
+    # ...and their plans (auto_explain, shipped with Postgres): the heavy models' EXPLAIN at this size.
+    admin.cursor().execute(f"alter database {name} set session_preload_libraries = 'auto_explain'")
+    admin.cursor().execute(f"alter database {name} set auto_explain.log_min_duration = {slow_ms}")
     admin.close()
     return name
 
@@ -66,13 +69,24 @@ def sizes(database: str) -> dict[str, dict[str, int]]:
 
 
 def slow_statements(offset: int, database: str, top: int = 12) -> list[dict]:
-    """The server log's statements of `database` since `offset`, slowest first."""
+    """The server log's statements of `database` since `offset`, slowest first, with their plans' join kinds."""
     text = SERVER_LOG.read_bytes()[offset:].decode("utf-8", "replace")
     found = []
     for match in re.finditer(rf"@{database} LOG:  duration: ([0-9.]+) ms  (?:statement|execute [^:]*): (.*?)(?=\n\S|\Z)",
                              text, flags=re.S):
         statement = " ".join(match[2].split())
         found.append({"ms": float(match[1]), "statement": statement[:220]})
+    plans = {}
+    for match in re.finditer(rf"@{database} LOG:  duration: [0-9.]+ ms  plan:\n(.*?)(?=\n\S|\Z)", text, flags=re.S):
+        query = re.search(r"Query Text: (.*?)\n\s*(?:Insert|Delete|Update|Hash|Merge|Nested|Seq|Index|Sort|Aggregate|"
+                          r"HashAggregate|GroupAggregate|Unique|Append|Gather|Limit|Result|SetOp|HashSetOp|Subquery|CTE)",
+                          match[1], flags=re.S)
+        nodes = sorted(set(re.findall(r"(Nested Loop|Hash Join|Merge Join|HashAggregate|GroupAggregate|HashSetOp|Sort)",
+                                      match[1])))
+        if query:
+            plans[" ".join(query[1].split())[:220]] = nodes
+    for statement in found:
+        statement["plan_nodes"] = plans.get(statement["statement"], [])
     return sorted(found, key=lambda s: -s["ms"])[:top]
 
 
@@ -142,7 +156,8 @@ def markdown(result: dict) -> str:
                 lines.append(f"| {night} | " + " | ".join(cells) + " |")
         if p.get("postgres_slowest_statements"):
             lines += ["", f"Slowest Postgres statements at {p['students']:,} students:"]
-            lines += [f"- {s['ms'] / 1000:.1f} s: `{s['statement'][:160]}`" for s in p["postgres_slowest_statements"]]
+            lines += [f"- {s['ms'] / 1000:.1f} s: `{s['statement'][:160]}` (plan: {', '.join(s['plan_nodes']) or 'n/a'})"
+                      for s in p["postgres_slowest_statements"]]
     for m in result.get("many", []):
         lines.append(f"\nMany districts on Postgres, {m['max_concurrent_runs']} concurrent run(s): {m['districts']} × "
                      f"{m['students_each']:,} students in {m['batch_runs']} batch runs, {m['seconds']:.0f} s = "

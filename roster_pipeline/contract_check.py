@@ -27,7 +27,7 @@ from pandera.constants import CHECK_OUTPUT_KEY
 from roster_pipeline.contracts import contract_for
 from roster_pipeline.rules import DistrictRules
 from roster_pipeline.sql_models import BUILD_SCHEMA
-from roster_pipeline.warehouse import Warehouse
+from roster_pipeline.warehouse import POSTGRES_WORK_MEM, Warehouse
 
 IDS_SHOWN = 10
 
@@ -95,6 +95,7 @@ def ibis_connection(warehouse: Warehouse) -> Iterator:
         return
     parts = urlsplit(warehouse.url)
     backend = ibis.connect(urlunsplit(("postgres", *parts[1:])))
+    backend.raw_sql(f"set work_mem = '{POSTGRES_WORK_MEM}'")  # hashed foreign-key lookups (see warehouse.py)
     try:
         yield backend
     finally:

@@ -22,6 +22,13 @@ from roster_pipeline.clever.settings import RAW_DATASET
 from roster_pipeline.settings import ConfigError, RosterError, duckdb_file, validate_district_id, warehouse_url
 
 LOCK_WAIT_SECONDS = 3 * 3600  # longer than any single district's turn on the file
+# Postgres session memory for the pipeline's own connections (the server default is 4 MB). The
+# foreign-key checks are `key IN (parent keys)` per row, which Postgres hashes only when the
+# parent keys fit in this memory (about 80 MB for a 1M-student district); otherwise it re-runs
+# the subquery for every row and a large district's check takes hours. Sorts and hashes of the
+# models (deduplication, EXCEPT ALL) stay in memory too. Per sort or hash node, per session.
+POSTGRES_WORK_MEM = "256MB"
+POSTGRES_SESSION_OPTIONS = f"-c work_mem={POSTGRES_WORK_MEM} -c maintenance_work_mem=512MB"
 
 
 class WarehouseUnavailable(RosterError):
@@ -161,7 +168,7 @@ class Warehouse:
         import psycopg2
 
         try:
-            return psycopg2.connect(self.url)
+            return psycopg2.connect(self.url, options=POSTGRES_SESSION_OPTIONS)
         except psycopg2.OperationalError as exc:
             reason = " ".join(str(exc).strip().splitlines()[0].split())
             raise WarehouseUnavailable(f"The Postgres warehouse {self.display} (ROSTER_WAREHOUSE) is unreachable "
