@@ -25,17 +25,20 @@ def snapshot_previous_summary(sql: Statements, district_id: str) -> None:
                 f"where district_id = {p}", {"d": district_id})
 
 
-def _replace_changed_rows(sql: Statements, table: str, names: str, params: dict) -> int:
+def _replace_changed_rows(sql: Statements, table: str, names: str, params: dict) -> tuple[int, int]:
     """Postgres: delete the district's published rows that changed or left, insert the new versions.
 
     Replacing the whole slice every night left a dead copy of every row (a 1M-student district's
     tables doubled until a vacuum, and stayed twice their size); touching only what changed
     keeps them their size. Rows are compared whole (every column, NULLs equal) through the md5
     of their text, which Postgres can hash-join; EXCEPT ALL keeps duplicates exact. Returns the
-    rows deleted plus inserted.
+    rows (deleted, inserted).
     """
     published, build = f"{PUBLISHED_SCHEMA}.{table}", f"{BUILD_SCHEMA}.{table}"
     mine = "district_id = %(district_id)s"
+    if not sql.execute(f"select exists (select 1 from {published} where {mine})", params).fetchone()[0]:
+        sql.execute(f"insert into {published} ({names}) select {names} from {build} where {mine}", params)
+        return 0, sql.cursor.rowcount  # the district's first publish: nothing to compare with
     sql.execute(f"""
         delete from {published} as p
         using (select distinct md5(row({names})::text) as fingerprint from (
@@ -50,7 +53,7 @@ def _replace_changed_rows(sql: Statements, table: str, names: str, params: dict)
             select {names} from {build} where {mine}
             except all
             select {names} from {published} where {mine}) as new""", params)
-    return deleted + sql.cursor.rowcount
+    return deleted, sql.cursor.rowcount
 
 
 def publish_district(sql: Statements, district_id: str, tables: list[str],
@@ -59,7 +62,7 @@ def publish_district(sql: Statements, district_id: str, tables: list[str],
 
     A reader sees the previous complete version of the district or the new one, never a mix
     (both DuckDB and Postgres give readers a snapshot of committed data). `rewritten`, when
-    given, receives the rows each table's publish wrote or deleted (for statistics and vacuum).
+    given, receives the rows each table's publish deleted on Postgres (for the vacuum after it).
     """
     counts: dict[str, int] = {}
     project = project or SqlProject()
@@ -88,20 +91,20 @@ def publish_district(sql: Statements, district_id: str, tables: list[str],
             ensure_key(sql, PUBLISHED_SCHEMA, table, key if key and set(key[1]) <= set(columns) else None)
             ensure_indexes(sql, PUBLISHED_SCHEMA, table, [i for i in doc.get("indexes", []) if set(i) <= set(columns)])
         names = ", ".join(columns)
+        deleted = inserted = None
         if sql.dialect == "postgres":
-            moved = _replace_changed_rows(sql, table, names, params)
+            deleted, inserted = _replace_changed_rows(sql, table, names, params)
         else:  # DuckDB: no MVCC bloat to avoid, and a plain swap of the slice is its fastest write
             sql.execute(f"delete from {PUBLISHED_SCHEMA}.{table} where {mine}", params)
             sql.execute(f"insert into {PUBLISHED_SCHEMA}.{table} ({names}) "
                         f"select {names} from {BUILD_SCHEMA}.{table} where {mine}", params)
-            moved = None
         if table == "districts":  # the one column a model cannot know: when this publish happened
             sql.execute(f"update {PUBLISHED_SCHEMA}.districts set published_at = current_timestamp where {mine}", params)
         counts[table] = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}", params).fetchone()[0]
-        if rewritten is not None:
-            rewritten[f"{PUBLISHED_SCHEMA}.{table}"] = counts[table] if moved is None else moved
         if sql.dialect == "postgres":
-            refresh_statistics(sql, f"{PUBLISHED_SCHEMA}.{table}", moved)
+            if rewritten is not None:
+                rewritten[f"{PUBLISHED_SCHEMA}.{table}"] = deleted  # dead rows a vacuum can reclaim
+            refresh_statistics(sql, f"{PUBLISHED_SCHEMA}.{table}", deleted + inserted)
     if sql.dialect == "postgres":
         from roster_pipeline.grants import apply_grants, roles_exist
 

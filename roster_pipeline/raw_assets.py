@@ -11,7 +11,7 @@ from roster_pipeline.clever.events import (
     Changes, EventsUnavailable, clever_events_source, fetch_changes, latest_event_id, stored_cursor,
 )
 from roster_pipeline.clever.settings import DESCRIPTIONS, RAW_DATASET, SECTION_PAIR_TABLES, TABLES
-from roster_pipeline.clever.source import clear_emptied_tables, clever_source
+from roster_pipeline.clever.source import clear_emptied_tables, clever_source, raw_tables
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.resources import CleverResource, WarehouseResource
 from roster_pipeline.postgres_tables import reclaim_space, tune_raw_tables
@@ -94,12 +94,13 @@ def newest_event_or_none(client, context, district_id: str) -> str | None:
         return None
 
 
-def tune_after_load(context: AssetExecutionContext, wh: Warehouse, district_id: str) -> None:
-    """Postgres: index the raw tables and refresh the statistics this load moved (see postgres_tables.py)."""
+def tune_after_load(context: AssetExecutionContext, wh: Warehouse, district_id: str, replaced: dict[str, int]) -> None:
+    """Postgres: index the raw tables, refresh the statistics this load moved, and vacuum the
+    tables whose old slice (`replaced`: rows per raw table before a full refresh) is now dead."""
     if wh.kind != "postgres":
         return
-    rows = tune_raw_tables(wh, district_id)
-    vacuumed = reclaim_space(wh, rows)
+    tune_raw_tables(wh, district_id)
+    vacuumed = reclaim_space(wh, {f"{RAW_DATASET}.{table}": rows for table, rows in replaced.items()})
     if vacuumed:
         context.log.info(f"District {district_id}: space of the replaced raw rows reclaimed in {', '.join(vacuumed)}.")
 
@@ -139,7 +140,7 @@ def build_clever_raw_assets(warehouse: Warehouse):
                         with wh.turn():
                             results = list(dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
                                 district_id, changes, changes.last_event_id or cursor)))
-                            tune_after_load(context, wh, district_id)
+                            tune_after_load(context, wh, district_id, replaced={})  # few rows replaced
                         yield from results
                         return
                 # Events after the refresh started are applied next time (replaying a few is harmless).
@@ -147,10 +148,11 @@ def build_clever_raw_assets(warehouse: Warehouse):
                 # dlt reads its state from the warehouse, pages and loads during the turn; Dagster
                 # records the results after it, while another process may use the warehouse.
                 with wh.turn():
+                    replaced = wh.raw_row_counts(district_id, raw_tables()) if wh.kind == "postgres" else {}
                     results = list(dlt.run(context=context, dlt_pipeline=pipeline,
                                            dlt_source=clever.source_for(district_id, token, events_cursor=newest)))
                     emptied = clear_emptied_tables(pipeline, district_id)
-                    tune_after_load(context, wh, district_id)
+                    tune_after_load(context, wh, district_id, replaced)
                 yield from results
                 if emptied:
                     context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")

@@ -205,7 +205,7 @@ def check_specs(marts: list[str]) -> list[AssetCheckSpec]:
 
 
 def build_models(wh, project: SqlProject, district_id: str, district_rules, profile,
-                 rows_built: dict[str, int] | None = None) -> Iterator[MaterializeResult]:
+                 rows_deleted: dict[str, int] | None = None) -> Iterator[MaterializeResult]:
     """The rules tables and every SQL model for one district, in one turn on the warehouse.
 
     The results are yielded after the turn; a failing model still reports the models built
@@ -223,9 +223,7 @@ def build_models(wh, project: SqlProject, district_id: str, district_rules, prof
             started = time.monotonic()
             try:
                 with session.transaction() as sql:
-                    rows = build_model(sql, project, model, district_id, parameters)
-                    if rows_built is not None and model.materialized != "view":
-                        rows_built[model.relation] = rows
+                    rows = build_model(sql, project, model, district_id, parameters, rows_deleted)
                     metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
                     if model.materialized != "view":
                         metadata["dagster/row_count"] = MetadataValue.int(rows)
@@ -286,8 +284,8 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         wh = warehouse.warehouse()
         profile = rules.profile()
         district_rules = profile.for_district(district_id)
-        rows_built: dict[str, int] = {}
-        yield from build_models(wh, project, district_id, district_rules, profile, rows_built)
+        rows_deleted: dict[str, int] = {}  # dead rows per table, for the vacuum after publish
+        yield from build_models(wh, project, district_id, district_rules, profile, rows_deleted)
         name_run_after_district(context, wh, district_id)
 
         blocked: list[str] = []
@@ -332,7 +330,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
             raise Failure(description=f"District {district_id} not published; the previous version stays. "
                                       + "; ".join(blocked))
         metadata = {t: MetadataValue.int(n) for t, n in counts.items()}
-        vacuumed = reclaim_space(wh, {**rows_built, **rewritten})
+        vacuumed = reclaim_space(wh, {**rows_deleted, **rewritten})
         if vacuumed:
             metadata["vacuumed_tables"] = MetadataValue.int(len(vacuumed))
         if wh.kind == "duckdb" and context.run.tags.get(SKIP_ANALYST_COPY_TAG) != "true":
