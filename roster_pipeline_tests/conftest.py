@@ -78,17 +78,22 @@ def warehouse_query(sql: str, params=None) -> list[tuple]:
         return [tuple(row) for row in statements.execute(sql, list(params or [])).fetchall()]
 
 
-@pytest.fixture
-def pipeline_env(tmp_path, monkeypatch, sandbox, warehouse_env):
-    """Environment of a fresh installation pointed at the sandbox, with its data under tmp_path."""
+def point_at(server, tmp_path, monkeypatch):
+    """Environment of a fresh installation pointed at `server` (a sandbox), data under tmp_path."""
     for name in CLEVER_VARS:
         if name != "ROSTER_WAREHOUSE":
             monkeypatch.delenv(name, raising=False)
-    for key, value in sandbox.env().items():
+    for key, value in server.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ROSTER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     return tmp_path / "data"
+
+
+@pytest.fixture
+def pipeline_env(tmp_path, monkeypatch, sandbox, warehouse_env):
+    """Environment of a fresh installation pointed at the module's sandbox, with its data under tmp_path."""
+    return point_at(sandbox, tmp_path, monkeypatch)
 
 
 def served(base_url: str, token: str) -> dict[str, int]:

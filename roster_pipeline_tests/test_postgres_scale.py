@@ -16,7 +16,7 @@ from roster_pipeline.cli import sync
 from roster_pipeline.sandbox.data import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline.sql_models import BUILD_SCHEMA, SqlProject
-from roster_pipeline_tests.conftest import CLEVER_VARS, warehouse_query
+from roster_pipeline_tests.conftest import point_at, warehouse_query
 
 STUDENTS = 30_000
 
@@ -33,14 +33,7 @@ def large_sandbox():
 @pytest.mark.parametrize("warehouse_env", ["postgres"], indirect=True)
 def test_a_large_district_syncs_into_postgres_with_fresh_statistics_and_keys(large_sandbox, warehouse_env,
                                                                              tmp_path, monkeypatch):
-    for name in CLEVER_VARS:
-        if name != "ROSTER_WAREHOUSE":
-            monkeypatch.delenv(name, raising=False)
-    for key, value in large_sandbox.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("ROSTER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-
+    point_at(large_sandbox, tmp_path, monkeypatch)
     assert sync(out=io.StringIO()) == 0
     (district_id,) = [spec.id for spec in large_sandbox.data.specs]
     assert warehouse_query("select count(*) from roster.students")[0][0] > 0.9 * STUDENTS
