@@ -104,7 +104,7 @@ def publish_district(sql: Statements, district_id: str, tables: list[str],
         if sql.dialect == "postgres":
             if rewritten is not None:
                 rewritten[f"{PUBLISHED_SCHEMA}.{table}"] = deleted  # dead rows a vacuum can reclaim
-            refresh_statistics(sql, f"{PUBLISHED_SCHEMA}.{table}", deleted + inserted)
+            refresh_statistics(sql, f"{PUBLISHED_SCHEMA}.{table}", counts[table] - inserted + deleted, counts[table])
     if sql.dialect == "postgres":
         from roster_pipeline.grants import apply_grants, roles_exist
 

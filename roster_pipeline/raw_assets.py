@@ -99,7 +99,7 @@ def tune_after_load(context: AssetExecutionContext, wh: Warehouse, district_id: 
     tables whose old slice (`replaced`: rows per raw table before a full refresh) is now dead."""
     if wh.kind != "postgres":
         return
-    tune_raw_tables(wh, district_id)
+    tune_raw_tables(wh, district_id, replaced)
     vacuumed = reclaim_space(wh, {f"{RAW_DATASET}.{table}": rows for table, rows in replaced.items()})
     if vacuumed:
         context.log.info(f"District {district_id}: space of the replaced raw rows reclaimed in {', '.join(vacuumed)}.")
@@ -140,7 +140,7 @@ def build_clever_raw_assets(warehouse: Warehouse):
                         with wh.turn():
                             results = list(dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
                                 district_id, changes, changes.last_event_id or cursor)))
-                            tune_after_load(context, wh, district_id, replaced={})  # few rows replaced
+                            tune_after_load(context, wh, district_id, replaced={})  # few rows replaced or added
                         yield from results
                         return
                 # Events after the refresh started are applied next time (replaying a few is harmless).

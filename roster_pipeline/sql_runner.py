@@ -77,12 +77,13 @@ def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_
     if sql.dialect == "postgres":  # the indexes the next models and checks join on (no-op once they exist)
         ensure_indexes(sql, model.schema, model.name, build_indexes(project, model))
     sql.execute(f"delete from {model.relation} where {mine}", values)
+    previous = sql.cursor.rowcount if sql.dialect == "postgres" else 0
     if deleted is not None and sql.dialect == "postgres":
-        deleted[model.relation] = sql.cursor.rowcount  # dead rows a vacuum can reclaim
+        deleted[model.relation] = previous  # dead rows a vacuum can reclaim
     sql.execute(f"insert into {model.relation} {query} where {mine}", values)
     rows = sql.execute(f"select count(*) from {model.relation} where {mine}", values).fetchone()[0]
     if sql.dialect == "postgres":
-        refresh_statistics(sql, model.relation, rows)
+        refresh_statistics(sql, model.relation, previous, rows)
     return rows
 
 
