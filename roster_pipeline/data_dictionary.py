@@ -35,7 +35,7 @@ def _keys(table: str) -> str:
 
 def _ddl(table: str, doc: dict) -> list[str]:
     """The published table's Postgres DDL: columns, declared key, indexes (as publish creates them)."""
-    from roster_pipeline.postgres_tables import index_name
+    from roster_pipeline.postgres_tables import index_name, with_district_index
 
     relation = f"{PUBLISHED_SCHEMA}.{table}"
     columns = [f"    {name} {column.get('data_type', 'varchar')}" for name, column in doc["columns"].items()]
@@ -44,8 +44,7 @@ def _ddl(table: str, doc: dict) -> list[str]:
         kind, key = doc["key"]
         spec = "primary key" if kind == "primary_key" else "unique nulls not distinct"
         lines.append(f"alter table {relation} add constraint {index_name(table, key, unique=True)} {spec} ({', '.join(key)});")
-    indexes = doc["indexes"] if any(i[0] == "district_id" for i in doc["indexes"]) else [("district_id",), *doc["indexes"]]
-    lines += [f"create index {index_name(table, i)} on {relation} ({', '.join(i)});" for i in indexes]
+    lines += [f"create index {index_name(table, i)} on {relation} ({', '.join(i)});" for i in with_district_index(doc["indexes"])]
     return lines
 
 

@@ -30,11 +30,17 @@ def index_name(table: str, columns: tuple[str, ...], unique: bool = False) -> st
     return name
 
 
+def with_district_index(indexes: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The indexes a table gets: its own, and one on `district_id` unless one of them leads with it
+    (every reader filters on the district)."""
+    if any(columns[0] == "district_id" for columns in indexes):
+        return list(dict.fromkeys(indexes))
+    return list(dict.fromkeys([("district_id",), *indexes]))
+
+
 def ensure_indexes(sql: Statements, schema: str, table: str, indexes: list[tuple[str, ...]]) -> None:
-    """Create the missing ones; a district-id index too, since every reader filters on it."""
-    if not any(columns[0] == "district_id" for columns in indexes):
-        indexes = [("district_id",), *indexes]
-    for columns in dict.fromkeys(indexes):
+    """Create the missing ones (see with_district_index)."""
+    for columns in with_district_index(indexes):
         sql.execute(f"create index if not exists {index_name(table, columns)} on {schema}.{table} ({', '.join(columns)})")
 
 
