@@ -186,4 +186,8 @@ def write_rule_tables(sql, schema: str, district_id: str, rules: DistrictRules) 
         for row in rows:
             sql.execute(f"insert into {schema}.{table} values ({markers})", dict(zip(columns, row)))
         counts[table] = len(rows)
+        if sql.dialect == "postgres":
+            # A few dozen rows, but unanalyzed Postgres plans the models' joins to them as if each
+            # held one row (int_students__classified ran 19 s as nested loops at 1M students).
+            sql.execute(f"analyze {schema}.{table}")
     return counts
