@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-from contextlib import contextmanager
 import os
 import shutil
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from roster_pipeline.clever.client import CleverAPIError
-from roster_pipeline.settings import ConfigError, RosterError, data_dir, load_dotenv_once, validate_district_id
+from roster_pipeline.settings import ConfigError, RosterError, data_dir, load_dotenv, validate_district_id
 
 LOCAL_INSTANCE_YAML = """\
 # Written by roster-pipeline for local use (SQLite storage under this folder).
@@ -25,7 +25,7 @@ LOCAL_INSTANCE_YAML = """\
 telemetry:
   enabled: false
 run_coordinator:                  # Dagster's queued coordinator; it tags runs launched from the UI
-  module: roster_pipeline.jobs
+  module: roster_pipeline.defs.automation.run_coordinator
   class: RosterRunCoordinator
 concurrency:
   runs:
@@ -99,16 +99,20 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     ensure_dagster_home()
     from dagster import DagsterInstance
 
-    from roster_pipeline.definitions import build_definitions
-    from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
-    from roster_pipeline.batch import sync_in_process
-    from roster_pipeline.clever.source import PROGRESS_LOGGER
-    from roster_pipeline.jobs import DISTRICT_NAME_TAG, DISTRICT_SYNC_JOB, run_tags
-    from roster_pipeline.publish import published_district_names
-    from roster_pipeline.mass_change import APPROVAL_TAG
-    from roster_pipeline.settings import CleverSettings
     from roster_pipeline.clever.client import discover_district_tokens
-    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.clever.source import PROGRESS_LOGGER
+    from roster_pipeline.definitions import build_definitions
+    from roster_pipeline.defs.automation.batch import sync_in_process
+    from roster_pipeline.defs.automation.jobs import run_tags
+    from roster_pipeline.defs.constants import (
+        APPROVAL_TAG,
+        DISTRICT_NAME_TAG,
+        DISTRICT_PARTITIONS_NAME,
+        DISTRICT_SYNC_JOB,
+    )
+    from roster_pipeline.publishing.publish import published_district_names
+    from roster_pipeline.settings import CleverSettings
+    from roster_pipeline.warehouse.connection import Warehouse
 
     defs = build_definitions()
     warehouse = Warehouse.from_env(data_dir() / "dlt")
@@ -130,7 +134,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     failures = 0
     # The instance is opened before the job is resolved and closed afterwards: Dagster binds the
     # definitions to the instance that is current when they are resolved.
-    with ProgressDisplay(out).attached(f"dagster.builtin.{PROGRESS_LOGGER}"), DagsterInstance.get() as instance:
+    with ProgressDisplay(out).attached(PROGRESS_LOGGER), DagsterInstance.get() as instance:
         new = [d for d in targets if not instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, d)]
         if new:
             instance.add_dynamic_partitions(DISTRICT_PARTITIONS_NAME, new)
@@ -154,9 +158,9 @@ def forget(district_id: str, out=None) -> int:
     ensure_dagster_home()
     from dagster import DagsterInstance
 
-    from roster_pipeline.partitions import DISTRICT_PARTITIONS_NAME
+    from roster_pipeline.defs.constants import DISTRICT_PARTITIONS_NAME
     from roster_pipeline.settings import warehouse_url
-    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.warehouse.connection import Warehouse
 
     validate_district_id(district_id, "--district")
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
@@ -173,9 +177,9 @@ def forget(district_id: str, out=None) -> int:
 def grants(out=None) -> int:
     """Create the Postgres reader roles and grant them the roster tables."""
     out = out or sys.stdout
-    from roster_pipeline.grants import setup_grants
     from roster_pipeline.settings import warehouse_url
-    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.warehouse.connection import Warehouse
+    from roster_pipeline.warehouse.grants import setup_grants
 
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
     if warehouse.kind != "postgres":
@@ -188,9 +192,9 @@ def grants(out=None) -> int:
 def report(district_id: str, school_id: str | None = None, out=None) -> int:
     """Regenerate a district's school confirmation pages from the published roster."""
     out = out or sys.stdout
-    from roster_pipeline.reports import reports_dir, write_reports
+    from roster_pipeline.reports.school_reports import reports_dir, write_reports
     from roster_pipeline.settings import warehouse_url
-    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.warehouse.connection import Warehouse
 
     validate_district_id(district_id, "--district")
     if school_id is not None:
@@ -203,7 +207,7 @@ def report(district_id: str, school_id: str | None = None, out=None) -> int:
 
 def dictionary(out=None) -> int:
     """Rewrite docs/data_dictionary.md from schema.yml, the rules profile and the reason codes."""
-    from roster_pipeline.data_dictionary import write
+    from roster_pipeline.modeling.data_dictionary import write
 
     print(f"wrote {write()}", file=out or sys.stdout)
     return 0
@@ -245,8 +249,8 @@ def demo(args: argparse.Namespace) -> int:
     """Sandbox + full sync into the default DuckDB + a summary of what landed where."""
     from roster_pipeline.sandbox.data import SandboxData
     from roster_pipeline.sandbox.server import start_sandbox
-    from roster_pipeline.warehouse import Warehouse
     from roster_pipeline.settings import warehouse_url
+    from roster_pipeline.warehouse.connection import Warehouse
 
     server = start_sandbox(SandboxData(seed=args.seed, districts=args.districts, students=args.students))
     os.environ.update(server.env())
@@ -262,7 +266,7 @@ def demo(args: argparse.Namespace) -> int:
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     print(f"  DAGSTER_HOME={home} {dagster} dev -w workspace.yaml")
     if warehouse.kind == "duckdb":
-        from roster_pipeline.analyst_copy import analyst_file
+        from roster_pipeline.warehouse.analyst_copy import analyst_file
 
         print("Query the roster with SQL (analysts open this copy, never the pipeline's own file):")
         print(f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{analyst_file(warehouse)}', "
@@ -275,7 +279,7 @@ def print_summary(warehouse, district_ids: list[str], out=None) -> None:
     """Per district: raw rows loaded, roster rows published, and why records were excluded."""
     out = out or sys.stdout
     from roster_pipeline.clever.source import raw_tables
-    from roster_pipeline.publish import published_summary
+    from roster_pipeline.publishing.publish import published_summary
 
     tables = raw_tables()
     print("Raw Clever rows (schema clever_raw):", file=out)
@@ -297,7 +301,7 @@ def print_summary(warehouse, district_ids: list[str], out=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    load_dotenv_once()
+    load_dotenv()
     parser = argparse.ArgumentParser(prog="roster-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 

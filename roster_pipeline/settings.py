@@ -28,10 +28,11 @@ class ConfigError(RosterError, ValueError):
     """A setting is missing or malformed; the message is one sentence naming the variable."""
 
 
-def load_dotenv_once() -> None:
-    from dotenv import load_dotenv
+def load_dotenv() -> None:
+    """Read `.env` in the working directory; a variable already set in the environment wins."""
+    import dotenv
 
-    load_dotenv(Path.cwd() / ".env", override=False)
+    dotenv.load_dotenv(Path.cwd() / ".env", override=False)
 
 
 def data_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -69,7 +69,7 @@ def warehouse_env(request, monkeypatch):
 def warehouse_query(sql: str, params=None) -> list[tuple]:
     """Run a query on the configured warehouse (`?` placeholders on both DuckDB and Postgres)."""
     from roster_pipeline.settings import data_dir, warehouse_url
-    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.warehouse.connection import Warehouse
 
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
     if warehouse.kind == "postgres":

@@ -4,7 +4,6 @@ import time
 
 import dlt
 import duckdb
-import httpx
 import pytest
 from pydantic import SecretStr
 

@@ -74,8 +74,8 @@ def test_sensors_and_schedule_skip_with_one_reason_without_clever_settings(no_cl
 
 
 def test_a_malformed_clever_setting_still_fails_the_tick(no_clever, tmp_path):
-    from roster_pipeline.resources import CleverResource
-    from roster_pipeline.sensors import build_discovery_sensor
+    from roster_pipeline.defs.automation.sensors import build_discovery_sensor
+    from roster_pipeline.defs.resources import CleverResource
     from roster_pipeline.settings import ConfigError
 
     with DagsterInstance.local_temp(str(tmp_path)) as instance, pytest.raises(ConfigError):

@@ -1,8 +1,8 @@
 """docs/data_dictionary.md is generated from schema.yml, the rules profile and the reason codes, and kept fresh."""
 
-from roster_pipeline.data_dictionary import DICTIONARY_PATH, render
-from roster_pipeline.reason_codes import REASON_CODES
-from roster_pipeline.sql_models import SqlProject
+from roster_pipeline.modeling.data_dictionary import DICTIONARY_PATH, render
+from roster_pipeline.modeling.project import SqlProject
+from roster_pipeline.modeling.reason_codes import REASON_CODES
 
 
 def test_the_data_dictionary_is_up_to_date():
@@ -26,7 +26,7 @@ def test_schema_yml_columns_parse_whole_and_the_dictionary_shows_the_postgres_dd
     """An unquoted comma in a flow-style description splits it into stray keys (it cut "Email, trimmed…" to "Email")."""
     import yaml
 
-    from roster_pipeline.sql_models import SQL_DIR
+    from roster_pipeline.modeling.project import SQL_DIR
 
     models = yaml.safe_load((SQL_DIR / "schema.yml").read_text())["models"]
     stray = [(m["name"], c["name"], sorted(set(c) - {"name", "data_type", "description"}))

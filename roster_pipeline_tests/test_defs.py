@@ -7,7 +7,7 @@ from pathlib import Path
 from dagster import DynamicPartitionsDefinition
 
 from roster_pipeline.clever.source import raw_tables
-from roster_pipeline.sql_models import SqlProject
+from roster_pipeline.modeling.project import SqlProject
 
 PROJECT = Path(__file__).resolve().parents[1]
 

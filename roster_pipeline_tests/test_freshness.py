@@ -12,14 +12,12 @@ import httpx
 import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
-from roster_pipeline.cli import main, sync
 from roster_pipeline.clever.source import raw_tables
-from roster_pipeline.resources import CleverResource
-from roster_pipeline.sandbox.data import SandboxData
-from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline.schedules import build_nightly_schedule
-from roster_pipeline.sensors import build_discovery_sensor, build_events_sensor
-from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, TOKEN, handmade_district, oid, section, student
+from roster_pipeline.cli import main, sync
+from roster_pipeline.defs.automation.schedules import build_nightly_schedule
+from roster_pipeline.defs.automation.sensors import build_discovery_sensor, build_events_sensor
+from roster_pipeline.defs.resources import CleverResource
+from roster_pipeline_tests.dirty_district import DISTRICT_ID, S2, oid, section, student
 from roster_pipeline_tests.test_roster_rules import ROSTER_TABLES, dirty  # noqa: F401  (fixture)
 
 A, B, C = "a" * 24, "b" * 24, "c" * 24
@@ -175,7 +173,7 @@ def test_events_of_every_collection_give_the_same_tables_as_a_full_refresh(dirty
 
 def test_replaying_the_same_events_changes_nothing(dirty):
     from roster_pipeline.clever.events import Changes, clever_events_source, stored_cursor
-    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.warehouse.connection import Warehouse
 
     district, data_dir = dirty
     synced()
@@ -217,7 +215,7 @@ def test_a_first_incremental_sync_without_a_cursor_is_a_full_refresh(dirty):
 
 def test_events_sensor_brings_sandbox_changes_to_the_clean_tables(pipeline_env, sandbox):
     from roster_pipeline.definitions import build_definitions
-    from roster_pipeline.jobs import DISTRICT_SYNC_JOB
+    from roster_pipeline.defs.constants import DISTRICT_SYNC_JOB
 
     synced()
     env = sandbox.env()
@@ -266,11 +264,12 @@ def test_forget_removes_a_district_everywhere(dirty, capsys):
 def test_nightly_batch_runs_each_district_in_its_own_run_and_isolates_failures(pipeline_env, sandbox, monkeypatch):
     from dagster import AssetKey, DagsterRunStatus, RunsFilter
 
-    from roster_pipeline.analyst_copy import analyst_file
-    from roster_pipeline.batch import BATCH_TAG, NIGHTLY_BATCH_JOB, batch_run_config
     from roster_pipeline.definitions import build_definitions
+    from roster_pipeline.defs.automation.batch import batch_run_config
+    from roster_pipeline.defs.constants import BATCH_TAG, NIGHTLY_BATCH_JOB
     from roster_pipeline.settings import warehouse_url
-    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.warehouse.analyst_copy import analyst_file
+    from roster_pipeline.warehouse.connection import Warehouse
 
     monkeypatch.setenv("DAGSTER_HOME", str(pipeline_env.parent))
     ids = [spec.id for spec in sandbox.data.specs]

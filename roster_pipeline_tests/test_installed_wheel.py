@@ -22,7 +22,7 @@ from roster_pipeline_tests.conftest import CLEVER_VARS, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_TIME_FILES = ("roster_pipeline/dbt_like_sql/schema.yml", "roster_pipeline/dbt_like_sql/seeds/reason_codes.csv",
-                  "roster_pipeline/dbt_like_sql/marts/students.sql", "roster_pipeline/rules/default.toml",
+                  "roster_pipeline/dbt_like_sql/marts/students.sql", "roster_pipeline/modeling/rules_profiles/default.toml",
                   "roster_pipeline/templates/school_report.html.j2")
 
 

@@ -13,9 +13,10 @@ import json
 import pytest
 
 from roster_pipeline.cli import sync
+from roster_pipeline.modeling.project import SqlProject
 from roster_pipeline.sandbox.data import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline.sql_models import BUILD_SCHEMA, SqlProject
+from roster_pipeline.warehouse.schemas import BUILD_SCHEMA
 from roster_pipeline_tests.conftest import point_at, warehouse_query
 
 STUDENTS = 30_000

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import csv
-import io
 from html.parser import HTMLParser
-from pathlib import Path
 
 from roster_pipeline.cli import main
-from roster_pipeline.reason_codes import REASON_CODES
+from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, oid, student
 from roster_pipeline_tests.test_roster_rules import dirty, query, run_sync  # noqa: F401  (fixture)
-
 
 VOID = {"meta", "link", "br", "img", "hr", "input"}
 
@@ -152,8 +149,8 @@ def test_report_command_regenerates_one_school(dirty, tmp_path, monkeypatch, cap
 
 def test_pages_rendered_on_two_processes_are_the_pages_of_one(dirty, tmp_path, monkeypatch):
     """A large district's pages are written by two processes; the files must not depend on that."""
-    from roster_pipeline.reports import write_reports
-    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.reports.school_reports import write_reports
+    from roster_pipeline.warehouse.connection import Warehouse
 
     _, data_dir = dirty
     monkeypatch.setenv("ROSTER_REPORTS_DIR", str(tmp_path / "sync"))

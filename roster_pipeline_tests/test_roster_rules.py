@@ -170,7 +170,7 @@ def test_a_failing_contract_blocks_the_publish_and_keeps_the_previous_version(di
     assert after == before  # the previous complete version is still what readers see
     assert query(data_dir, "select count(*) from roster.teachers where email = 'dev.patel-at-roosevelt'") == [(0,)]
     # The failing check says what failed, with the record ids (never the values), for the UI.
-    from dagster import DagsterInstance, AssetKey, AssetCheckKey
+    from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
     with DagsterInstance.get() as instance:
         key = AssetCheckKey(AssetKey(["roster", "teachers"]), "pandera_contract")
@@ -245,7 +245,7 @@ def test_a_malformed_rules_file_fails_fast_naming_the_variable(dirty, tmp_path, 
 
 
 def test_schema_yml_documents_every_model_and_column_the_sql_produces(dirty):
-    from roster_pipeline.sql_models import SqlProject
+    from roster_pipeline.modeling.project import SqlProject
 
     _, data_dir = dirty
     assert run_sync()[0] == 0
@@ -270,9 +270,9 @@ def test_readers_see_a_whole_district_version_while_it_is_published(dirty):
     """Students and enrollments always come from the same complete version, never a mix or a gap."""
     import threading
 
-    from roster_pipeline.publish import publish_district
-    from roster_pipeline.sql_models import SqlProject
-    from roster_pipeline.warehouse import Warehouse
+    from roster_pipeline.modeling.project import SqlProject
+    from roster_pipeline.publishing.publish import publish_district
+    from roster_pipeline.warehouse.connection import Warehouse
 
     district, data_dir = dirty
     assert run_sync()[0] == 0

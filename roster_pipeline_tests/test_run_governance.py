@@ -151,8 +151,9 @@ class Batch(threading.Thread):
         self.earlier = {r.run_id for r in self.children(instance)}
 
     def run(self) -> None:
-        from roster_pipeline.batch import NIGHTLY_BATCH_JOB, batch_run_config
         from roster_pipeline.definitions import build_definitions
+        from roster_pipeline.defs.automation.batch import batch_run_config
+        from roster_pipeline.defs.constants import NIGHTLY_BATCH_JOB
 
         with DagsterInstance.get() as instance:
             self.success = build_definitions().resolve_job_def(NIGHTLY_BATCH_JOB).execute_in_process(
@@ -258,7 +259,7 @@ def test_instance_configs_limit_runs_by_district_the_same_way():
     helm = yaml.safe_load((PROJECT / "deploy" / "helm-values.yaml").read_text())
     per_district = {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     for config in (local, production):
-        assert config["run_coordinator"] == {"module": "roster_pipeline.jobs", "class": "RosterRunCoordinator"}
+        assert config["run_coordinator"] == {"module": "roster_pipeline.defs.automation.run_coordinator", "class": "RosterRunCoordinator"}
         limits = config["concurrency"]["runs"]["tag_concurrency_limits"]
         assert limits == [per_district, {"key": "roster/warehouse", "value": "duckdb", "limit": 2}]
     helm_limits = helm["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from roster_pipeline.cli import main, sync
 from roster_pipeline.clever.source import raw_tables
+from roster_pipeline.cli import main, sync
 from roster_pipeline.sandbox.data import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, served, warehouse_query

@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from roster_pipeline.warehouse import Warehouse
+from roster_pipeline.warehouse.connection import Warehouse
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from roster_pipeline.warehouse import Warehouse
+from roster_pipeline.warehouse.connection import Warehouse
 
 wh = Warehouse("duckdb:///" + sys.argv[1], Path(sys.argv[2]))
 with wh.transaction() as sql:

@@ -32,8 +32,8 @@ ASSET_GRAPH = """
 def expected_graph() -> tuple[dict[str, str], set[tuple[str, str]]]:
     """Every asset (→ group) and check the project defines, from its own sources of truth."""
     from roster_pipeline.clever.source import raw_tables
-    from roster_pipeline.mass_change import GUARDED_TABLES
-    from roster_pipeline.sql_models import SqlProject
+    from roster_pipeline.modeling.project import SqlProject
+    from roster_pipeline.publishing.guard import GUARDED_TABLES
 
     project = SqlProject()
     assets = {f"clever_raw/{t}": "clever_raw" for t in raw_tables()}

@@ -1,14 +1,7 @@
 {{ config(materialized='view') }}
-with numbered as (
-    select
-        *,
-        row_number() over (partition by district_id, id order by id) as copy_number
-    from {{ source('clever', 'courses') }}
-),
-
-source as (
-    -- An id served twice (within a page or across pages) keeps one row.
-    select * from numbered where copy_number = 1
+with source as (
+    -- An id served twice (within a page or across pages) keeps its newest copy.
+    {{ dedupe(source('clever', 'courses'), newest_first=none) }}
 ),
 
 final as (

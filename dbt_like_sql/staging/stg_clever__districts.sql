@@ -1,14 +1,7 @@
 {{ config(materialized='view') }}
-with numbered as (
-    select
-        *,
-        row_number() over (partition by district_id, id order by last_sync desc nulls last) as copy_number
-    from {{ source('clever', 'districts') }}
-),
-
-source as (
-    -- An id served twice keeps one row.
-    select * from numbered where copy_number = 1
+with source as (
+    -- An id served twice keeps its newest copy.
+    {{ dedupe(source('clever', 'districts'), newest_first='last_sync desc nulls last') }}
 ),
 
 final as (

@@ -9,12 +9,12 @@ path, where each such value is kept as its JSON text instead of crashing the run
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from roster_pipeline.clever.settings import Column, LIST
+from roster_pipeline.clever.settings import LIST, Column
 
 
 def struct_type(columns: list[Column]) -> pa.StructType:

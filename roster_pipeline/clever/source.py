@@ -13,24 +13,27 @@ so the table exists with its columns and `clear_emptied_tables` can clear stale 
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Iterator
 
 import dlt
 import pyarrow as pa
-from dagster import get_dagster_logger
 from pydantic import SecretStr
 
 from roster_pipeline.clever.client import CleverClient
 from roster_pipeline.clever.events import record_cursor
 from roster_pipeline.clever.pages import id_pairs, lists_as_json, objects_to_arrow, table_schema
 from roster_pipeline.clever.settings import (
-    DESCRIPTIONS, MAX_PAGE_SIZE, SECTION_PAIR_TABLES, TABLES,
+    DESCRIPTIONS,
+    MAX_PAGE_SIZE,
+    SECTION_PAIR_TABLES,
+    TABLES,
 )
 from roster_pipeline.settings import DEFAULT_API_BASE_URL
 
 DISTRICT_SLICE = {"disposition": "merge", "strategy": "delete-insert"}
-PROGRESS_LOGGER = "clever.progress"  # under Dagster's logger: lines land in the run's log
+PROGRESS_LOGGER = "roster_pipeline.clever.progress"  # the Dagster layer forwards it into the run's log
 
 
 class Progress:
@@ -41,7 +44,7 @@ class Progress:
     def __init__(self, table: str) -> None:
         self.table, self.pages, self.rows, self.started = table, 0, 0, time.monotonic()
         self.last_line = self.started
-        self.log = get_dagster_logger(PROGRESS_LOGGER)
+        self.log = logging.getLogger(PROGRESS_LOGGER)
 
     def _line(self, state: str) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-6)

@@ -1,0 +1,18 @@
+{#- How the rules read Clever's values. -#}
+
+{#- Why a grade is not processed (NULL when it is), from the rules' grade crosswalk joined as `crosswalk`:
+    empty or missing → GRADE_MISSING; not in the crosswalk → GRADE_NOT_NUMERIC; else the crosswalk's
+    own code (GRADE_OTHER, GRADE_POST_GRAD, ... or NULL for a processed grade). -#}
+{% macro grade_reason(raw, crosswalk) -%}
+case when {{ raw }} is null or trim({{ raw }}) = '' then 'GRADE_MISSING' when {{ crosswalk }}.clever_value is null then 'GRADE_NOT_NUMERIC' else {{ crosswalk }}.reason_code end
+{%- endmacro %}
+
+{#- Why a record was kept out of the district whose token loaded it. -#}
+{% macro mismatch_detail() -%}
+'the object says district ' || clever_district_id || ', but it was loaded with the token of district ' || district_id
+{%- endmacro %}
+
+{#- Clever's Y/N flags: "Y" true, "N" false, anything else NULL. -#}
+{% macro yes_no(expr) -%}
+case trim({{ expr }}) when 'Y' then true when 'N' then false end
+{%- endmacro %}

@@ -1,0 +1,163 @@
+"""Many districts in one warm process: how the nightly refresh runs hundreds of districts.
+
+A run launched by the daemon is a new Python process that imports Dagster, dlt, pandera and the
+project before any work (4–5 s on the 2-core machine, about what a 2,000-student district's
+whole sync costs). So the nightly schedule asks for one `nightly_batch` run per
+ROSTER_SYNC_BATCH_SIZE districts, and that run executes `district_sync` for each of its districts
+inside its own process (`execute_in_process`, as the CLI does). Every district still gets its
+own Dagster run, partition materializations, check results and tags (`roster/batch` names the
+batch run); only the process start is shared. One district's failure never stops the others.
+
+A run executed in process never passes the instance's queue, so the one-run-per-district limit
+cannot hold it back: before each district, `sync_in_process` (the batch's and the CLI's) waits
+until no other run of that district is in progress. The other way round the queue does the work:
+the in-process run carries `dagster/partition` while it is in progress, so the daemon keeps a
+queued run of the same district (a sensor's, a UI launch) waiting until it ends.
+"""
+
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dagster import Config, DagsterRunStatus, Failure, JobDefinition, OpExecutionContext, RunsFilter, job, op
+
+from roster_pipeline.defs.automation.jobs import run_tags, sync_run_config
+from roster_pipeline.defs.constants import (
+    BATCH_OP,
+    BATCH_TAG,
+    DISTRICT_NAME_TAG,
+    NIGHTLY_BATCH_JOB,
+    PARTITION_TAG,
+    SKIP_ANALYST_COPY_TAG,
+    WAREHOUSE_TAG,
+)
+from roster_pipeline.defs.resources import WarehouseResource
+
+# The full event log goes to the instance (and the UI); the terminal gets warnings and a summary.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The statuses the run queue counts as holding a district (Dagster's ACTIVE_RUN_STATUSES).
+IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+# A district's run takes minutes; one still "in progress" after an hour has most likely died
+# without a word (a killed process): the district is skipped, never run beside it.
+DISTRICT_WAIT_SECONDS = 3600
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DistrictOutcome:
+    district_id: str
+    run_id: str
+    success: bool
+    seconds: float
+    problems: list[str] = field(default_factory=list)  # failed checks and step errors, one sentence each
+    name: str | None = None  # the district's name, once a run has read it from Clever
+
+    def line(self) -> str:
+        status = "ok" if self.success else "FAILED"
+        district = f"{self.name} ({self.district_id})" if self.name else self.district_id
+        return f"district {district}: {status} in {self.seconds:.1f}s (run {self.run_id})"
+
+
+def root_cause(error) -> str:
+    """The innermost message of a Dagster error chain: the sentence that says what went wrong."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1]
+
+
+def run_holding_district(instance, district_id: str) -> str | None:
+    """The id of a run of the district that is in progress, if any (whoever launched it)."""
+    records = instance.get_run_records(RunsFilter(statuses=IN_PROGRESS, tags={PARTITION_TAG: district_id}), limit=1)
+    return records[0].dagster_run.run_id if records else None
+
+
+def wait_for_district(instance, district_id: str, *, timeout: float = DISTRICT_WAIT_SECONDS, poll: float = 2.0,
+                      log: Callable[[str], None] | None = None) -> str | None:
+    """Wait until no run of the district is in progress; None then, else the run still holding it."""
+    deadline = time.monotonic() + timeout
+    holder = run_holding_district(instance, district_id)
+    if holder is not None:
+        (log or logger.warning)(f"District {district_id}: run {holder} of it is in progress; waiting for it to end "
+                                f"(up to {timeout / 60:.0f} min).")
+    while holder is not None and time.monotonic() < deadline:
+        time.sleep(poll)
+        holder = run_holding_district(instance, district_id)
+    return holder
+
+
+def sync_in_process(district_job, instance, district_id: str, *, incremental: bool, tags: dict[str, str],
+                    wait_seconds: float = DISTRICT_WAIT_SECONDS, log: Callable[[str], None] | None = None) -> DistrictOutcome:
+    """One district's `district_sync` run in this process, recorded in `instance` like any run,
+    once no other run of the district is in progress."""
+    started = time.monotonic()
+    holder = wait_for_district(instance, district_id, timeout=wait_seconds, log=log)
+    if holder is not None:
+        return DistrictOutcome(district_id, "not started", False, time.monotonic() - started, [
+            f"run {holder} of the district was still in progress after {wait_seconds / 60:.0f} min, so it was not "
+            "synced beside it (if that run is dead, mark it failed or terminate it in the UI)."])
+    result = district_job.execute_in_process(
+        partition_key=district_id, instance=instance, raise_on_error=False, tags=tags,
+        run_config={**QUIET_CONSOLE, **sync_run_config(incremental)},
+    )
+    outcome = DistrictOutcome(district_id, result.run_id, result.success, time.monotonic() - started,
+                              name=instance.get_run_by_id(result.run_id).tags.get(DISTRICT_NAME_TAG, tags.get(DISTRICT_NAME_TAG)))
+    if not result.success:
+        for event in result.all_events:
+            data = event.event_specific_data
+            if event.event_type_value == "ASSET_CHECK_EVALUATION" and not data.passed:
+                outcome.problems.append(f"check {data.asset_key.to_user_string()}:{data.check_name} failed: "
+                                        f"{data.description or 'see its metadata in the UI'}")
+            error = getattr(data, "error", None) if event.is_step_failure else None
+            if error is not None:
+                outcome.problems.append(f"{event.step_key}: {root_cause(error)}")
+    return outcome
+
+
+class BatchConfig(Config):
+    """The districts of one batch, and whether to apply events instead of refreshing fully."""
+
+    districts: list[str]
+    incremental: bool = False
+    trigger: str = "schedule"
+
+
+def batch_run_config(districts: list[str], incremental: bool = False, trigger: str = "schedule") -> dict:
+    return {"ops": {BATCH_OP: {"config": {"districts": districts, "incremental": incremental, "trigger": trigger}}}}
+
+
+def build_nightly_batch_job(warehouse_kind: str, resolve_district_job: Callable[[], JobDefinition]):
+    """The batch job; its op runs the job `resolve_district_job` returns (the definitions' own
+    `district_sync`, passed in so that this module never imports the definitions that import it)."""
+
+    @op(name=BATCH_OP, description="Runs district_sync for each district of the batch in this process, one run each.")
+    def sync_districts(context: OpExecutionContext, config: BatchConfig, warehouse: WarehouseResource) -> None:
+        district_job = resolve_district_job()  # built from the run's environment (0.2 s)
+        wh = warehouse.warehouse()
+        failed = []
+        for district_id in config.districts:
+            tags = {**run_tags(district_id, config.trigger), BATCH_TAG: context.run_id, SKIP_ANALYST_COPY_TAG: "true",
+                    # The DuckDB limit counts processes, and this batch run already holds one: a child
+                    # tagged `duckdb` as well would take the second and keep every other run waiting.
+                    WAREHOUSE_TAG: f"{wh.kind} (in batch)"}
+            outcome = sync_in_process(district_job, context.instance, district_id, incremental=config.incremental,
+                                      tags=tags, log=context.log.info)
+            (context.log.info if outcome.success else context.log.error)(
+                "; ".join([outcome.line(), *outcome.problems]))
+            if not outcome.success:
+                failed.append(district_id)
+        if wh.kind == "duckdb":  # one refresh of the analysts' file for the whole batch
+            from roster_pipeline.warehouse.analyst_copy import refresh_analyst_file
+
+            refresh_analyst_file(wh)
+        if failed:
+            raise Failure(description=f"{len(failed)} of {len(config.districts)} districts failed: {', '.join(failed)} "
+                                      "(each district's own run says why).")
+
+    @job(name=NIGHTLY_BATCH_JOB, tags={WAREHOUSE_TAG: warehouse_kind},
+         description="A batch of districts synced one after another in one process (the nightly refresh).")
+    def nightly_batch():
+        sync_districts()
+
+    return nightly_batch

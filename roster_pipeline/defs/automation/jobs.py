@@ -1,0 +1,45 @@
+"""The district job: everything of one district (raw load, SQL models, checks, publish), and its run tags.
+
+Sensors and the schedule add their request's tags to the job's; the CLI and the nightly batch pass
+tags to `execute_in_process`; a UI launch gets only the job's `tags` (so the defaults live there)
+and run_coordinator.py adds what it lacks.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, define_asset_job
+
+from roster_pipeline.defs.constants import (
+    DISTRICT_SYNC_JOB,
+    DISTRICT_TAG,
+    RAW_LOAD_OP,
+    TRIGGER_TAG,
+    WAREHOUSE_TAG,
+)
+from roster_pipeline.defs.partitions import district_partitions
+
+
+def build_district_sync_job(warehouse_kind: str):
+    """The job, tagged with the warehouse kind (the instance lets two DuckDB runs go at once).
+
+    `tags`, not `run_tags`: a launch from the UI merges only `tags` into the run. A launch that
+    names no trigger is a person's, hence the default `manual`; sensors and the CLI name theirs.
+    """
+    return define_asset_job(
+        DISTRICT_SYNC_JOB,
+        selection=AssetSelection.all(),
+        partitions_def=district_partitions,
+        tags={WAREHOUSE_TAG: warehouse_kind, TRIGGER_TAG: "manual"},
+        description="Sync one district: load its Clever data (full refresh or events), rebuild its roster "
+                    "tables, check them, and publish them when every check passes.",
+    )
+
+
+def sync_run_config(incremental: bool) -> dict:
+    """Run config choosing a full refresh or an incremental (events) load."""
+    return {"ops": {RAW_LOAD_OP: {"config": {"incremental": incremental}}}}
+
+
+def run_tags(district_id: str, trigger: str) -> dict[str, str]:
+    """Every run says which district and what started it (schedule, discovery, events, manual)."""
+    return {DISTRICT_TAG: district_id, TRIGGER_TAG: trigger}

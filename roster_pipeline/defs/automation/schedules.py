@@ -1,0 +1,55 @@
+"""The nightly full refresh of every authorized district at ROSTER_SYNC_CRON in ROSTER_SYNC_TIMEZONE.
+
+Districts go in batches of ROSTER_SYNC_BATCH_SIZE, one `nightly_batch` run each (see batch.py:
+a run's process start would otherwise cost as much as a small district's whole sync). Every
+district still gets its own `district_sync` run inside the batch.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
+
+from roster_pipeline.clever.client import CleverAPIError
+from roster_pipeline.defs.automation.batch import batch_run_config
+from roster_pipeline.defs.automation.sensors import clever_not_configured
+from roster_pipeline.defs.constants import DISTRICT_PARTITIONS_NAME, NIGHTLY_BATCH_JOB
+from roster_pipeline.defs.resources import CleverResource
+
+
+def build_nightly_schedule(cron: str, timezone: str, batch_size: int):
+    @schedule(
+        name="nightly_full_refresh", cron_schedule=cron, execution_timezone=timezone, job_name=NIGHTLY_BATCH_JOB,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description="Every night, a full refresh of every registered district that still has a Clever token: "
+                    f"deletions and unshared records disappear. Districts go {batch_size} to a run (one warm "
+                    "process), each with its own district_sync run; the run key holds the night, so a tick "
+                    "never starts a batch twice.",
+    )
+    def nightly_full_refresh(context: ScheduleEvaluationContext, clever: CleverResource):
+        if skip := clever_not_configured(clever):  # like the sensors: one line, not a traceback
+            yield skip
+            return
+        night = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date().isoformat()
+        registered = sorted(context.instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME))
+        try:
+            authorized = set(clever.district_tokens_by_id())
+        except CleverAPIError as exc:  # discovery is down: try every district; each run reports its own failure
+            context.log.warning(f"Token discovery failed ({exc}); requesting every registered district.")
+            authorized = set(registered)
+        wanted = []
+        for district_id in registered:
+            if district_id not in authorized:
+                context.log.warning(f"District {district_id} has no Clever token any more (de-authorized?); "
+                                    f"not synced. Its data is kept until `roster-pipeline forget --district {district_id}`.")
+                continue
+            wanted.append(district_id)
+        for start in range(0, len(wanted), batch_size):
+            batch = wanted[start:start + batch_size]
+            yield RunRequest(
+                run_key=f"nightly:{night}:{batch[0]}", run_config=batch_run_config(batch),
+                tags={"roster/trigger": "schedule", "roster/batch_size": str(len(batch))},
+            )
+
+    return nightly_full_refresh

@@ -1,0 +1,203 @@
+"""The raw Clever load as partitioned Dagster assets: one asset per raw table, one run per district."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dlt
+import pyarrow as pa
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    RetryRequested,
+    TableColumn,
+    TableSchema,
+    get_dagster_logger,
+)
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt.translator import DltResourceTranslatorData
+
+from roster_pipeline.clever.client import CleverAPIError
+from roster_pipeline.clever.events import (
+    Changes,
+    EventsUnavailable,
+    clever_events_source,
+    fetch_changes,
+    latest_event_id,
+    stored_cursor,
+)
+from roster_pipeline.clever.settings import DESCRIPTIONS, RAW_DATASET, SECTION_PAIR_TABLES, TABLES
+from roster_pipeline.clever.source import PROGRESS_LOGGER, clear_emptied_tables, clever_source, raw_tables
+from roster_pipeline.defs.constants import OWNER, RAW_GROUP, WAREHOUSE_POOL
+from roster_pipeline.defs.partitions import district_partitions
+from roster_pipeline.defs.resources import CleverResource, WarehouseResource
+from roster_pipeline.warehouse.connection import Warehouse
+from roster_pipeline.warehouse.postgres_tables import reclaim_space, tune_raw_tables
+
+
+def warehouse_pool(warehouse_kind: str) -> str | None:
+    """The pool of steps that use the warehouse: DuckDB's file takes one process at a time (they
+    take turns), so its steps share a limited pool; Postgres serves many at once, so its runs
+    are limited only by the run queue (max_concurrent_runs, one per district)."""
+    return WAREHOUSE_POOL if warehouse_kind == "duckdb" else None
+PLACEHOLDER_DISTRICT = "0" * 24  # the definition-time source only lists resources; it never fetches
+
+
+@contextmanager
+def progress_in_run_log() -> Iterator[None]:
+    """The paging progress lines (pages, rows, rate per collection) go to the run's event log.
+
+    The Clever layer logs them with plain `logging` (it imports no Dagster); Dagster captures
+    what reaches its own logger, so they are passed on to it while the load runs.
+    """
+    progress, into_run = logging.getLogger(PROGRESS_LOGGER), get_dagster_logger("clever.progress")
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            into_run.log(record.levelno, record.getMessage())
+
+    handler, level = Forward(), progress.level
+    progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        progress.removeHandler(handler)
+        progress.setLevel(level)
+
+
+class CleverTranslator(DagsterDltTranslator):
+    """Raw tables as `clever_raw/<table>` assets, documented, with no made-up upstream assets."""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> AssetSpec:
+        spec = super().get_asset_spec(data)
+        name = data.resource.name
+        return spec.replace_attributes(
+            key=AssetKey([RAW_GROUP, name]),
+            deps=[],
+            description=f"{DESCRIPTIONS[name]} Raw Clever data in `{RAW_DATASET}.{name}`, "
+                        "one slice per district (`district_id`).",
+            group_name=RAW_GROUP,
+            owners=[OWNER],
+            kinds={"dlt", data.destination.destination_name if data.destination else "duckdb"},
+            metadata={**spec.metadata, "dagster/column_schema": raw_column_schema(name)},
+        )
+
+
+def raw_column_schema(table: str) -> TableSchema:
+    """The raw table's columns as the pipeline declares them (Clever path → column)."""
+    if table in SECTION_PAIR_TABLES:
+        id_name = "student_id" if SECTION_PAIR_TABLES[table] == "students" else "teacher_id"
+        columns = [TableColumn("section_id", "varchar", description="Clever section id."),
+                   TableColumn(id_name, "varchar", description=f"Clever user id from the section's {SECTION_PAIR_TABLES[table]} list.")]
+    else:
+        columns = [TableColumn(n, "varchar" if k == pa.string() else "varchar (JSON list)",
+                               description=f"Clever field `{'.'.join(p)}`.") for n, p, k in TABLES[table][2]]
+    return TableSchema(columns=[TableColumn("district_id", "varchar", description="District whose token loaded the row."), *columns])
+
+
+class RawLoadConfig(Config):
+    """incremental: apply Clever events since the stored cursor instead of a full refresh."""
+
+    incremental: bool = False
+
+
+def find_cause(exc: BaseException, kind: type):
+    """The first exception of `kind` in the cause chain (dlt wraps errors raised in resources)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def events_since_cursor(pipeline, client, warehouse: Warehouse) -> tuple[Changes, str | None]:
+    """The changes since the district's stored cursor, and that cursor."""
+    with warehouse.turn():
+        known, cursor = stored_cursor(pipeline)
+    if not known:
+        raise EventsUnavailable("no event cursor is stored yet (first sync)")
+    return fetch_changes(client, cursor), cursor
+
+
+def newest_event_or_none(client, context, district_id: str) -> str | None:
+    try:
+        return latest_event_id(client)
+    except EventsUnavailable as reason:
+        context.log.info(f"District {district_id}: {reason}; the next incremental sync will refresh fully.")
+        return None
+
+
+def tune_after_load(context: AssetExecutionContext, wh: Warehouse, district_id: str, replaced: dict[str, int]) -> None:
+    """Postgres: index the raw tables, refresh the statistics this load moved, and vacuum the
+    tables whose old slice (`replaced`: rows per raw table before a full refresh) is now dead."""
+    if wh.kind != "postgres":
+        return
+    tune_raw_tables(wh, district_id, replaced)
+    vacuumed = reclaim_space(wh, {f"{RAW_DATASET}.{table}": rows for table, rows in replaced.items()})
+    if vacuumed:
+        context.log.info(f"District {district_id}: space of the replaced raw rows reclaimed in {', '.join(vacuumed)}.")
+
+
+def build_clever_raw_assets(warehouse: Warehouse):
+    """The `@dlt_assets` for the configured warehouse kind (its kind tag shows in the UI)."""
+
+    @dlt_assets(
+        dlt_source=clever_source(PLACEHOLDER_DISTRICT),
+        # Only describes the assets (each district loads through its own pipeline); a folder per
+        # warehouse kind, so switching ROSTER_WAREHOUSE never meets the other kind's saved state.
+        dlt_pipeline=dlt.pipeline(
+            pipeline_name="clever_raw", destination=warehouse.kind, dataset_name=RAW_DATASET,
+            pipelines_dir=str(warehouse.dlt_dir / f"asset_specs_{warehouse.kind}")),
+        name="clever_raw",
+        dagster_dlt_translator=CleverTranslator(),
+        partitions_def=district_partitions,
+        pool=warehouse_pool(warehouse.kind),
+    )
+    def clever_raw(context: AssetExecutionContext, config: RawLoadConfig, dlt: DagsterDltResource,
+                   clever: CleverResource, warehouse: WarehouseResource):
+        """Load one district: apply its Clever events (incremental), or replace its whole slice."""
+        district_id = context.partition_key
+        wh = warehouse.warehouse()
+        pipeline = wh.raw_pipeline(district_id)
+        token = clever.token_for(district_id)
+        try:
+            with clever.client_for(district_id, token) as client, progress_in_run_log():
+                if config.incremental:
+                    try:
+                        changes, cursor = events_since_cursor(pipeline, client, wh)
+                    except EventsUnavailable as reason:
+                        context.log.warning(f"District {district_id}: full refresh instead of events: {reason}.")
+                    else:
+                        context.log.info(f"District {district_id}: applying {changes.events} Clever events "
+                                         f"up to {changes.last_event_id}.")
+                        with wh.turn():
+                            results = list(dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
+                                district_id, changes, changes.last_event_id or cursor)))
+                            tune_after_load(context, wh, district_id, replaced={})  # few rows replaced or added
+                        yield from results
+                        return
+                # Events after the refresh started are applied next time (replaying a few is harmless).
+                newest = newest_event_or_none(client, context, district_id)
+                # dlt reads its state from the warehouse, pages and loads during the turn; Dagster
+                # records the results after it, while another process may use the warehouse.
+                with wh.turn():
+                    replaced = wh.raw_row_counts(district_id, raw_tables()) if wh.kind == "postgres" else {}
+                    results = list(dlt.run(context=context, dlt_pipeline=pipeline,
+                                           dlt_source=clever.source_for(district_id, token, events_cursor=newest)))
+                    emptied = clear_emptied_tables(pipeline, district_id)
+                    tune_after_load(context, wh, district_id, replaced)
+                yield from results
+                if emptied:
+                    context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")
+        except Exception as exc:
+            api_error = find_cause(exc, CleverAPIError)
+            if api_error is not None and api_error.transient:
+                raise RetryRequested(max_retries=3, seconds_to_wait=30) from exc
+            raise
+
+    return clever_raw

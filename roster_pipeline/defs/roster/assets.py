@@ -1,0 +1,360 @@
+"""The clean roster as Dagster assets: rules → SQL models → pandera checks → publish.
+
+Every model of `dbt_like_sql/` is an asset, with its dependencies read from its `ref()`/`source()`
+calls and its column docs from `schema.yml`. Like dagster-dbt's `@dbt_assets`, the whole project
+is one multi-asset: one step builds a district's models in dependency order, runs the checks
+and publishes. One step instead of ~40 keeps Dagster's per-step cost out of a district's run
+(it was most of a small district's run time), while the UI still shows one asset per model,
+its lineage, and one check result per table.
+
+Each mart has a blocking pandera check; `roster/published` swaps the checked district into
+schema `roster` only when every check passed, otherwise the step fails naming the checks and
+the previous published version stays.
+
+Metadata and logs carry counts, ids and reason codes, never a student's or teacher's values:
+Dagster's event log is readable by everyone with the UI, outside the warehouse roles that keep
+personal data and demographics apart. So previews are aggregates computed in the warehouse, and
+a failed check names its failing records by id (see `contract_check`).
+"""
+
+
+import re
+import time
+import warnings
+from typing import Iterator
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    multi_asset,
+)
+from dagster._utils.warnings import PreviewWarning
+
+from roster_pipeline.defs.clever_raw.assets import warehouse_pool
+from roster_pipeline.defs.constants import (
+    APPROVAL_TAG,
+    CONTRACT_CHECK,
+    DISTRICT_NAME_TAG,
+    MASS_CHANGE_CHECK,
+    OWNER,
+    RAW_GROUP,
+    ROSTER_GROUP,
+    SKIP_ANALYST_COPY_TAG,
+)
+from roster_pipeline.defs.partitions import district_partitions
+from roster_pipeline.defs.resources import RulesResource, WarehouseResource
+from roster_pipeline.modeling.contract_check import check_contract, ibis_connection
+from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject
+from roster_pipeline.modeling.rules import write_rule_tables
+from roster_pipeline.modeling.runner import build_model, prepare_schemas
+from roster_pipeline.publishing.guard import GUARDED_TABLES, judge
+from roster_pipeline.publishing.publish import publish_district
+from roster_pipeline.settings import MassChangeSettings
+from roster_pipeline.warehouse.analyst_copy import refresh_analyst_file
+from roster_pipeline.warehouse.connection import Statements, placeholder, table_columns
+from roster_pipeline.warehouse.postgres_tables import reclaim_space
+from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
+
+# Partitioned asset checks are a Dagster preview feature; we rely on them knowingly (one check
+# result per district), so the warning would only add noise to every CLI run.
+warnings.filterwarnings("ignore", category=PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
+
+RULES_KEY = AssetKey([ROSTER_GROUP, "district_rules"])
+PUBLISHED_KEY = AssetKey([ROSTER_GROUP, "published"])
+PREVIEW_ROWS = 30  # rows per aggregate preview table (groups: grades, schools, subjects)
+
+
+def model_key(name: str) -> AssetKey:
+    return RULES_KEY if name in RULE_TABLES else AssetKey([ROSTER_GROUP, name])
+
+
+def column_schema(project: SqlProject, model: SqlModel) -> TableSchema | None:
+    columns = project.docs.get(model.name, {}).get("columns", {})
+    if not columns:
+        return None
+    return TableSchema(columns=[
+        TableColumn(name, str(doc.get("data_type", "varchar")), description=str(doc.get("description", "")).strip())
+        for name, doc in columns.items()])
+
+
+def model_spec(project: SqlProject, model: SqlModel, warehouse_kind: str) -> AssetSpec:
+    doc = project.docs.get(model.name, {})
+    where = (f"`{model.relation}` (a view over every district)" if model.materialized == "view"
+             else f"`{model.relation}`, one slice per district" + (
+                 f"; published to `{PUBLISHED_SCHEMA}.{model.name}`" if model.layer == "marts" else ""))
+    metadata = {"sql_file": MetadataValue.path(str(model.path.relative_to(project.sql_dir.parent))),
+                "layer": model.layer}
+    schema = column_schema(project, model)
+    if schema:
+        metadata["dagster/column_schema"] = schema
+    kinds = {"sql", warehouse_kind} | ({"pandera"} if model.layer == "marts" else set())
+    return AssetSpec(
+        model_key(model.name), group_name=ROSTER_GROUP, owners=[OWNER], kinds=kinds,
+        deps=[model_key(r) for r in dict.fromkeys(model.refs)] + [AssetKey([RAW_GROUP, s]) for s in dict.fromkeys(model.sources)],
+        description=f"{doc.get('description') or model.name} Built from {model.path.name} into {where}.",
+        metadata=metadata,
+    )
+
+
+# The UI's preview of each mart: counts computed in the warehouse, never a person's values.
+# Materialization metadata lands in Dagster's event log, which everyone with the UI can read;
+# names, emails, birth dates, state ids and demographic flags stay behind the warehouse roles.
+# Each entry: (title, query over `{relation}` filtered by `{mine}`, the district).
+AGGREGATE_PREVIEWS: dict[str, list[tuple[str, str]]] = {
+    "schools": [("Schools per grade span", "select low_grade, high_grade, count(*) as schools from {relation} "
+                 "where {mine} group by low_grade, high_grade order by low_grade, high_grade")],
+    "students": [
+        ("Students per grade", "select grade, count(*) as students, count(distinct school_id) as schools "
+         "from {relation} where {mine} group by grade order by grade"),
+        ("Students per school", "select school_id, count(*) as students, min(grade) as lowest_grade, "
+         "max(grade) as highest_grade from {relation} where {mine} group by school_id order by school_id"),
+    ],
+    "teachers": [("Teachers per school", "select school_id, count(*) as teachers from {relation} where {mine} "
+                  "group by school_id order by school_id")],
+    "sections": [
+        ("Sections per subject and grade", "select subject, grade, count(*) as sections, count(distinct teacher_id) "
+         "as teachers from {relation} where {mine} group by subject, grade order by subject, grade"),
+        ("Sections per school", "select school_id, count(*) as sections from {relation} where {mine} "
+         "group by school_id order by school_id"),
+    ],
+    "enrollments": [
+        # Distinct students counted in two hash aggregations: Postgres sorts the whole slice for a
+        # count(distinct) (9 s at 1M students). Sections: the sections preview.
+        ("Enrollments per subject and grade", "select subject, grade, sum(enrollments) as enrollments, "
+         "count(*) as students from (select subject, grade, student_id, count(*) as enrollments from {relation} "
+         "where {mine} group by subject, grade, student_id) as per_student group by subject, grade "
+         "order by subject, grade"),
+        ("Enrollments per school", "select school_id, sum(enrollments) as enrollments, count(*) as students "
+         "from (select school_id, student_id, count(*) as enrollments from {relation} where {mine} "
+         "group by school_id, student_id) as per_student group by school_id order by school_id"),
+    ],
+    "demographics": [
+        ("Students per flag (share of the district's students)", " union all ".join(
+            f"select '{flag}' as flag, sum(case when {flag} then 1 else 0 end) as yes, "
+            f"sum(case when not {flag} then 1 else 0 end) as no, sum(case when {flag} is null then 1 else 0 end) "
+            f"as not_given, round(100.0 * sum(case when {flag} then 1 else 0 end) / nullif(count(*), 0), 1) "
+            f"as yes_percent from {{relation}} where {{mine}}"
+            for flag in ("special_education", "frl_eligible", "ell", "section_504", "gifted"))),
+        ("Students per FRL status", "select coalesce(frl_status, '(not given)') as frl_status, count(*) as students "
+         "from {relation} where {mine} group by frl_status order by 1"),
+    ],
+    "admins": [("Admins per role", "select role, count(distinct user_id) as admins, count(distinct school_id) as "
+                "schools from {relation} where {mine} group by role order by role")],
+    "rejected_records": [("Records per entity, action and reason", "select entity, action, reason_code, count(*) as "
+                          "records from {relation} where {mine} group by entity, action, reason_code "
+                          "order by entity, action, reason_code")],
+    "school_roster_summary": [("Per school", "select school_id, name, students, teachers, sections, "
+                               "enrollments, excluded_students, excluded_sections from {relation} where {mine} "
+                               "order by school_id")],
+}
+
+
+def markdown_table(columns: list[str], rows: list[tuple]) -> str:
+    def cell(value) -> str:
+        return ("" if value is None else str(value)).replace("|", "/").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:PREVIEW_ROWS]]
+    if len(rows) > PREVIEW_ROWS:
+        lines.append(f"\n({len(rows) - PREVIEW_ROWS} more rows not shown)")
+    return "\n".join(lines)
+
+
+def preview_markdown(sql: Statements, model: SqlModel, district_id: str) -> str:
+    """Aggregate Markdown tables of the district's slice, for the UI (see AGGREGATE_PREVIEWS).
+
+    A mart without its own entry gets its rows per school (or its row count): never its values.
+    """
+    mine = f"district_id = {placeholder(sql.dialect, 'd')}"
+    queries = AGGREGATE_PREVIEWS.get(model.name)
+    if queries is None:
+        per_school = "school_id" in table_columns(sql, model.schema, model.name)
+        queries = [("Records per school", "select school_id, count(*) as records from {relation} where {mine} "
+                    "group by school_id order by school_id") if per_school else
+                   ("Records", "select count(*) as records from {relation} where {mine}")]
+    parts = []
+    for title, query in queries:
+        sql.execute(query.format(relation=model.relation, mine=mine), {"d": district_id})
+        rows = [tuple(r) for r in sql.fetchall()]
+        parts.append(f"**{title}**\n\n" + (markdown_table(sql.columns, rows) if rows else "(no rows for this district)"))
+    return "\n\n".join(parts)
+
+
+def excluded_by_reason(sql: Statements, relation: str, district_id: str) -> dict:
+    """Rows per reason code (`excluded/<CODE>`, `field_nulled/<CODE>`), for the UI and its plots."""
+    sql.execute(f"select action, reason_code, count(*) from {relation} where district_id = "
+                f"{placeholder(sql.dialect, 'd')} group by action, reason_code order by 1, 2", {"d": district_id})
+    return {f"{action}/{code}": MetadataValue.int(rows) for action, code, rows in sql.fetchall()}
+
+
+def sql_error_sentence(exc: Exception) -> str:
+    """The first line of a model's database error, with quoted text masked unless the error is
+    about the SQL itself (parser, binder, catalog: raised before any row is read). Errors raised
+    while reading rows may quote a value ("Could not convert string '…'", "Key (…)=(…)")."""
+    import duckdb
+    import psycopg2
+
+    lines = str(exc).strip().splitlines()
+    message = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+                        psycopg2.ProgrammingError)):
+        return message
+    return re.sub(r"=\([^)]*\)", "=(…)", re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message))
+
+
+def check_specs(marts: list[str]) -> list[AssetCheckSpec]:
+    contracts = [AssetCheckSpec(
+        CONTRACT_CHECK, asset=model_key(t), blocking=True, partitions_def=district_partitions,
+        description=f"Pandera contract of roster.{t}: types, keys, formats, grade range, foreign keys, run as "
+                    "queries inside the warehouse. A failure blocks the district's publish.") for t in marts]
+    guards = [AssetCheckSpec(
+        MASS_CHANGE_CHECK, asset=model_key(t), blocking=True, partitions_def=district_partitions,
+        description=f"Blocks the publish when the district's {t} shrink or grow by more than "
+                    "ROSTER_MASS_CHANGE_SHARE and ROSTER_MASS_CHANGE_MIN_ROWS against the published version "
+                    f"(first publish exempt; approve with the run tag {APPROVAL_TAG}=true).") for t in GUARDED_TABLES]
+    return contracts + guards
+
+
+def build_models(wh, project: SqlProject, district_id: str, district_rules, profile,
+                 rows_deleted: dict[str, int] | None = None) -> Iterator[MaterializeResult]:
+    """The rules tables and every SQL model for one district, in one turn on the warehouse.
+
+    The results are yielded after the turn; a failing model still reports the models built
+    before it, then fails the step naming its SQL file.
+    """
+    results, failure = [], None
+    with wh.session() as session:
+        with session.transaction() as sql:
+            prepare_schemas(sql)
+            counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, district_rules)
+        results.append(MaterializeResult(asset_key=RULES_KEY, metadata={
+            "rules_file": str(profile.path), **{k: MetadataValue.int(v) for k, v in counts.items()}}))
+        parameters = district_rules.sql_parameters()
+        for model in project.build_order():
+            started = time.monotonic()
+            try:
+                with session.transaction() as sql:
+                    rows = build_model(sql, project, model, district_id, parameters, rows_deleted)
+                    metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
+                    if model.materialized != "view":
+                        metadata["dagster/row_count"] = MetadataValue.int(rows)
+                    if model.layer == "marts":
+                        metadata["preview"] = MetadataValue.md(preview_markdown(sql, model, district_id))
+                        if model.name == "rejected_records":
+                            metadata |= excluded_by_reason(sql, model.relation, district_id)
+            except Exception as exc:
+                # Not chained to `exc`: the event log would keep its message, which may quote a value.
+                failure = Failure(description=f"SQL model {model.path.name} failed for district {district_id}: "
+                                              f"{sql_error_sentence(exc)}")
+                break
+            results.append(MaterializeResult(asset_key=model_key(model.name), metadata=metadata))
+    yield from results
+    if failure is not None:
+        raise failure
+
+
+def name_run_after_district(context: AssetExecutionContext, wh, district_id: str) -> None:
+    """Tag the run `roster/district_name` with the name Clever just served, however the run was launched.
+
+    Run lists and the CLI then say "Riverside Unified" instead of a hex id (the partition key
+    stays the id: names change, ids do not).
+    """
+    with wh.transaction() as sql:
+        row = sql.execute(f"select name from {BUILD_SCHEMA}.districts where district_id = "
+                          f"{placeholder(sql.dialect, 'd')}", {"d": district_id}).fetchone()
+    if row and row[0] and context.run.tags.get(DISTRICT_NAME_TAG) != row[0]:
+        context.instance.add_run_tags(context.run_id, {DISTRICT_NAME_TAG: row[0]})
+
+
+def build_roster_assets(project: SqlProject, warehouse_kind: str):
+    """The `roster` group: one multi-asset over the rules, every SQL model and the publish."""
+    marts = [m.name for m in project.marts()]
+    specs = [
+        AssetSpec(RULES_KEY, group_name=ROSTER_GROUP, owners=[OWNER], kinds={"python", warehouse_kind},
+                  description="The district's effective rules profile (ROSTER_RULES, or the bundled default) as the "
+                              "small tables the SQL models join: grade crosswalk, subject names, kept subjects, "
+                              "school scope."),
+        *(model_spec(project, m, warehouse_kind) for m in project.models.values()),
+        AssetSpec(PUBLISHED_KEY, group_name=ROSTER_GROUP, owners=[OWNER], kinds={"sql", warehouse_kind},
+                  deps=[model_key(t) for t in marts], skippable=True,
+                  description="Publishes the district's checked tables into schema `roster` in one transaction: "
+                              "readers see the previous complete version or the new one, never a mix, and other "
+                              "districts are untouched. Happens only when every blocking check passed."),
+    ]
+
+    @multi_asset(name="roster_models", specs=specs, check_specs=check_specs(marts),
+                 partitions_def=district_partitions, pool=warehouse_pool(warehouse_kind))
+    def roster_models(context: AssetExecutionContext, warehouse: WarehouseResource, rules: RulesResource):
+        """Build, check and publish one district's roster.
+
+        Each phase (models, contracts, guards and publish) runs in one turn on the warehouse and
+        its results are handed to Dagster after it: recording events is the slow Python part of
+        a small district, and another process can use a DuckDB warehouse meanwhile.
+        """
+        district_id = context.partition_key
+        wh = warehouse.warehouse()
+        profile = rules.profile()
+        district_rules = profile.for_district(district_id)
+        rows_deleted: dict[str, int] = {}  # dead rows per table, for the vacuum after publish
+        yield from build_models(wh, project, district_id, district_rules, profile, rows_deleted)
+        name_run_after_district(context, wh, district_id)
+
+        blocked: list[str] = []
+        checks = []
+        with ibis_connection(wh) as backend:
+            for table in marts:
+                started = time.monotonic()
+                result = check_contract(backend, table, district_id, district_rules)
+                metadata = {"rows_checked": MetadataValue.int(result.rows_checked),
+                            "seconds": round(time.monotonic() - started, 3)}
+                if not result.passed:
+                    blocked.append(f"roster.{table} failed its pandera contract ({result.failure_count} failures)")
+                    metadata |= {"failure_count": MetadataValue.int(result.failure_count),
+                                 "failures": MetadataValue.md(result.failures_markdown)}
+                checks.append(AssetCheckResult(asset_key=model_key(table), check_name=CONTRACT_CHECK, passed=result.passed,
+                                               severity=AssetCheckSeverity.ERROR, metadata=metadata))
+        yield from checks
+
+        approved = context.run.tags.get(APPROVAL_TAG, "").lower() == "true"
+        settings = MassChangeSettings.from_env()
+        rewritten: dict[str, int] = {}
+        with wh.transaction() as sql:
+            verdicts = [judge(sql, table, district_id, settings, approved) for table in GUARDED_TABLES]
+            if not blocked and not any(v.blocked for v in verdicts):
+                counts = publish_district(sql, district_id, marts, project, rewritten)
+        for verdict in verdicts:
+            if verdict.blocked:
+                context.log.error(verdict.message)
+                blocked.append(verdict.message)
+            metadata = {"published_rows": MetadataValue.int(verdict.published or 0),
+                        "new_rows": MetadataValue.int(verdict.new), "change": MetadataValue.int(verdict.change),
+                        "approved": MetadataValue.bool(approved)}
+            for name, records in (("removed", verdict.removed), ("added", verdict.added)):
+                if records is not None:  # over the limit: which records, by id
+                    metadata[f"{name}_records"] = MetadataValue.int(records[0])
+                    metadata[f"{name}_record_ids"] = MetadataValue.text(
+                        ", ".join(records[1]) + (" …" if records[0] > len(records[1]) else ""))
+            yield AssetCheckResult(
+                asset_key=model_key(verdict.table), check_name=MASS_CHANGE_CHECK, passed=not verdict.blocked,
+                severity=AssetCheckSeverity.ERROR, description=verdict.message, metadata=metadata)
+        if blocked:
+            raise Failure(description=f"District {district_id} not published; the previous version stays. "
+                                      + "; ".join(blocked))
+        metadata = {t: MetadataValue.int(n) for t, n in counts.items()}
+        vacuumed = reclaim_space(wh, {**rows_deleted, **rewritten})
+        if vacuumed:
+            metadata["vacuumed_tables"] = MetadataValue.int(len(vacuumed))
+        if wh.kind == "duckdb" and context.run.tags.get(SKIP_ANALYST_COPY_TAG) != "true":
+            metadata["analyst_file"] = MetadataValue.path(str(refresh_analyst_file(wh)))
+        yield MaterializeResult(asset_key=PUBLISHED_KEY, metadata=metadata)
+
+    return roster_models

@@ -1,0 +1,184 @@
+"""Run one table's pandera contract on one district's build slice, inside the warehouse.
+
+A failure is reported by the ids of the failing records (the table's key), the column, the
+check and pandera's reason code, never by the failing values: check results land in Dagster's
+event log, which everyone with the UI can read, while the values are student and staff data
+that only the warehouse's roles may show. pandera's own failure cases are those values (and
+its row index is a position, not a key), so each failing check is run again as a query that
+selects the failing rows' keys in the warehouse.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import ibis
+import pandera.errors
+from pandera.api.checks import Check
+from pandera.api.ibis.components import Column
+from pandera.api.ibis.types import IbisData
+from pandera.backends.ibis.checks import IbisCheckBackend
+from pandera.config import ValidationDepth, config_context
+from pandera.constants import CHECK_OUTPUT_KEY
+
+from roster_pipeline.modeling.contracts import contract_for
+from roster_pipeline.modeling.rules import DistrictRules
+from roster_pipeline.warehouse.connection import POSTGRES_WORK_MEM, Warehouse
+from roster_pipeline.warehouse.schemas import BUILD_SCHEMA
+
+IDS_SHOWN = 10
+
+# The columns that name a record of each table in failure reports (ids, never personal values).
+RECORD_KEYS = {
+    "districts": ("district_id",), "schools": ("school_id",), "students": ("student_id",), "teachers": ("teacher_id",),
+    "sections": ("section_id",), "enrollments": ("section_id", "student_id"), "demographics": ("student_id",),
+    "admins": ("user_id", "role", "school_id"), "rejected_records": ("entity", "record_id", "action"),
+    "school_roster_summary": ("school_id",),
+}
+
+
+def record_id(values) -> str:
+    """A key's values joined by `:`, empty text for NULL (as in roster_changes.record_id)."""
+    return ":".join("" if v is None or v != v else str(v) for v in values)  # v != v: pandas' NaN
+
+
+@dataclass(frozen=True)
+class ContractFailure:
+    """One failing check: where, which, why and which records, without the values."""
+
+    column: str  # a column, the columns of a uniqueness rule joined by ", ", or "(table)"
+    check: str
+    reason: str  # pandera's reason code: DATAFRAME_CHECK, SERIES_CONTAINS_NULLS, DUPLICATES, ...
+    rows: int | None = None  # failing rows; None for a failure that is not about rows (a type, a column)
+    record_ids: tuple[str, ...] = ()  # the first IDS_SHOWN failing records' keys
+
+
+@dataclass(frozen=True)
+class ContractResult:
+    table: str
+    rows_checked: int
+    failures: tuple[ContractFailure, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def failure_count(self) -> int:
+        return sum(f.rows or 1 for f in self.failures)
+
+    @property
+    def failures_markdown(self) -> str:
+        """The failing checks with the failing records' ids, for the UI."""
+        key = ":".join(RECORD_KEYS.get(self.table, ("key",)))
+
+        def cell(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
+
+        lines = [f"| column | check | reason | failing rows | record ids ({key}) |", "| --- | --- | --- | ---: | --- |"]
+        for f in self.failures:
+            ids = ", ".join(f.record_ids) + (" …" if f.rows and f.rows > len(f.record_ids) else "")
+            lines.append(f"| {cell(f.column)} | {cell(f.check)} | {f.reason} | "
+                         f"{'' if f.rows is None else f.rows} | {cell(ids)} |")
+        return "\n".join(lines)
+
+
+@contextmanager
+def ibis_connection(warehouse: Warehouse) -> Iterator:
+    """An Ibis backend on the warehouse, so pandera's checks run as the warehouse's own queries."""
+    if warehouse.kind == "duckdb":
+        with warehouse.connect() as conn:
+            yield ibis.duckdb.from_connection(conn)
+        return
+    parts = urlsplit(warehouse.url)
+    backend = ibis.connect(urlunsplit(("postgres", *parts[1:])))
+    backend.raw_sql(f"set work_mem = '{POSTGRES_WORK_MEM}'")  # hashed foreign-key lookups (see warehouse.py)
+    try:
+        yield backend
+    finally:
+        backend.disconnect()
+
+
+def check_contract(backend, table: str, district_id: str, rules: DistrictRules) -> ContractResult:
+    """Validate the district's rows of `roster_build.<table>`; failures are returned, not raised."""
+
+    def district_slice(name: str):
+        return backend.table(name, database=BUILD_SCHEMA).filter(lambda t: t.district_id == district_id)
+
+    rows = district_slice(table)
+    schema = contract_for(table, rules, district_slice)
+    checked = int(rows.count().execute())
+    # pandera's Ibis backend reports "not nullable" failures on an empty table (its any() of no
+    # rows is NULL); an empty slice has no values to check, so only its columns and types are.
+    depth = ValidationDepth.SCHEMA_AND_DATA if checked else ValidationDepth.SCHEMA_ONLY
+    try:
+        with config_context(validation_depth=depth):
+            schema.validate(rows, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        keys = [k for k in RECORD_KEYS.get(table, ()) if k in rows.columns]
+        failures = [f for error in errors.schema_errors for f in describe(rows, schema, error, keys)]
+        return ContractResult(table, checked, tuple(failures))
+    return ContractResult(table, checked)
+
+
+def describe(rows, schema, error: pandera.errors.SchemaError, keys: list[str]) -> list[ContractFailure]:
+    """One pandera error as failures that name records by key, found by querying the failing rows.
+
+    Never an empty list: an error whose rows cannot be found is still reported, without ids.
+    """
+    reason = getattr(error.reason_code, "name", str(error.reason_code))
+    check = error.check
+    column = error.schema.name if isinstance(error.schema, Column) else None
+    name = (check.error or check.name) if isinstance(check, Check) else str(check)
+    unlocated = ContractFailure(column or "(table)", name, reason)
+
+    def found(column_label: str, failing) -> ContractFailure:
+        if failing is None:
+            return ContractFailure(column_label, name, reason)
+        count = int(failing.count().execute())
+        ids: tuple[str, ...] = ()
+        if keys and all(k in failing.columns for k in keys):
+            shown = failing.select(keys).order_by(keys).limit(IDS_SHOWN).execute()
+            ids = tuple(record_id(row) for row in shown.itertuples(index=False))
+        return ContractFailure(column_label, name, reason, count, ids)
+
+    def located() -> list[ContractFailure]:
+        if check == "multiple_fields_uniqueness":  # pandera stops at the first repeated key; report each
+            subsets = [schema.unique] if all(isinstance(c, str) for c in schema.unique) else schema.unique
+            repeated = [(s, rows.filter(ibis._.count().over(group_by=list(s)) > 1)) for s in subsets]
+            return [found(", ".join(s), r) for s, r in repeated if int(r.count().execute())]
+        if check == "field_uniqueness" and column:
+            return [found(column, rows.filter(ibis._.count().over(group_by=[column]) > 1))]
+        if check == "not_nullable" and column:
+            return [found(column, rows.filter(rows[column].isnull()))]
+        if error.reason_code == pandera.errors.SchemaErrorReason.WRONG_DATATYPE and column in rows.columns:
+            return [ContractFailure(column, f"{name}, found {rows.schema()[column]}", reason)]  # the type, not values
+        if check == "column_in_schema":  # strict contract: columns the contract does not know
+            return [ContractFailure(c, name, reason) for c in rows.columns if c not in schema.columns]
+        if check == "column_in_dataframe":
+            return [ContractFailure(c, name, reason) for c in schema.columns if c not in rows.columns]
+        if isinstance(check, Check) and error.reason_code != pandera.errors.SchemaErrorReason.CHECK_ERROR:
+            return [found(column or "(table)", failing_rows(rows, check, column))]
+        return []
+
+    try:
+        return located() or [unlocated]
+    except Exception:  # the failing rows cannot be queried: the failure is still reported
+        return [unlocated]
+
+
+def failing_rows(rows, check: Check, column: str | None):
+    """The rows a pandera check fails on, as a query (its output counted the way pandera counts it)."""
+    output = IbisCheckBackend(check).apply(IbisData(rows, column))
+    if isinstance(output, ibis.Table):  # a table-wide check: the rows joined with their verdict
+        table, passed = output, output[CHECK_OUTPUT_KEY]
+    elif isinstance(output, ibis.Column):
+        table, passed = rows, output
+    else:
+        return None  # one verdict for the whole table: no rows to name
+    if check.ignore_na and column:
+        passed = passed | table[column].isnull()
+    return table.filter(~passed.fill_null(check.ignore_na))

@@ -1,0 +1,171 @@
+"""dbt-like SQL models: `dbt_like_sql/` → rendered SQL (Jinja2) → one district slice per build.
+
+A model is one `.sql` file; its folder is its layer (staging, intermediate, marts). It names
+other models with `{{ ref('model') }}`, raw tables with `{{ source('clever', 'table') }}` and the
+district being built with `{{ district_id() }}` (a bound parameter, never pasted text).
+`{{ config(materialized='view') }}` makes a staging model a view over every district; every
+other model is a table holding one slice per district, rebuilt for one district at a time.
+
+Shared SQL (the dedupe, the grade reason, and the few spots where DuckDB and Postgres disagree:
+regex match, date parsing, JSON lists) lives in `dbt_like_sql/macros/` as Jinja macros that every
+model calls by name, as in dbt; they branch on `dialect` the way dbt's adapter macros dispatch.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from roster_pipeline.warehouse.connection import placeholder
+from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, RAW_DATASET, STAGING_SCHEMA
+
+
+def _sql_dir() -> Path:
+    """`dbt_like_sql/`: inside the installed package (the wheel ships it), else at the top of a checkout."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "dbt_like_sql"
+    return packaged if packaged.is_dir() else package.parent / "dbt_like_sql"
+
+
+SQL_DIR = _sql_dir()
+LAYERS = ("staging", "intermediate", "marts")
+RULE_TABLES = ("rules_grades", "rules_subject_names", "rules_subjects_kept", "rules_school_scope")
+
+
+@dataclass
+class SqlModel:
+    name: str
+    layer: str
+    path: Path
+    text: str
+    refs: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    materialized: str = "table"
+
+    @property
+    def schema(self) -> str:
+        return STAGING_SCHEMA if self.materialized == "view" else BUILD_SCHEMA
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class RenderedSql:
+    sql: str
+    parameters: tuple[str, ...]  # names of the bound parameters the statement uses
+
+
+class SqlProject:
+    """Every model of `dbt_like_sql/`, their documentation, and rendering for one dialect."""
+
+    def __init__(self, sql_dir: Path = SQL_DIR) -> None:
+        self.sql_dir = sql_dir
+        self.env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+    @cached_property
+    def models(self) -> dict[str, SqlModel]:
+        models: dict[str, SqlModel] = {}
+        for layer in LAYERS:
+            for path in sorted((self.sql_dir / layer).glob("*.sql")):
+                if path.stem in models:
+                    raise ValueError(f"two SQL models are named {path.stem}")
+                model = SqlModel(path.stem, layer, path, path.read_text(encoding="utf-8"))
+                self._inspect(model)
+                models[model.name] = model
+        for model in models.values():
+            unknown = [r for r in model.refs if r not in models and r not in RULE_TABLES]
+            if unknown:
+                raise ValueError(f"{model.path.name} refers to unknown models {unknown}")
+            if model.materialized == "view" and "district_id()" in model.text:
+                raise ValueError(f"{model.path.name} is a view and cannot depend on the district being built")
+        return models
+
+    @cached_property
+    def docs(self) -> dict[str, dict]:
+        """schema.yml: model → {description, columns: {name: {description, data_type}}, key, indexes}.
+
+        `key` is the dbt-style `constraints` entry (type primary_key or unique, and its columns);
+        `indexes` the dbt-postgres `config.indexes` column lists. Postgres gets both (see
+        postgres_tables.py); DuckDB needs neither, its zone maps serve the district filters.
+        """
+        raw = yaml.safe_load((self.sql_dir / "schema.yml").read_text(encoding="utf-8"))
+        docs = {}
+        for m in raw["models"]:
+            keys = [c for c in m.get("constraints", []) if c.get("type") in ("primary_key", "unique")]
+            docs[m["name"]] = {
+                "description": m.get("description", "").strip(),
+                "columns": {c["name"]: c for c in m.get("columns", [])},
+                "key": (keys[0]["type"], tuple(keys[0]["columns"])) if keys else None,
+                "indexes": [tuple(i["columns"]) for i in (m.get("config") or {}).get("indexes", [])],
+            }
+        return docs
+
+    def build_order(self) -> list[SqlModel]:
+        """Every model after the models it refers to (rule tables are written before any model)."""
+        graph = {name: [r for r in model.refs if r in self.models] for name, model in self.models.items()}
+        return [self.models[name] for name in graphlib.TopologicalSorter(graph).static_order()]
+
+    def marts(self) -> list[SqlModel]:
+        return [m for m in self.models.values() if m.layer == "marts"]
+
+    def _inspect(self, model: SqlModel) -> None:
+        """Render once with recording callables to learn refs, sources and config."""
+
+        def config(**options) -> str:
+            model.materialized = options.get("materialized", model.materialized)
+            return ""
+
+        def ref(name: str) -> str:
+            model.refs.append(name)
+            return name
+
+        def source(source_name: str, table: str) -> str:
+            model.sources.append(table)
+            return table
+
+        self.env.from_string(model.text).render(config=config, ref=ref, source=source, **self._globals("duckdb", []))
+
+    def render(self, model: SqlModel, dialect: str) -> RenderedSql:
+        """The model's SQL for DuckDB or Postgres, with parameters as named placeholders."""
+        used: list[str] = []
+        models = self.models
+
+        def ref(name: str) -> str:
+            return f"{BUILD_SCHEMA}.{name}" if name in RULE_TABLES else models[name].relation
+
+        text = self.env.from_string(model.text).render(
+            config=lambda **_: "", ref=ref, source=lambda _s, table: f"{RAW_DATASET}.{table}",
+            **self._globals(dialect, used))
+        return RenderedSql(text, tuple(dict.fromkeys(used)))
+
+    @cached_property
+    def macro_files(self) -> list[jinja2.Template]:
+        """`macros/*.sql`: Jinja macros every model can call by name, as in dbt."""
+        return [self.env.from_string(path.read_text(encoding="utf-8"))
+                for path in sorted((self.sql_dir / "macros").glob("*.sql"))]
+
+    def _globals(self, dialect: str, used: list[str]) -> dict:
+        builtins = _builtins(dialect, used)
+        macros: dict = {}
+        for template in self.macro_files:
+            module = template.make_module(builtins)
+            macros.update({name: value for name, value in vars(module).items() if isinstance(value, jinja2.runtime.Macro)})
+        return {**macros, **builtins}
+
+
+def _builtins(dialect: str, used: list[str]) -> dict:
+    """What every model and macro may call besides the macros: the dialect (like dbt's `target.type`),
+    bound parameters (recorded in `used`), and the district being built."""
+
+    def param(name: str) -> str:
+        used.append(name)
+        return placeholder(dialect, name)
+
+    return {"dialect": dialect, "param": param, "district_id": lambda: param("district_id")}

@@ -1,0 +1,276 @@
+"""School confirmation reports: one self-contained HTML page (and CSV files) per school.
+
+After each publish a school liaison confirms the school's roster. The page leads with what
+the school must fix in the SIS (each record with the reason in plain words and the fix), then
+shows what was loaded (students per grade of the grades the school serves, against the previous
+sync; the math and ELA sections with teacher, period and enrollment count). Records kept out by
+design (a subject or grade the vendor does not process) need no fix, so they are only counted,
+in a collapsed list at the end; the reason codes' `to_fix_in_sis` column decides which is which.
+A district index links the schools. Everything is read from the published `roster` tables, so
+the page says exactly what analysts see; the pages carry their CSS inline and load nothing from
+the internet.
+"""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing
+import os
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from roster_pipeline.modeling.reason_codes import REASON_CODES
+from roster_pipeline.publishing.publish import PREVIOUS_SUMMARY, district_labels
+from roster_pipeline.settings import ConfigError, data_dir, validate_district_id
+from roster_pipeline.warehouse.connection import Statements, Warehouse, placeholder, table_columns
+from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+GRADES = range(13)  # the summary's per-grade columns: students_grade_k, students_grade_1 .. _12
+ENTITY_ORDER = {"student": 0, "teacher": 1, "section": 2}  # a liaison fixes people first; sections often follow
+
+
+def grade_label(grade: int) -> str:
+    """Clever's own word for grade 0, so the page never shows the "K" it rejects elsewhere."""
+    return "Kindergarten" if grade == 0 else str(grade)
+
+
+def reports_dir() -> Path:
+    """ROSTER_REPORTS_DIR, or `reports/` under the data directory."""
+    raw = os.environ.get("ROSTER_REPORTS_DIR")
+    path = Path(raw) if raw else data_dir() / "reports"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"ROSTER_REPORTS_DIR {path} exists and is not a folder.")
+    return path
+
+
+@dataclass
+class SchoolReport:
+    school_id: str
+    name: str
+    counts: dict[str, int]                      # students, teachers, sections, enrollments, excluded_*, to_fix, ...
+    grades: list[tuple[str, int, int | None]]   # (grade label, now, previous sync or None)
+    sections: list[dict] = field(default_factory=list)
+    to_fix: list[dict] = field(default_factory=list)     # excluded, and the school can fix it in the SIS
+    cleared: list[dict] = field(default_factory=list)    # fields left empty (invalid email, birth date)
+    by_design: list[dict] = field(default_factory=list)  # excluded, nothing to fix (out of scope)
+
+    @property
+    def file_stem(self) -> str:
+        return f"school_{self.school_id}"
+
+    @property
+    def excluded(self) -> list[dict]:
+        return self.to_fix + self.by_design
+
+
+def _entity_rank(row: dict) -> int:
+    return ENTITY_ORDER.get(row["entity"], len(ENTITY_ORDER))
+
+
+def tally(rows: list[dict]) -> str:
+    """Records by entity for the headline, e.g. "2 students, 1 section"."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["entity"]] = counts.get(row["entity"], 0) + 1
+    ordered = sorted(counts.items(), key=lambda item: (ENTITY_ORDER.get(item[0], len(ENTITY_ORDER)), item[0]))
+    return ", ".join(f"{n} {entity}{'' if n == 1 else 's'}" for entity, n in ordered)
+
+
+def _rows(sql: Statements, query: str, params: dict) -> list[dict]:
+    sql.execute(query, params)
+    columns = sql.columns
+    return [dict(zip(columns, row)) for row in sql.fetchall()]
+
+
+def expected_grade(value: str) -> str | None:
+    """The Clever grade an SIS value plainly means ("K" → "Kindergarten", "05" or "Grade 5" → "5"), if any."""
+    text = re.sub(r"^(grade|gr\.?)\s*", "", unicodedata.normalize("NFKC", value).strip().lower())
+    if text in ("k", "kg", "kdg", "kinder", "kindergarten"):
+        return "Kindergarten"
+    if text.isascii() and text.isdigit() and 0 <= int(text) <= 12:
+        return grade_label(int(text))
+    return None
+
+
+def _explained(row: dict) -> dict:
+    """The reason code's meaning and fix; a grade Clever does not define gets the value Clever expects instead."""
+    code = REASON_CODES.get(row["reason_code"])
+    fix = code.fix if code else ""
+    raw = re.fullmatch(r'grade is "(.*)"', row["detail"] or "", re.S) if row["reason_code"] == "GRADE_NOT_NUMERIC" else None
+    expected = expected_grade(raw.group(1)) if raw else None
+    if expected:
+        fix = f'Clever expects "{expected}", not "{raw.group(1)}": correct the grade in the SIS.'
+    return {**row, "meaning": code.meaning if code else row["reason_code"], "fix": fix,
+            "to_fix_in_sis": "no" if code and not code.to_fix_in_sis else "yes"}
+
+
+def _grade_rows(now: dict, before: dict | None, low: int | None, high: int | None) -> list[tuple[str, int, int | None]]:
+    """The grades the school serves (Clever's low..high grade) plus any grade with students now or last sync.
+
+    A bound that is missing or outside Kindergarten..12 (Clever's "PreKindergarten", "13") counts
+    as that end of the range, so a school is never shown fewer grades than it serves.
+    """
+    low, high = sorted((0 if low is None else min(max(low, 0), 12), 12 if high is None else min(max(high, 0), 12)))
+    rows = []
+    for grade in GRADES:
+        column = f"students_grade_{'k' if grade == 0 else grade}"
+        previous = before[column] if before else None
+        if low <= grade <= high or now[column] or previous:
+            rows.append((grade_label(grade), now[column], previous))
+    previous = before["students_other_grades"] if before else None
+    if now["students_other_grades"] or previous:
+        rows.append(("other grades", now["students_other_grades"], previous))
+    return rows
+
+
+def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None = None) -> tuple[list[SchoolReport], list[dict]]:
+    """(one report per school, excluded records that name no school in scope)."""
+    validate_district_id(district_id, "--district")
+    with warehouse.transaction() as sql:
+        d = placeholder(sql.dialect, "d")
+        params = {"d": district_id}
+        summary = _rows(sql, f"select * from {PUBLISHED_SCHEMA}.school_roster_summary where district_id = {d} "
+                             "order by name, school_id", params)
+        previous = {}
+        if table_columns(sql, BUILD_SCHEMA, "previous_school_roster_summary"):
+            previous = {r["school_id"]: r for r in _rows(sql, f"select * from {PREVIOUS_SUMMARY} where district_id = {d}", params)}
+        sections = _rows(sql, f"""
+            with enrolled as (
+                select section_id, count(*) as enrollments from {PUBLISHED_SCHEMA}.enrollments
+                where district_id = {d} group by section_id
+            )
+            select s.school_id, s.section_id, s.name, s.period, s.subject, s.grade, s.course_name,
+                   t.first_name || ' ' || t.last_name as teacher, t.email as teacher_email,
+                   coalesce(enrolled.enrollments, 0) as enrollments
+            from {PUBLISHED_SCHEMA}.sections s
+            left join {PUBLISHED_SCHEMA}.teachers t on t.district_id = s.district_id and t.teacher_id = s.teacher_id
+            left join enrolled on enrolled.section_id = s.section_id
+            where s.district_id = {d} order by s.school_id, s.subject, s.grade, s.period, s.name, s.section_id""", params)
+        served = {r["school_id"]: (r["low_grade"], r["high_grade"]) for r in _rows(
+            sql, f"select school_id, low_grade, high_grade from {PUBLISHED_SCHEMA}.schools where district_id = {d}", params)}
+        rejected = [_explained(r) for r in _rows(sql, f"""
+            select school_id, entity, record_id, record_name, reason_code, action, detail
+            from {PUBLISHED_SCHEMA}.rejected_records where district_id = {d}
+            order by entity, record_name, record_id, reason_code, action""", params)]
+    reports = []
+    by_school: dict[tuple, list[dict]] = defaultdict(list)  # (school, table) → rows: one pass, not one per school
+    for section in sections:
+        by_school[(section["school_id"], "sections")].append(section)
+    for record in rejected:
+        kind = "cleared" if record["action"] != "excluded" else ("to_fix" if record["to_fix_in_sis"] == "yes" else "by_design")
+        by_school[(record["school_id"], kind)].append(record)
+    for row in summary:
+        if school_id and row["school_id"] != school_id:
+            continue
+        report = SchoolReport(  # stable sorts on the query's order: people first to fix, by design grouped by reason
+            row["school_id"], row["name"] or row["school_id"],
+            {k: row[k] for k in ("students", "teachers", "sections", "enrollments", "excluded_students", "excluded_sections")},
+            _grade_rows(row, previous.get(row["school_id"]), *served.get(row["school_id"], (None, None))),
+            by_school[(row["school_id"], "sections")],
+            sorted(by_school[(row["school_id"], "to_fix")], key=_entity_rank),
+            by_school[(row["school_id"], "cleared")],
+            sorted(by_school[(row["school_id"], "by_design")], key=lambda r: r["reason_code"]),
+        )
+        report.counts["excluded_teachers"] = sum(r["entity"] == "teacher" for r in report.excluded)
+        report.counts["to_fix"] = len(report.to_fix)
+        report.counts["values_to_fix"] = len(report.cleared)
+        report.counts["by_design"] = len(report.by_design)
+        reports.append(report)
+    if school_id and not reports:
+        raise ConfigError(f"--school {school_id} is not a published school of district {district_id}.")
+    known = {r["school_id"] for r in summary}
+    unplaced = [r for r in rejected if r["school_id"] not in known]
+    return reports, unplaced
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(tally=tally, grade_label=grade_label)
+    return env
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    """The named columns of each row (plain csv.writer: DictWriter's per-field checks cost seconds at 1M students)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows([row.get(c) for c in columns] for row in rows)
+
+
+SECTION_COLUMNS = ["section_id", "name", "period", "subject", "grade", "course_name", "teacher", "teacher_email", "enrollments"]
+EXCLUDED_COLUMNS = ["entity", "action", "to_fix_in_sis", "record_name", "record_id", "reason_code", "meaning", "detail", "fix"]
+
+
+PARALLEL_MIN_SCHOOLS = 200  # below this a second process costs more than it saves
+
+
+def _write_school_files(folder: Path, district: str, reports: list[SchoolReport]) -> None:
+    env = _environment()
+    template = env.get_template("school_report.html.j2")
+    for report in reports:
+        (folder / f"{report.file_stem}.html").write_text(
+            template.render(report=report, district=district), encoding="utf-8")
+        _write_csv(folder / f"{report.file_stem}_grades.csv",
+                   [{"grade": g, "students": now, "previous_sync": prev} for g, now, prev in report.grades],
+                   ["grade", "students", "previous_sync"])
+        _write_csv(folder / f"{report.file_stem}_sections.csv", report.sections, SECTION_COLUMNS)
+        # the page's order: to fix, values left empty, then by design
+        _write_csv(folder / f"{report.file_stem}_excluded.csv", report.to_fix + report.cleared + report.by_design,
+                   EXCLUDED_COLUMNS)
+
+
+def _write_all_school_files(folder: Path, district: str, reports: list[SchoolReport], parallel: bool | None) -> None:
+    """Every school's files; a large district's pages are rendered on two cores.
+
+    Rendering is pure Python (Jinja2 and csv hold the GIL), so threads would not help: a forked
+    child writes half the schools from the data already in memory (nothing is pickled or
+    re-imported) while this process writes the other half. The child touches no database.
+    """
+    if parallel is None:
+        parallel = len(reports) >= PARALLEL_MIN_SCHOOLS
+    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+        _write_school_files(folder, district, reports)
+        return
+    half = len(reports) // 2
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_school_files, args=(folder, district, reports[half:]), name="school-pages")
+    child.start()
+    try:
+        _write_school_files(folder, district, reports[:half])
+    finally:
+        child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"Writing the second half of district {district}'s school pages failed "
+                           f"(helper process exit code {child.exitcode}; its error is in the step's stderr).")
+
+
+def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_id: str | None = None,
+                  parallel: bool | None = None) -> dict:
+    """Write the district's pages and CSVs under out_dir/<district_id>/; returns what was written.
+
+    parallel: render on two processes (default: when the district has PARALLEL_MIN_SCHOOLS schools).
+    """
+    reports, unplaced = load_reports(warehouse, district_id, school_id)
+    district = district_labels(warehouse, [district_id], short=True)[district_id]
+    folder = out_dir / district_id  # folders keep the id: names change, ids do not
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_all_school_files(folder, district, reports, parallel)
+    env = _environment()
+    index = folder / "index.html"
+    if school_id is None:  # the index covers the whole district
+        totals = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts} if reports else {}
+        index.write_text(env.get_template("district_index.html.j2").render(
+            district=district, reports=reports, totals=totals, unplaced=unplaced), encoding="utf-8")
+    preview = ["| school | students | sections | to fix in the SIS | by design |", "| --- | ---: | ---: | ---: | ---: |"] + [
+        f"| {r.name.replace('|', '/')} | {r.counts['students']} | {r.counts['sections']} | {len(r.to_fix)} | {len(r.by_design)} |"
+        for r in reports[:10]]
+    return {"folder": folder, "index": index, "schools": len(reports), "preview": "\n".join(preview),
+            "excluded": sum(len(r.excluded) for r in reports) + sum(u["action"] == "excluded" for u in unplaced)}
+
