@@ -153,11 +153,12 @@ class FreshnessSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "FreshnessSettings":
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        from dagster._utils.schedules import is_valid_cron_string
+        from croniter import croniter  # what Dagster's schedules parse cron with
 
         env = os.environ if env is None else env
         cron = env.get("ROSTER_SYNC_CRON") or "0 0 * * *"
-        if not is_valid_cron_string(cron):
+        # Dagster takes five fields (minute resolution), as croniter expands them.
+        if not croniter.is_valid(cron) or len(croniter.expand(cron)[0]) != 5:
             raise ConfigError(f"ROSTER_SYNC_CRON {cron!r} is not a valid cron expression (e.g. \"0 0 * * *\").")
         timezone = env.get("ROSTER_SYNC_TIMEZONE") or "America/Los_Angeles"
         try:
