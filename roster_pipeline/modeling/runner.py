@@ -68,20 +68,23 @@ def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_
     wanted = sql.execute(f"{query} limit 0", values).columns
     if "district_id" not in wanted:
         raise ValueError(f"{model.path.name} must return a district_id column")
-    if table_columns(sql, model.schema, model.name) != wanted:
+    created = table_columns(sql, model.schema, model.name) != wanted
+    if created:
         # A new model, or its columns changed: the build table (a work area) is recreated.
         sql.execute(f"drop table if exists {model.relation}")
         # Postgres: a work area that every run rebuilds needs no write-ahead log (about half the
         # cost of writing a large district's slice); after a server crash it is simply empty.
         unlogged = "unlogged " if sql.dialect == "postgres" else ""
         sql.execute(f"create {unlogged}table {model.relation} as {query} limit 0", values)
-    if sql.dialect == "postgres":  # the indexes the next models and checks join on (no-op once they exist)
+    elif sql.dialect == "postgres":  # the indexes the next models join on (no-op once they exist)
         ensure_indexes(sql, model.schema, model.name, build_indexes(project, model))
     sql.execute(f"delete from {model.relation} where {mine}", values)
     previous = sql.cursor.rowcount if sql.dialect == "postgres" else 0
     if deleted is not None and sql.dialect == "postgres":
         deleted[model.relation] = previous  # dead rows a vacuum can reclaim
     sql.execute(f"insert into {model.relation} {query} where {mine}", values)
+    if created and sql.dialect == "postgres":  # a new table is indexed once written (one sorted build each)
+        ensure_indexes(sql, model.schema, model.name, build_indexes(project, model))
     rows = sql.execute(f"select count(*) from {model.relation} where {mine}", values).fetchone()[0]
     if sql.dialect == "postgres":
         refresh_statistics(sql, model.relation, previous, rows)

@@ -56,6 +56,14 @@ def _replace_changed_rows(sql: Statements, table: str, names: str, params: dict)
     return deleted, sql.cursor.rowcount
 
 
+def _ensure_keys_and_indexes(sql: Statements, project: SqlProject, table: str, columns: list[str]) -> None:
+    """The published table's declared key and the analysts' indexes (no-op once they exist)."""
+    doc = project.docs.get(table, {})
+    key = doc.get("key")
+    ensure_key(sql, PUBLISHED_SCHEMA, table, key if key and set(key[1]) <= set(columns) else None)
+    ensure_indexes(sql, PUBLISHED_SCHEMA, table, [i for i in doc.get("indexes", []) if set(i) <= set(columns)])
+
+
 def publish_district(sql: Statements, district_id: str, tables: list[str],
                      project: SqlProject | None = None, rewritten: dict[str, int] | None = None) -> dict[str, int]:
     """Swap the district's rows of every table in the caller's transaction; returns rows per table.
@@ -73,7 +81,8 @@ def publish_district(sql: Statements, district_id: str, tables: list[str],
     for table in tables:
         columns = table_columns(sql, BUILD_SCHEMA, table)
         published = table_columns(sql, PUBLISHED_SCHEMA, table)
-        if not published:
+        created = not published
+        if created:
             sql.execute(f"create table {PUBLISHED_SCHEMA}.{table} as select * from {BUILD_SCHEMA}.{table} limit 0")
         else:
             for column in [c for c in columns if c not in published]:  # a model gained a column
@@ -85,11 +94,8 @@ def publish_district(sql: Statements, district_id: str, tables: list[str],
                 sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} add column {column} {kind}")
             for column in [c for c in published if c not in columns]:  # renamed or removed by the model
                 sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} drop column {column}")
-        if sql.dialect == "postgres":  # keys and indexes for analysts (no-op once they exist)
-            doc = project.docs.get(table, {})
-            key = doc.get("key")
-            ensure_key(sql, PUBLISHED_SCHEMA, table, key if key and set(key[1]) <= set(columns) else None)
-            ensure_indexes(sql, PUBLISHED_SCHEMA, table, [i for i in doc.get("indexes", []) if set(i) <= set(columns)])
+        if sql.dialect == "postgres" and not created:
+            _ensure_keys_and_indexes(sql, project, table, columns)
         names = ", ".join(columns)
         deleted = inserted = None
         if sql.dialect == "postgres":
@@ -98,6 +104,11 @@ def publish_district(sql: Statements, district_id: str, tables: list[str],
             sql.execute(f"delete from {PUBLISHED_SCHEMA}.{table} where {mine}", params)
             sql.execute(f"insert into {PUBLISHED_SCHEMA}.{table} ({names}) "
                         f"select {names} from {BUILD_SCHEMA}.{table} where {mine}", params)
+        if sql.dialect == "postgres" and created:
+            # A new table's first slice (a new installation) is indexed after it is written: one
+            # sorted build per index instead of millions of single inserts (1M students: the
+            # enrollments publish took 30 s with its three indexes in place).
+            _ensure_keys_and_indexes(sql, project, table, columns)
         if table == "districts":  # the one column a model cannot know: when this publish happened
             sql.execute(f"update {PUBLISHED_SCHEMA}.districts set published_at = current_timestamp where {mine}", params)
         counts[table] = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}", params).fetchone()[0]
