@@ -6,7 +6,10 @@ reader finds the API shape in one place and `helpers.py` turns pages into Arrow 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
+import yaml
 
 MAX_PAGE_SIZE = 10000  # Clever's largest `limit`; above it the API answers 413
 USER_AGENT = "roster-pipeline (+https://github.com/roster-pipeline)"
@@ -77,16 +80,26 @@ SECTION_PAIR_TABLES = {"section_students": "students", "section_teachers": "teac
 RAW_KEYS = {**{table: ("district_id", "id") for table in TABLES},
             **{table: ("district_id", "section_id", f"{role[:-1]}_id") for table, role in SECTION_PAIR_TABLES.items()}}
 
-DESCRIPTIONS = {
-    "districts": "The district as Clever describes it (name, SIS, sync state).",
-    "schools": "Schools the district shares with the application.",
-    "students": "Users with the student role: identity, grade, birth date and v3.1 demographics.",
-    "teachers": "Users with the teacher role: identity, school and email.",
-    "staff": "Users with the staff role (school administrators and other school staff).",
-    "district_admins": "Users with the district_admin role.",
-    "sections": "Class periods: school, subject, grade, course, term and primary teacher.",
-    "section_students": "One row per (section, student): the enrollment lists of Clever sections.",
-    "section_teachers": "One row per (section, teacher), primary teacher first (position 0).",
-    "courses": "Courses that sections belong to.",
-    "terms": "School terms that sections run in.",
-}
+
+def _sources_yml() -> Path:
+    """`dbt_like_sql/staging/_sources.yml`: inside the installed package, else at the top of a
+    checkout (where modeling/project.py finds the SQL project; a unit test checks they agree)."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "dbt_like_sql"
+    return (packaged if packaged.is_dir() else package.parent / "dbt_like_sql") / "staging" / "_sources.yml"
+
+
+SOURCES_YML = _sources_yml()
+
+
+def _descriptions() -> dict[str, str]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    (clever,) = [s for s in yaml.load(SOURCES_YML.read_text(encoding="utf-8"), Loader=loader)["sources"]
+                 if s["name"] == "clever"]
+    return {table["name"]: table["description"].strip() for table in clever["tables"]}
+
+
+# What each raw table holds (the dlt resources' docs, the raw assets' descriptions). The raw tables
+# and their columns are documented once, as dbt `sources`, in the yml; here only their descriptions
+# are read. The loader's own facts (tables, columns, Clever paths, keys) stay above.
+DESCRIPTIONS: dict[str, str] = _descriptions()

@@ -1,31 +1,48 @@
-"""Pandera contracts for every `roster` table, run as blocking checks before a district publishes.
+"""Pandera contracts for every `roster` table, built from `dbt_like_sql/marts/_marts.yml` and run as
+blocking checks before a district publishes.
 
 The contracts use pandera's Ibis backend: every check becomes a query that the warehouse
 (DuckDB or Postgres) runs over the district's slice in place, so a 7,000,000-row enrollments
 table is validated without being pulled into Python memory (pandas took 17 s and gigabytes
-at 1M students; the pushed-down checks stream). The static part of each contract (types, keys,
-formats) is a `DataFrameModel`; the parts that depend on the district (its grade range from the
-rules profile, foreign keys to the district's other tables) are added in `contract_for`.
+at 1M students; the pushed-down checks stream).
+
+The yml is the one home of a table's columns and checks, so the docs, the Dagster column schemas
+and the contracts cannot drift apart: `data_type` is the column's type, `not_null` its
+nullability, `unique` and `dbt_utils.unique_combination_of_columns` the keys (within the
+district), `accepted_values`, `matches` and `not_empty` pandera's built-in checks, and a
+`relationships` test to a seed its values. Every contract is strict: a column the yml does not
+list is a change to review, not to publish. The parts that depend on the district (its grade
+range from the rules profile, `relationships` to the district's other tables) are added in
+`contract_for`.
+
+What stays here is what a column list cannot say: the rules across columns, which the yml names
+as model-level `roster_*` tests (`TABLE_TESTS`): frl_eligible follows frl_status, district admins
+have no school, a rejected record's action is its reason code's action, and a summary's counts
+are not negative (one query for all of them, not one per count column).
 """
 
 from __future__ import annotations
 
 import copy
+import csv
+from collections.abc import Callable
+from functools import cache
 
 import ibis
 import ibis.expr.datatypes as dt
 import pandera.ibis as pa
 from pandera.api.ibis.types import IbisData
 
-from roster_pipeline.modeling.reason_codes import REASON_CODES
+from roster_pipeline.modeling.project import SqlProject, ref_name
+from roster_pipeline.modeling.reason_codes import REASON_CODES, SEEDS_DIR
 from roster_pipeline.modeling.rules import DistrictRules
 
-DISTRICT_ID = r"^[0-9a-f]{24}$"
-EMAIL = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"  # lower-case: emails are normalized before publishing
-Text = dt.String
-Grade = dt.Int32  # SQL `integer` on both warehouses
-Flag = dt.Boolean
-Moment = dt.Timestamp(timezone="UTC", scale=6)  # timestamp with time zone, microseconds, on both warehouses
+# yml `data_type` → the type the warehouse reports through Ibis (same on DuckDB and Postgres).
+TYPES = {
+    "varchar": dt.String, "integer": dt.Int32, "bigint": dt.Int64, "boolean": dt.Boolean, "date": dt.Date,
+    "timestamp with time zone": dt.Timestamp(timezone="UTC", scale=6),  # microseconds on both warehouses
+}
+FRL_ELIGIBLE = {"free": True, "reduced": True, "paid": False}
 
 
 def _all_of(data: IbisData, condition) -> ibis.Table:
@@ -33,185 +50,122 @@ def _all_of(data: IbisData, condition) -> ibis.Table:
     return data.table.select(passed=condition)
 
 
-class _RosterTable(pa.DataFrameModel):
-    district_id: Text = pa.Field(str_matches=DISTRICT_ID)
-
-    class Config:
-        strict = True  # a column the contract does not know is a change to review, not to publish
-
-
-class DistrictsContract(_RosterTable):
-    name: Text = pa.Field(nullable=True)
-    state: Text = pa.Field(nullable=True)
-    last_sync: Moment = pa.Field(nullable=True)
-    pause_start: Moment = pa.Field(nullable=True)
-    pause_end: Moment = pa.Field(nullable=True)
-    published_at: Moment = pa.Field(nullable=True)  # stamped by the publish
-
-    class Config:
-        unique = [["district_id"]]
-
-
-class SchoolsContract(_RosterTable):
-    school_id: Text
-    name: Text = pa.Field(nullable=True)
-    sis_id: Text = pa.Field(nullable=True)
-    state_id: Text = pa.Field(nullable=True)
-    nces_id: Text = pa.Field(nullable=True)
-    low_grade: Grade = pa.Field(nullable=True)
-    high_grade: Grade = pa.Field(nullable=True)
-
-    class Config:
-        unique = [["school_id"]]
-
-
-class StudentsContract(_RosterTable):
-    student_id: Text
-    school_id: Text
-    first_name: Text = pa.Field(nullable=True)
-    last_name: Text = pa.Field(nullable=True)
-    gender: Text = pa.Field(nullable=True)
-    birth_date: dt.Date = pa.Field(nullable=True)
-    state_id: Text = pa.Field(nullable=True)
-    sis_id: Text = pa.Field(nullable=True)
-    email: Text = pa.Field(nullable=True, str_matches=EMAIL)
-    grade: Grade
-    race: Text = pa.Field(nullable=True)
-    hispanic_ethnicity: Text = pa.Field(nullable=True)
-
-    class Config:
-        unique = [["student_id"]]
-
-
-class TeachersContract(_RosterTable):
-    teacher_id: Text
-    school_id: Text
-    first_name: Text = pa.Field(nullable=True)
-    last_name: Text = pa.Field(nullable=True)
-    email: Text = pa.Field(str_matches=EMAIL)
-    sis_id: Text = pa.Field(nullable=True)
-    state_id: Text = pa.Field(nullable=True)
-    title: Text = pa.Field(nullable=True)
-
-    class Config:
-        unique = [["teacher_id"], ["email"]]  # an email is unique within the district
-
-
-class SectionsContract(_RosterTable):
-    section_id: Text
-    school_id: Text
-    name: Text = pa.Field(nullable=True)
-    period: Text = pa.Field(nullable=True)
-    subject: Text
-    grade: Grade
-    course_name: Text = pa.Field(nullable=True)
-    term_name: Text = pa.Field(nullable=True)
-    teacher_id: Text
-
-    class Config:
-        unique = [["section_id"]]
-
-
-class EnrollmentsContract(_RosterTable):
-    school_id: Text
-    section_id: Text
-    student_id: Text
-    teacher_id: Text
-    period_name: Text = pa.Field(nullable=True)
-    subject: Text
-    grade: Grade
-    teacher_first_name: Text = pa.Field(nullable=True)
-    teacher_last_name: Text = pa.Field(nullable=True)
-    teacher_email: Text = pa.Field(str_matches=EMAIL)
-
-    class Config:
-        unique = [["section_id", "student_id"]]  # one row per enrollment
-
-
-FRL_ELIGIBLE = {"free": True, "reduced": True, "paid": False}
-
-
-class DemographicsContract(_RosterTable):
-    student_id: Text
-    special_education: Flag = pa.Field(nullable=True)
-    frl_status: Text = pa.Field(nullable=True, isin=["free", "reduced", "paid", "other"])
-    frl_eligible: Flag = pa.Field(nullable=True)
-    ell: Flag = pa.Field(nullable=True)
-    section_504: Flag = pa.Field(nullable=True)
-    gifted: Flag = pa.Field(nullable=True)
-    home_language: Text = pa.Field(nullable=True)
-
-    class Config:
-        unique = [["student_id"]]
-
-    @pa.dataframe_check(error="frl_eligible must be true for free/reduced, false for paid, NULL otherwise")
-    def frl_eligible_follows_status(cls, data: IbisData) -> ibis.Table:
+def _frl_eligible_follows_status(doc: dict) -> pa.Check:
+    def check(data: IbisData) -> ibis.Table:
         t = data.table
         expected = t.frl_status.cases(*FRL_ELIGIBLE.items(), else_=ibis.null(dt.boolean))
-        return _all_of(data, (expected.isnull() & t.frl_eligible.isnull()) | (expected == t.frl_eligible).fill_null(False))
+        agrees = (expected.isnull() & t.frl_eligible.isnull()) | (expected == t.frl_eligible).fill_null(False)
+        return _all_of(data, agrees)
+
+    return pa.Check(check, name="frl_eligible_follows_status",
+                    error="frl_eligible must be true for free/reduced, false for paid, NULL otherwise")
 
 
-class AdminsContract(_RosterTable):
-    user_id: Text
-    role: Text = pa.Field(isin=["school_admin", "district_admin"])
-    school_id: Text = pa.Field(nullable=True)
-    first_name: Text = pa.Field(nullable=True)
-    last_name: Text = pa.Field(nullable=True)
-    email: Text = pa.Field(nullable=True)
-    title: Text = pa.Field(nullable=True)
-
-    class Config:
-        unique = [["user_id", "role", "school_id"]]  # an admin appears once per school
-
-    @pa.dataframe_check(error="district admins have no school")
-    def school_matches_role(cls, data: IbisData) -> ibis.Table:
+def _district_admins_have_no_school(doc: dict) -> pa.Check:
+    def check(data: IbisData) -> ibis.Table:
         t = data.table
         return _all_of(data, ((t.role == "district_admin") & t.school_id.isnull()) | (t.role == "school_admin"))
 
+    return pa.Check(check, name="school_matches_role", error="district admins have no school")
 
-class RejectedRecordsContract(_RosterTable):
-    entity: Text = pa.Field(isin=["school", "student", "teacher", "section", "admin"])
-    record_id: Text
-    record_name: Text = pa.Field(nullable=True)
-    school_id: Text = pa.Field(nullable=True)
-    reason_code: Text = pa.Field(isin=sorted(REASON_CODES))
-    action: Text = pa.Field(isin=["excluded", "field_nulled"])
-    detail: Text = pa.Field(str_length={"min_value": 1})
 
-    @pa.dataframe_check(error="the action must match the reason code's action")
-    def action_matches_reason(cls, data: IbisData) -> ibis.Table:
+def _action_matches_reason_code(doc: dict) -> pa.Check:
+    def check(data: IbisData) -> ibis.Table:
         t = data.table
         expected = t.reason_code.cases(*((c, r.action) for c, r in REASON_CODES.items()), else_=ibis.null(dt.string))
         return _all_of(data, (t.action == expected).fill_null(False))
 
-
-class SchoolRosterSummaryContract(pa.DataFrameModel):
-    district_id: Text = pa.Field(str_matches=DISTRICT_ID)
-    school_id: Text
-    name: Text = pa.Field(nullable=True)
-
-    class Config:
-        strict = False  # the per-grade count columns follow the grade crosswalk; each is added below
-        unique = [["school_id"]]
+    return pa.Check(check, name="action_matches_reason", error="the action must match the reason code's action")
 
 
-CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
-    "districts": DistrictsContract, "schools": SchoolsContract, "students": StudentsContract, "teachers": TeachersContract,
-    "sections": SectionsContract, "enrollments": EnrollmentsContract, "demographics": DemographicsContract,
-    "admins": AdminsContract, "rejected_records": RejectedRecordsContract,
-    "school_roster_summary": SchoolRosterSummaryContract,
+def _counts_not_negative(doc: dict) -> pa.Check:
+    counts = [name for name, column in doc["columns"].items() if column.get("data_type") == "bigint"]
+    return pa.Check(lambda data: _all_of(data, ibis.and_(*(data.table[c].fill_null(0) >= 0 for c in counts))),
+                    error="every count is a whole number ≥ 0")
+
+
+# Model-level tests the yml names and this module implements: the table's doc → a table-wide check.
+TABLE_TESTS: dict[str, Callable[[dict], pa.Check]] = {
+    "roster_frl_eligible_follows_status": _frl_eligible_follows_status,
+    "roster_district_admins_have_no_school": _district_admins_have_no_school,
+    "roster_action_matches_reason_code": _action_matches_reason_code,
+    "roster_counts_not_negative": _counts_not_negative,
 }
 
-# Foreign keys checked per district: table.column must be among the ids of another table.
-FOREIGN_KEYS = {
-    "students": [("school_id", "schools", "school_id")],
-    "teachers": [("school_id", "schools", "school_id")],
-    "sections": [("school_id", "schools", "school_id"), ("teacher_id", "teachers", "teacher_id")],
-    "enrollments": [("student_id", "students", "student_id"), ("section_id", "sections", "section_id"),
-                    ("teacher_id", "teachers", "teacher_id")],
-    "demographics": [("student_id", "students", "student_id")],
-}
-COUNT_COLUMNS = ("students", "teachers", "sections", "enrollments", "excluded_")
+
+@cache
+def sql_project() -> SqlProject:
+    """The SQL project the contracts are built from, its yml read once per process."""
+    return SqlProject()
+
+
+def checked_tables(project: SqlProject | None = None) -> list[str]:
+    """The tables with a contract: every mart, in the yml's order."""
+    project = project or sql_project()
+    marts = {m.name for m in project.marts()}
+    return [name for name in project.docs if name in marts]
+
+
+def seed_of(test) -> str | None:
+    """The seed a `relationships` test refers to (`ref('reason_codes')`), if it is one."""
+    name = ref_name(test.args["to"])
+    return name if (SEEDS_DIR / f"{name}.csv").is_file() else None
+
+
+def seed_values(seed: str, field: str) -> list[str]:
+    """A seed column's values, sorted: what a `relationships` test to a seed accepts."""
+    with open(SEEDS_DIR / f"{seed}.csv", newline="", encoding="utf-8") as handle:
+        return sorted({row[field] for row in csv.DictReader(handle)})
+
+
+def _to_mart(test) -> bool:
+    """A `relationships` test to another table of the district (not to a seed)."""
+    return test.name == "relationships" and not seed_of(test)
+
+
+def foreign_keys(table: str) -> list[tuple[str, str, str]]:
+    """(column, other table, other column) of the table's `relationships` tests to other marts."""
+    columns = sql_project().docs[table]["columns"]
+    return [(name, ref_name(t.args["to"]), t.args["field"]) for name, column in columns.items()
+            for t in column["data_tests"] if _to_mart(t)]
+
+
+def _column_check(table: str, column: str, test) -> pa.Check:
+    """A column test that needs no district: pandera's built-in check of the same meaning."""
+    if test.name == "accepted_values":
+        return pa.Check.isin(list(test.args["values"]))
+    if test.name == "matches":
+        return pa.Check.str_matches(test.args["pattern"])
+    if test.name == "not_empty":
+        return pa.Check.str_length(min_value=1)
+    if test.name == "relationships" and seed_of(test):
+        return pa.Check.isin(seed_values(seed_of(test), test.args["field"]))
+    raise ValueError(f"{table}.{column}: unknown data test {test.name!r} in the marts' yml")
+
+
+@cache
+def static_contract(table: str) -> pa.DataFrameSchema:
+    """The part of a table's contract that is the same for every district (cached: never mutate it)."""
+    doc = sql_project().docs[table]
+    columns, unique = {}, []
+    for name, column in doc["columns"].items():
+        if column.get("data_type") not in TYPES:
+            raise ValueError(f"{table}.{name}: data_type {column.get('data_type')!r} is not one of {sorted(TYPES)}")
+        tests = column["data_tests"]
+        unique += [[name] for t in tests if t.name == "unique"]
+        checks = [_column_check(table, name, t) for t in tests
+                  if t.name not in ("not_null", "unique", "roster_grade_in_range") and not _to_mart(t)]
+        columns[name] = pa.Column(TYPES[column["data_type"]], checks=checks, name=name,
+                                  nullable=not any(t.name == "not_null" for t in tests))
+    checks = []
+    for test in doc["data_tests"]:
+        if test.name == "dbt_utils.unique_combination_of_columns":
+            unique.append(list(test.args["combination_of_columns"]))
+        elif test.name in TABLE_TESTS:
+            checks.append(TABLE_TESTS[test.name](doc))
+        else:
+            raise ValueError(f"{table}: unknown model-level data test {test.name!r} in the marts' yml")
+    return pa.DataFrameSchema(columns, checks=checks, unique=unique or None, strict=True, name=table)
 
 
 def contract_for(table: str, rules: DistrictRules, district_slice) -> pa.DataFrameSchema:
@@ -220,20 +174,14 @@ def contract_for(table: str, rules: DistrictRules, district_slice) -> pa.DataFra
     `district_slice(name)` is the district's rows of another build table (an Ibis table), so a
     foreign key is a semi-join the warehouse runs, not a set of ids held in Python.
     """
-    schema = copy.deepcopy(CONTRACTS[table].to_schema())  # to_schema() is cached: never mutate it
+    schema = copy.deepcopy(static_contract(table))
     low, high = rules.grade_range
-    if "grade" in schema.columns:
-        schema.columns["grade"].checks.append(pa.Check.in_range(low, high, error=f"grade must be {low}..{high}"))
-    for column, other_table, other_column in FOREIGN_KEYS.get(table, []):
+    for name, column in sql_project().docs[table]["columns"].items():
+        if any(t.name == "roster_grade_in_range" for t in column["data_tests"]):
+            schema.columns[name].checks.append(pa.Check.in_range(low, high, error=f"grade must be {low}..{high}"))
+    for column, other_table, other_column in foreign_keys(table):
         ids = district_slice(other_table)[other_column]
         schema.columns[column].checks.append(pa.Check(
             lambda data, ids=ids: data.table[data.key].isnull() | data.table[data.key].isin(ids),
             error=f"{column} must exist in {other_table}.{other_column}"))
-    if table == "school_roster_summary":
-        counts = [c for c in district_slice(table).columns if c.startswith(COUNT_COLUMNS)]
-        schema = schema.add_columns({c: pa.Column(dt.Int64) for c in counts})
-        # One query for every count column, not one per column (the grade columns are many).
-        schema.checks.append(pa.Check(
-            lambda data, counts=counts: _all_of(data, ibis.and_(*(data.table[c].fill_null(0) >= 0 for c in counts))),
-            error="every count is a whole number ≥ 0"))
     return schema

@@ -14,6 +14,7 @@ model calls by name, as in dbt; they branch on `dialect` the way dbt's adapter m
 from __future__ import annotations
 
 import graphlib
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -56,6 +57,42 @@ class SqlModel:
         return f"{self.schema}.{self.name}"
 
 
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster to parse
+
+
+@dataclass(frozen=True)
+class DataTest:
+    """One dbt `data_tests` entry: `not_null`, or `{accepted_values: {values: [...]}}`."""
+
+    name: str
+    args: dict = field(default_factory=dict, hash=False)
+
+
+def data_tests(entries: list | None) -> list[DataTest]:
+    """dbt's spellings of a test list: a bare name, or a name with its arguments (since dbt 1.10
+    optionally nested under `arguments:`, next to `config:`, which only dbt reads)."""
+    tests = []
+    for entry in entries or []:
+        if isinstance(entry, str):
+            tests.append(DataTest(entry))
+            continue
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ValueError(f"a data test is a name or {{name: {{arguments}}}}, not {entry!r}")
+        ((name, args),) = entry.items()
+        args = dict(args or {})
+        args.pop("config", None)
+        tests.append(DataTest(name, dict(args.get("arguments") or {}) if "arguments" in args else args))
+    return tests
+
+
+def ref_name(text: str) -> str:
+    """`ref('schools')` → `schools` (a `relationships` test's `to:`)."""
+    found = re.fullmatch(r"\s*ref\(\s*['\"](\w+)['\"]\s*\)\s*", str(text))
+    if not found:
+        raise ValueError(f"a relationships test names its table as ref('name'), not {text!r}")
+    return found.group(1)
+
+
 @dataclass(frozen=True)
 class RenderedSql:
     sql: str
@@ -88,24 +125,50 @@ class SqlProject:
         return models
 
     @cached_property
-    def docs(self) -> dict[str, dict]:
-        """schema.yml: model → {description, columns: {name: {description, data_type}}, key, indexes}.
+    def _yml(self) -> list[tuple[Path, dict]]:
+        """Every `<layer>/*.yml` (`_staging.yml`, `_sources.yml`, ...), split by layer as dbt projects do."""
+        paths = [p for layer in LAYERS for p in sorted((self.sql_dir / layer).glob("*.yml"))]
+        return [(p, yaml.load(p.read_text(encoding="utf-8"), Loader=_YamlLoader) or {}) for p in paths]
 
-        `key` is the dbt-style `constraints` entry (type primary_key or unique, and its columns);
-        `indexes` the dbt-postgres `config.indexes` column lists. Postgres gets both (see
-        postgres_tables.py); DuckDB needs neither, its zone maps serve the district filters.
+    @cached_property
+    def docs(self) -> dict[str, dict]:
+        """model → {description, columns: {name: {name, data_type, description, data_tests}}, data_tests,
+        key, indexes, meta}, from the layers' yml files.
+
+        `data_tests` (a column's and the model's) are `DataTest`s: the blocking checks of a mart
+        (contracts.py builds its pandera contract from them). `key` is the dbt-style `constraints`
+        entry (type primary_key or unique, and its columns); `indexes` the dbt-postgres
+        `config.indexes` column lists. Postgres gets both (see postgres_tables.py); DuckDB needs
+        neither, its zone maps serve the district filters.
         """
-        raw = yaml.safe_load((self.sql_dir / "schema.yml").read_text(encoding="utf-8"))
-        docs = {}
-        for m in raw["models"]:
-            keys = [c for c in m.get("constraints", []) if c.get("type") in ("primary_key", "unique")]
-            docs[m["name"]] = {
-                "description": m.get("description", "").strip(),
-                "columns": {c["name"]: c for c in m.get("columns", [])},
-                "key": (keys[0]["type"], tuple(keys[0]["columns"])) if keys else None,
-                "indexes": [tuple(i["columns"]) for i in (m.get("config") or {}).get("indexes", [])],
-            }
+        docs: dict[str, dict] = {}
+        for path, content in self._yml:
+            for m in content.get("models") or []:
+                if m["name"] in docs:
+                    raise ValueError(f"{path.name}: model {m['name']} is documented twice")
+                keys = [c for c in m.get("constraints", []) if c.get("type") in ("primary_key", "unique")]
+                docs[m["name"]] = {
+                    "description": m.get("description", "").strip(),
+                    "columns": {c["name"]: {**c, "data_tests": data_tests(c.get("data_tests"))}
+                                for c in m.get("columns", [])},
+                    "data_tests": data_tests(m.get("data_tests")),
+                    "key": (keys[0]["type"], tuple(keys[0]["columns"])) if keys else None,
+                    "indexes": [tuple(i["columns"]) for i in (m.get("config") or {}).get("indexes", [])],
+                    "meta": m.get("meta") or {},
+                }
         return docs
+
+    @cached_property
+    def sources(self) -> dict[str, dict[str, dict]]:
+        """The raw tables as dbt `sources` (`staging/_sources.yml`): source → table → {description,
+        columns: {name: {name, data_type, description}}}; `{{ source('clever', 'students') }}` reads one."""
+        sources: dict[str, dict[str, dict]] = {}
+        for _path, content in self._yml:
+            for s in content.get("sources") or []:
+                sources[s["name"]] = {t["name"]: {"description": t.get("description", "").strip(),
+                                                  "columns": {c["name"]: c for c in t.get("columns", [])}}
+                                      for t in s.get("tables", [])}
+        return sources
 
     def build_order(self) -> list[SqlModel]:
         """Every model after the models it refers to (rule tables are written before any model)."""

@@ -87,15 +87,12 @@ class CleverTranslator(DagsterDltTranslator):
 
 
 def raw_column_schema(table: str) -> TableSchema:
-    """The raw table's columns as the pipeline declares them (Clever path → column)."""
-    if table in SECTION_PAIR_TABLES:
-        id_name = "student_id" if SECTION_PAIR_TABLES[table] == "students" else "teacher_id"
-        columns = [TableColumn("section_id", "varchar", description="Clever section id."),
-                   TableColumn(id_name, "varchar", description=f"Clever user id from the section's {SECTION_PAIR_TABLES[table]} list.")]
-    else:
-        columns = [TableColumn(n, "varchar" if k == pa.string() else "varchar (JSON list)",
-                               description=f"Clever field `{'.'.join(p)}`.") for n, p, k in TABLES[table][2]]
-    return TableSchema(columns=[TableColumn("district_id", "varchar", description="District whose token loaded the row."), *columns])
+    """The raw table's columns as `staging/_sources.yml` documents them (the loader's columns: a unit test)."""
+    from roster_pipeline.modeling.project import SqlProject
+
+    columns = SqlProject().sources["clever"][table]["columns"]
+    return TableSchema(columns=[TableColumn(name, str(column["data_type"]), description=str(column["description"]).strip())
+                                for name, column in columns.items()])
 
 
 class RawLoadConfig(Config):

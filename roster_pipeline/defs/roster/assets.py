@@ -78,11 +78,25 @@ def model_key(name: str) -> AssetKey:
 
 
 def column_schema(project: SqlProject, model: SqlModel) -> TableSchema | None:
+    """The model's columns from its yml; a mart's columns carry their checks (the yml's data_tests)."""
+    from dagster import TableColumnConstraints
+
+    from roster_pipeline.modeling.data_dictionary import in_words
+
     columns = project.docs.get(model.name, {}).get("columns", {})
     if not columns:
         return None
+
+    def constraints(tests: list) -> TableColumnConstraints | None:
+        if not tests:
+            return None
+        names = {t.name for t in tests}
+        return TableColumnConstraints(nullable="not_null" not in names, unique="unique" in names,
+                                      other=[in_words(t) for t in tests if t.name not in ("not_null", "unique")])
+
     return TableSchema(columns=[
-        TableColumn(name, str(doc.get("data_type", "varchar")), description=str(doc.get("description", "")).strip())
+        TableColumn(name, str(doc.get("data_type", "varchar")), description=str(doc.get("description", "")).strip(),
+                    constraints=constraints(doc.get("data_tests")))
         for name, doc in columns.items()])
 
 
