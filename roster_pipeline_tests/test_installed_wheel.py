@@ -21,9 +21,10 @@ import yaml
 from roster_pipeline_tests.conftest import CLEVER_VARS, free_port
 
 REPO = Path(__file__).resolve().parents[1]
-RUN_TIME_FILES = ("roster_pipeline/dbt_like_sql/schema.yml", "roster_pipeline/dbt_like_sql/seeds/reason_codes.csv",
+RUN_TIME_FILES = ("roster_pipeline/dbt_like_sql/marts/_marts.yml", "roster_pipeline/dbt_like_sql/staging/_sources.yml",
+                  "roster_pipeline/dbt_like_sql/macros/dedupe.sql", "roster_pipeline/dbt_like_sql/seeds/reason_codes.csv",
                   "roster_pipeline/dbt_like_sql/marts/students.sql", "roster_pipeline/modeling/rules_profiles/default.toml",
-                  "roster_pipeline/templates/school_report.html.j2")
+                  "roster_pipeline/reports/templates/school_report.html.j2")
 
 
 @pytest.fixture(scope="module")

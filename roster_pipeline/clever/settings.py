@@ -1,15 +1,13 @@
 """The Clever API shape we load: endpoints, paging limits, and the columns kept per raw table.
 
 Each raw table is described once here as (column, path in the Clever object, Arrow type), so a
-reader finds the API shape in one place and `helpers.py` turns pages into Arrow with it.
+reader finds the API shape in one place; `pages.py` turns pages into Arrow with it and
+`source.py` loads them with dlt.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
-import yaml
 
 MAX_PAGE_SIZE = 10000  # Clever's largest `limit`; above it the API answers 413
 USER_AGENT = "roster-pipeline (+https://github.com/roster-pipeline)"
@@ -79,27 +77,3 @@ SECTION_PAIR_TABLES = {"section_students": "students", "section_teachers": "teac
 # (postgres_tables.py); one district's slice is then found without scanning every district.
 RAW_KEYS = {**{table: ("district_id", "id") for table in TABLES},
             **{table: ("district_id", "section_id", f"{role[:-1]}_id") for table, role in SECTION_PAIR_TABLES.items()}}
-
-
-def _sources_yml() -> Path:
-    """`dbt_like_sql/staging/_sources.yml`: inside the installed package, else at the top of a
-    checkout (where modeling/project.py finds the SQL project; a unit test checks they agree)."""
-    package = Path(__file__).resolve().parents[1]
-    packaged = package / "dbt_like_sql"
-    return (packaged if packaged.is_dir() else package.parent / "dbt_like_sql") / "staging" / "_sources.yml"
-
-
-SOURCES_YML = _sources_yml()
-
-
-def _descriptions() -> dict[str, str]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    (clever,) = [s for s in yaml.load(SOURCES_YML.read_text(encoding="utf-8"), Loader=loader)["sources"]
-                 if s["name"] == "clever"]
-    return {table["name"]: table["description"].strip() for table in clever["tables"]}
-
-
-# What each raw table holds (the dlt resources' docs, the raw assets' descriptions). The raw tables
-# and their columns are documented once, as dbt `sources`, in the yml; here only their descriptions
-# are read. The loader's own facts (tables, columns, Clever paths, keys) stay above.
-DESCRIPTIONS: dict[str, str] = _descriptions()

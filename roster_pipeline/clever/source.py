@@ -25,7 +25,6 @@ from roster_pipeline.clever.client import CleverClient
 from roster_pipeline.clever.events import record_cursor
 from roster_pipeline.clever.pages import id_pairs, lists_as_json, objects_to_arrow, table_schema
 from roster_pipeline.clever.settings import (
-    DESCRIPTIONS,
     MAX_PAGE_SIZE,
     SECTION_PAIR_TABLES,
     TABLES,
@@ -111,7 +110,6 @@ def clever_source(
             collection(table), name=table, write_disposition=DISTRICT_SLICE, merge_key="district_id",
             table_name=table, parallelized=True,
         ))
-        resources[-1].__doc__ = DESCRIPTIONS[table]
 
     # Sections are paged once and fanned out: the section rows, and the student/teacher id
     # lists flattened into pair tables in Arrow (millions of pairs in a large district).

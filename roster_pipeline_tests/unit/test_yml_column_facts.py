@@ -9,7 +9,6 @@ import ibis
 import pytest
 import yaml
 
-from roster_pipeline.clever import settings as clever_settings
 from roster_pipeline.clever.settings import LIST, RAW_KEYS, SECTION_PAIR_TABLES, TABLES
 from roster_pipeline.modeling.contract_check import RECORD_KEYS, check_contract
 from roster_pipeline.modeling.contracts import (
@@ -99,9 +98,7 @@ def test_the_sources_yml_and_the_loader_agree():
     for table, key in RAW_KEYS.items():
         assert set(key) <= set(sources[table]["columns"]), table
     assert {s for m in PROJECT.models.values() for s in m.sources} <= set(sources)
-    # The loader reads its table descriptions from the same file the project reads.
-    assert clever_settings.SOURCES_YML == SQL_DIR / "staging" / "_sources.yml"
-    assert clever_settings.DESCRIPTIONS == {t: doc["description"] for t, doc in sources.items()}
+    assert all(doc["description"] for doc in sources.values())
 
 
 def test_a_contract_is_the_marts_yml_column_for_column():

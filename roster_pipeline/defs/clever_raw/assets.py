@@ -3,9 +3,9 @@
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 import dlt
-import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -28,11 +28,12 @@ from roster_pipeline.clever.events import (
     latest_event_id,
     stored_cursor,
 )
-from roster_pipeline.clever.settings import DESCRIPTIONS, RAW_DATASET, SECTION_PAIR_TABLES, TABLES
+from roster_pipeline.clever.settings import RAW_DATASET
 from roster_pipeline.clever.source import PROGRESS_LOGGER, clear_emptied_tables, clever_source, raw_tables
 from roster_pipeline.defs.constants import OWNER, RAW_GROUP, WAREHOUSE_POOL
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import CleverResource, WarehouseResource
+from roster_pipeline.modeling.project import SqlProject
 from roster_pipeline.warehouse.connection import Warehouse
 from roster_pipeline.warehouse.postgres_tables import reclaim_space, tune_raw_tables
 
@@ -77,7 +78,7 @@ class CleverTranslator(DagsterDltTranslator):
         return spec.replace_attributes(
             key=AssetKey([RAW_GROUP, name]),
             deps=[],
-            description=f"{DESCRIPTIONS[name]} Raw Clever data in `{RAW_DATASET}.{name}`, "
+            description=f"{raw_tables_doc()[name]['description']} Raw Clever data in `{RAW_DATASET}.{name}`, "
                         "one slice per district (`district_id`).",
             group_name=RAW_GROUP,
             owners=[OWNER],
@@ -86,11 +87,15 @@ class CleverTranslator(DagsterDltTranslator):
         )
 
 
-def raw_column_schema(table: str) -> TableSchema:
-    """The raw table's columns as `staging/_sources.yml` documents them (the loader's columns: a unit test)."""
-    from roster_pipeline.modeling.project import SqlProject
+@cache
+def raw_tables_doc() -> dict[str, dict]:
+    """The raw tables as `dbt_like_sql/staging/_sources.yml` documents them (the loader's own
+    columns and these agree: a unit test)."""
+    return SqlProject().sources["clever"]
 
-    columns = SqlProject().sources["clever"][table]["columns"]
+
+def raw_column_schema(table: str) -> TableSchema:
+    columns = raw_tables_doc()[table]["columns"]
     return TableSchema(columns=[TableColumn(name, str(column["data_type"]), description=str(column["description"]).strip())
                                 for name, column in columns.items()])
 
