@@ -148,7 +148,7 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
                        ROSTER_SYNC_TIMEZONE="UTC", ROSTER_SYNC_BATCH_SIZE=str(batch_size),
                        **({"ROSTER_WAREHOUSE": warehouse} if warehouse else {}))
     os.environ["DAGSTER_HOME"] = str(home)
-    from roster_pipeline.cli import LOCAL_INSTANCE_YAML
+    from roster_pipeline.cli.dagster_home import LOCAL_INSTANCE_YAML
 
     instance_yaml = LOCAL_INSTANCE_YAML
     if max_runs:

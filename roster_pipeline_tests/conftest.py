@@ -9,7 +9,7 @@ import httpx
 import psycopg2
 import pytest
 
-from roster_pipeline.sandbox.data import SandboxData
+from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 
 CLEVER_VARS = ("CLEVER_API_BASE_URL", "CLEVER_OAUTH_TOKENS_URL", "CLEVER_CLIENT_ID", "CLEVER_CLIENT_SECRET",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from roster_pipeline.sandbox.data import HandmadeDistrict
+from roster_pipeline.sandbox.handmade_district import HandmadeDistrict
 
 PREFIX = "0d0d0d0d"
 DISTRICT_ID = f"{PREFIX}01" + "0" * 14

@@ -17,7 +17,7 @@ import httpx
 import orjson
 
 from roster_pipeline.clever.settings import LIST, SECTION_PAIR_TABLES, TABLES
-from roster_pipeline.sandbox.data import SandboxData
+from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.dirty_district import DISTRICT_ID, TOKEN, handmade_district, student
 from roster_pipeline_tests.test_roster_rules import run_sync

@@ -90,7 +90,7 @@ def checkout_after_demo(root: Path) -> Path:
     for name in ("workspace.yaml", "dagster.yaml"):
         (root / name).write_text((PROJECT / name).read_text())
     (root / "data" / "dagster_home").mkdir(parents=True)
-    from roster_pipeline.cli import LOCAL_INSTANCE_YAML
+    from roster_pipeline.cli.dagster_home import LOCAL_INSTANCE_YAML
 
     (root / "data" / "dagster_home" / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML)  # as ensure_dagster_home does
     return root

@@ -8,7 +8,7 @@ import io
 import pytest
 from dagster import DagsterInstance
 
-from roster_pipeline.cli import sync
+from roster_pipeline.cli.sync import sync
 from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, warehouse_query
 
 

@@ -13,7 +13,8 @@ import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
 from roster_pipeline.clever.source import raw_tables
-from roster_pipeline.cli import main, sync
+from roster_pipeline.cli import main
+from roster_pipeline.cli.sync import sync
 from roster_pipeline.defs.automation.schedules import build_nightly_schedule
 from roster_pipeline.defs.automation.sensors import build_discovery_sensor, build_events_sensor
 from roster_pipeline.defs.resources import CleverResource

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roster_pipeline.cli import sync
-from roster_pipeline.sandbox.data import HandmadeDistrict, SandboxData
+from roster_pipeline.cli.sync import sync
+from roster_pipeline.sandbox.districts import SandboxData
+from roster_pipeline.sandbox.handmade_district import HandmadeDistrict
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.conftest import warehouse_query
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from roster_pipeline.cli import main, sync
+from roster_pipeline.cli import main
+from roster_pipeline.cli.sync import sync
 from roster_pipeline_tests.conftest import POSTGRES, warehouse_query
 
 PROJECT = Path(__file__).resolve().parents[1]

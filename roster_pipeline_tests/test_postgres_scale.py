@@ -12,9 +12,9 @@ import json
 
 import pytest
 
-from roster_pipeline.cli import sync
+from roster_pipeline.cli.sync import sync
 from roster_pipeline.modeling.project import SqlProject
-from roster_pipeline.sandbox.data import SandboxData
+from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA
 from roster_pipeline_tests.conftest import point_at, warehouse_query

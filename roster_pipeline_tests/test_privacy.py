@@ -24,7 +24,7 @@ import psycopg2
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
-from roster_pipeline.cli import sync
+from roster_pipeline.cli.sync import sync
 from roster_pipeline_tests.conftest import POSTGRES, warehouse_query
 
 PROJECT = Path(__file__).resolve().parents[1]

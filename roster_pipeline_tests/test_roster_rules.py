@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from roster_pipeline.cli import sync
-from roster_pipeline.sandbox.data import SandboxData
+from roster_pipeline.cli.sync import sync
+from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, warehouse_query
 from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, TOKEN, handmade_district, oid, section, student

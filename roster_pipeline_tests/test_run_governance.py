@@ -171,7 +171,7 @@ class Batch(threading.Thread):
 @pytest.fixture
 def local_instance(pipeline_env, monkeypatch):
     """The local instance as `roster-pipeline` sets it up (LOCAL_INSTANCE_YAML), in the test's data folder."""
-    from roster_pipeline.cli import ensure_dagster_home
+    from roster_pipeline.cli.dagster_home import ensure_dagster_home
 
     monkeypatch.setenv("DAGSTER_HOME", str(ensure_dagster_home()))  # restored after the test
     with DagsterInstance.get() as instance:
@@ -252,7 +252,7 @@ def test_ui_launches_and_batches_take_turns_on_a_district(local_instance, sandbo
 
 
 def test_instance_configs_limit_runs_by_district_the_same_way():
-    from roster_pipeline.cli import LOCAL_INSTANCE_YAML
+    from roster_pipeline.cli.dagster_home import LOCAL_INSTANCE_YAML
 
     local = yaml.safe_load(LOCAL_INSTANCE_YAML)
     production = yaml.safe_load((PROJECT / "dagster.yaml").read_text())

@@ -11,7 +11,8 @@ import httpx
 import jsonschema
 import pytest
 
-from roster_pipeline.sandbox.data import BAD_DOBS, DIRTY_GRADES, GARBAGE_GRADES, SandboxData
+from roster_pipeline.sandbox.dirty_values import BAD_DOBS, DIRTY_GRADES, GARBAGE_GRADES
+from roster_pipeline.sandbox.districts import SandboxData
 
 FACTS = json.loads((Path(__file__).parent / "clever_v3_1_schema_facts.json").read_text())
 DELIBERATE = {"grade": set(DIRTY_GRADES) | set(GARBAGE_GRADES), "dob": set(BAD_DOBS)}

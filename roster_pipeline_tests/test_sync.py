@@ -7,8 +7,9 @@ import pytest
 from dagster import DagsterInstance
 
 from roster_pipeline.clever.source import raw_tables
-from roster_pipeline.cli import main, sync
-from roster_pipeline.sandbox.data import SandboxData
+from roster_pipeline.cli import main
+from roster_pipeline.cli.sync import sync
+from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, served, warehouse_query
 

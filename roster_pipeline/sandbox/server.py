@@ -1,29 +1,24 @@
-"""A Clever-compatible HTTP server over the synthetic districts.
+"""A Clever-compatible HTTP server over the sandbox's districts.
 
-It speaks the parts of the Clever API v3.1 that the pipeline uses (see docs/clever-api.md):
-bearer-token districts, `/oauth/tokens` discovery with Basic auth, paged collections with
-`limit`/`starting_after` and `next` links, 413 above limit 10000, 401 on unknown tokens, and
-`X-RateLimit-*` headers with 429 when a token exceeds its per-minute budget.
+It speaks the parts of the Clever API v3.1 that the pipeline uses (see the Clever API facts this
+project relies on, kept with the shared project docs outside this repository): bearer-token
+districts, `/oauth/tokens` discovery with Basic auth, paged collections with `limit`/
+`starting_after` and `next` links, 413 above limit 10000, 401 on unknown tokens, and
+`X-RateLimit-*` headers with 429 when a token exceeds its per-minute budget (`rate_limit.py`).
 
-Faults for tests and drills are set through `POST /sandbox/faults` (JSON body):
-`{"status": 429, "count": 2, "reset_in": 1}` answers the next two data requests with 429,
-`{"status": 503, "count": 3}` with 503, `{"status": "drop"|"truncate", "count": 2}`
-closes the connection before answering or half way through the page, `{"status": "slow",
-"delay": 5, "count": 1}` answers late (`"after": N` lets N requests through first), `{"stuck_cursor": true}` makes `next` links repeat
-the current cursor, `{"rate": 0.05}` fails that share of requests at random (half 429, half
-503). `POST /sandbox/faults` with `{}` clears them.
+Faults for tests and drills are set through `POST /sandbox/faults` (`faults.py` lists them);
+`{}` clears them.
 
 Rosters change: `POST /sandbox/advance-day` (`{"share": 0.01, "district": id}` optional) applies
 one simulated school day to the generated districts and logs Clever events for it;
 `POST /sandbox/expire-events` forgets every event logged so far (as if 30 days had passed);
-`POST /sandbox/events-enabled` with `{"enabled": false}` makes /events answer 403. The stdlib server is enough here: the
-sandbox serves one pipeline at a time, and it keeps the project free of a web framework.
+`POST /sandbox/events-enabled` with `{"enabled": false}` makes /events answer 403. The stdlib
+server is enough here: the sandbox serves one pipeline at a time, and it keeps the project free
+of a web framework.
 """
-
 from __future__ import annotations
 
 import base64
-import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,7 +26,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
-from roster_pipeline.sandbox.data import USER_ROLES, DistrictSpec, HandmadeDistrict, SandboxData
+from roster_pipeline.sandbox import school_days
+from roster_pipeline.sandbox.districts import SandboxData
+from roster_pipeline.sandbox.faults import Faults
+from roster_pipeline.sandbox.generated_district import GeneratedDistrict
+from roster_pipeline.sandbox.handmade_district import HandmadeDistrict
+from roster_pipeline.sandbox.ids import USER_ROLES
+from roster_pipeline.sandbox.rate_limit import RateLimiter
 
 API_PREFIX = "/v3.1"
 MAX_LIMIT = 10000
@@ -40,68 +41,6 @@ COLLECTIONS = {  # collection → kinds it pages over, in id order
     "districts": ("district",), "schools": ("school",), "sections": ("section",),
     "courses": ("course",), "terms": ("term",), "users": USER_ROLES,
 }
-
-
-class Faults:
-    """Injected failures, shared by all request threads."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.clear()
-
-    def clear(self) -> None:
-        self.status: int | str = 0
-        self.delay = 0.0
-        self.after = 0  # requests served normally before the faults start
-        self.count = 0
-        self.reset_in = 1
-        self.stuck_cursor = False
-        self.rate = 0.0
-        self.random = random.Random(0)
-
-    def configure(self, body: dict) -> None:
-        with self.lock:
-            self.clear()
-            status = body.get("status", 0)
-            self.status = status if status in ("drop", "truncate", "slow") else int(status)
-            self.delay = float(body.get("delay", 0.0))
-            self.after = int(body.get("after", 0))
-            self.count = int(body.get("count", 0))
-            self.reset_in = int(body.get("reset_in", 1))
-            self.stuck_cursor = bool(body.get("stuck_cursor", False))
-            self.rate = float(body.get("rate", 0.0))
-
-    def next_fault(self) -> int | str:
-        with self.lock:
-            if self.after > 0:
-                self.after -= 1
-                return 0
-            if self.count > 0:
-                self.count -= 1
-                return self.status
-            if self.rate and self.random.random() < self.rate:
-                return self.random.choice([429, 503])
-            return 0
-
-
-class RateLimiter:
-    """Clever's budget: a fixed number of requests per token per minute."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self.lock = threading.Lock()
-        self.windows: dict[str, tuple[int, int]] = {}
-
-    def take(self, token: str) -> tuple[int, int]:
-        """Count one request; return (remaining, reset epoch seconds)."""
-        window = int(time.time()) // 60
-        with self.lock:
-            start, used = self.windows.get(token, (window, 0))
-            if start != window:
-                start, used = window, 0
-            used += 1
-            self.windows[token] = (start, used)
-        return self.per_minute - used, (window + 1) * 60
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -122,7 +61,8 @@ class SandboxServer(ThreadingHTTPServer):
     def advance_day(self, specs: list, share: float) -> dict[str, dict[str, int]]:
         """One simulated school day of changes in each generated district (with their events)."""
         self.day += 1
-        return {spec.id: spec.advance_day(self.day, share) for spec in specs if hasattr(spec, "advance_day")}
+        return {spec.id: school_days.advance_day(spec, self.day, share)
+                for spec in specs if isinstance(spec, GeneratedDistrict)}
 
     @property
     def base_url(self) -> str:
@@ -220,7 +160,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self.one(spec, parts[0], parts[1], limit_headers)
         return self.error(404, "not found")
 
-    def authorize(self) -> DistrictSpec | HandmadeDistrict | None:
+    def authorize(self) -> GeneratedDistrict | HandmadeDistrict | None:
         header = self.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
@@ -240,7 +180,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         ]
         self.send_json(200, {"data": tokens})
 
-    def collection(self, spec: DistrictSpec | HandmadeDistrict, name: str, query: dict[str, str], headers: dict[str, str]) -> None:
+    def collection(self, spec: GeneratedDistrict | HandmadeDistrict, name: str, query: dict[str, str],
+                   headers: dict[str, str]) -> None:
         try:
             limit = int(query.get("limit", DEFAULT_LIMIT))
         except ValueError:
@@ -294,7 +235,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.send_json(200, {"data": [{"data": e, "uri": f"{API_PREFIX}/events/{e['id']}"} for e in events],
                              "links": links}, headers)
 
-    def one(self, spec: DistrictSpec | HandmadeDistrict, name: str, object_id: str, headers: dict[str, str]) -> None:
+    def one(self, spec: GeneratedDistrict | HandmadeDistrict, name: str, object_id: str, headers: dict[str, str]) -> None:
         found = spec.find(COLLECTIONS[name], object_id)
         if found is None:
             return self.error(404, "not found")

@@ -1,0 +1,84 @@
+"""`roster-pipeline`: sync districts, serve the sandbox, or run the demo.
+
+One module per command group: `sync.py` (with the terminal's `progress.py` and the Dagster
+instance of `dagster_home.py`), `maintenance.py` (forget, grants, report, dictionary) and
+`sandbox.py` (sandbox, demo). This module holds the argument parser and the one rule every
+command shares: a mistake the user can fix ends in one sentence on stderr and exit code 2, never
+a traceback. Only the commands that need Dagster import it, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from roster_pipeline.clever.client import CleverAPIError
+from roster_pipeline.cli import maintenance, sandbox, sync
+from roster_pipeline.settings import RosterError, load_dotenv
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `roster-pipeline` command: parse the arguments, run one command, return its exit code."""
+    load_dotenv()
+    parser = argparse.ArgumentParser(prog="roster-pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p_sync = commands.add_parser("sync", help="discover districts and fully refresh each one")
+    p_sync.add_argument("--district", action="append", dest="districts", metavar="ID",
+                        help="sync only this district (repeatable)")
+    p_sync.add_argument("--accept-mass-change", action="store_true",
+                        help="approve a change above the mass-change guard for the districts synced now")
+    p_sync.add_argument("--incremental", action="store_true",
+                        help="apply Clever events since each district's cursor instead of a full refresh")
+
+    p_forget = commands.add_parser("forget", help="delete a district's rows from every table (after de-authorization)")
+    p_forget.add_argument("--district", required=True, metavar="ID")
+
+    commands.add_parser("grants", help="create the Postgres reader roles and grant them the roster tables")
+
+    p_report = commands.add_parser("report", help="regenerate a district's school confirmation pages (HTML and CSV)")
+    p_report.add_argument("--district", required=True, metavar="ID")
+    p_report.add_argument("--school", metavar="ID", help="only this school's page")
+
+    commands.add_parser("dictionary", help="regenerate docs/data_dictionary.md from dbt_like_sql/schema.yml")
+
+    p_sandbox = commands.add_parser("sandbox", help="serve a Clever-compatible API with synthetic districts")
+    p_sandbox.add_argument("--host", default="127.0.0.1")
+    p_sandbox.add_argument("--port", type=int, default=8765)
+    p_sandbox.add_argument("--districts", type=int, default=3)
+    p_sandbox.add_argument("--students", type=int, default=5000, help="students in the largest district")
+    p_sandbox.add_argument("--equal-sizes", action="store_true", help="every district has --students students")
+    p_sandbox.add_argument("--seed", type=int, default=42)
+    p_sandbox.add_argument("--client-id", default="sandbox-client")
+    p_sandbox.add_argument("--client-secret", default="sandbox-secret")
+    p_sandbox.add_argument("--requests-per-minute", type=int, default=1200, help="per-token rate limit")
+    p_sandbox.add_argument("--mutate-every", type=float, default=0.0, metavar="SECONDS",
+                           help="advance one simulated school day (with Clever events) every SECONDS")
+    p_sandbox.add_argument("--mutate-share", type=float, default=0.01, help="share of records a day changes")
+    p_sandbox.add_argument("--fault-rate", type=float, default=0.0,
+                           help="share of data requests answered 429 or 503 (fault drill)")
+
+    p_demo = commands.add_parser("demo", help="sandbox + sync into the local DuckDB + summary")
+    p_demo.add_argument("--districts", type=int, default=3)
+    p_demo.add_argument("--students", type=int, default=5000)
+    p_demo.add_argument("--seed", type=int, default=42)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sync":
+            return sync.sync(args.districts, incremental=args.incremental, accept_mass_change=args.accept_mass_change)
+        if args.command == "grants":
+            return maintenance.grants()
+        if args.command == "forget":
+            return maintenance.forget(args.district)
+        if args.command == "report":
+            return maintenance.report(args.district, args.school)
+        if args.command == "dictionary":
+            return maintenance.dictionary()
+        if args.command == "sandbox":
+            return sandbox.sandbox(args)
+        return sandbox.demo(args)
+    except (RosterError, CleverAPIError) as exc:  # a mistake the user can fix: one sentence, no traceback
+        print(f"roster-pipeline: {exc}", file=sys.stderr)
+        return 2
+
