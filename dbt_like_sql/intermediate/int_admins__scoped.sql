@@ -1,14 +1,7 @@
 -- Administrators: staff users become school admins (one row per school they serve),
 -- district_admin users district admins; staff of out-of-scope schools are excluded.
-with staff as (
-    select * from {{ ref('stg_clever__staff') }}
-    where district_id = {{ district_id() }}
-),
-
-schools as (
-    select school_id, in_scope from {{ ref('int_schools__scoped') }}
-    where district_id = {{ district_id() }}
-),
+with staff as ({{ district_slice(ref('stg_clever__staff')) }}),
+schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
 
 staff_schools as (
     select

@@ -1,18 +1,7 @@
 -- Section-student pairs where both the section and the student are kept (same district).
-with pairs as (
-    select distinct district_id, section_id, student_id from {{ ref('stg_clever__section_students') }}
-    where district_id = {{ district_id() }}
-),
-
-sections as (
-    select section_id from {{ ref('int_sections__classified') }}
-    where district_id = {{ district_id() }} and exclusion_reason is null
-),
-
-students as (
-    select student_id from {{ ref('int_students__classified') }}
-    where district_id = {{ district_id() }} and exclusion_reason is null
-),
+with pairs as ({{ district_slice(ref('stg_clever__section_students'), columns='distinct district_id, section_id, student_id') }}),
+sections as ({{ district_slice(ref('int_sections__classified'), columns='section_id', where='exclusion_reason is null') }}),
+students as ({{ district_slice(ref('int_students__classified'), columns='student_id', where='exclusion_reason is null') }}),
 
 final as (
     select

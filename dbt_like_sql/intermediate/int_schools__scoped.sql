@@ -1,18 +1,7 @@
 -- Schools with the district's scope applied: with no scope list, every shared school is in scope.
-with schools as (
-    select * from {{ ref('stg_clever__schools') }}
-    where district_id = {{ district_id() }}
-),
-
-scope as (
-    select school_id from {{ ref('rules_school_scope') }}
-    where district_id = {{ district_id() }}
-),
-
-grades as (
-    select clever_value, grade from {{ ref('rules_grades') }}
-    where district_id = {{ district_id() }} and grade is not null
-),
+with schools as ({{ district_slice(ref('stg_clever__schools')) }}),
+scope as ({{ district_slice(ref('rules_school_scope'), columns='school_id') }}),
+grades as ({{ district_slice(ref('rules_grades'), columns='clever_value, grade', where='grade is not null') }}),
 
 classified as (
     select

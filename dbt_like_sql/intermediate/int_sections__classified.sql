@@ -1,44 +1,13 @@
 -- Sections with grade number, normalized subject, course and term names, and the first rule
 -- that excludes them: school scope, grade, subject scope, then the primary teacher.
-with sections as (
-    select * from {{ ref('stg_clever__sections') }}
-    where district_id = {{ district_id() }}
-),
-
-schools as (
-    select school_id, in_scope from {{ ref('int_schools__scoped') }}
-    where district_id = {{ district_id() }}
-),
-
-grades as (
-    select clever_value, grade, reason_code from {{ ref('rules_grades') }}
-    where district_id = {{ district_id() }}
-),
-
-subject_names as (
-    select clever_subject, subject from {{ ref('rules_subject_names') }}
-    where district_id = {{ district_id() }}
-),
-
-subjects_kept as (
-    select subject from {{ ref('rules_subjects_kept') }}
-    where district_id = {{ district_id() }}
-),
-
-teachers as (
-    select teacher_id, exclusion_reason from {{ ref('int_teachers__classified') }}
-    where district_id = {{ district_id() }}
-),
-
-courses as (
-    select course_id, name from {{ ref('stg_clever__courses') }}
-    where district_id = {{ district_id() }}
-),
-
-terms as (
-    select term_id, name from {{ ref('stg_clever__terms') }}
-    where district_id = {{ district_id() }}
-),
+with sections as ({{ district_slice(ref('stg_clever__sections')) }}),
+schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
+grades as ({{ district_slice(ref('rules_grades'), columns='clever_value, grade, reason_code') }}),
+subject_names as ({{ district_slice(ref('rules_subject_names'), columns='clever_subject, subject') }}),
+subjects_kept as ({{ district_slice(ref('rules_subjects_kept'), columns='subject') }}),
+teachers as ({{ district_slice(ref('int_teachers__classified'), columns='teacher_id, exclusion_reason') }}),
+courses as ({{ district_slice(ref('stg_clever__courses'), columns='course_id, name') }}),
+terms as ({{ district_slice(ref('stg_clever__terms'), columns='term_id, name') }}),
 
 described as (
     select

@@ -1,19 +1,8 @@
 -- Students with their grade number, normalized email, parsed birth date, and the first rule
 -- that excludes them (NULL when kept).
-with students as (
-    select * from {{ ref('stg_clever__students') }}
-    where district_id = {{ district_id() }}
-),
-
-schools as (
-    select school_id, in_scope from {{ ref('int_schools__scoped') }}
-    where district_id = {{ district_id() }}
-),
-
-grades as (
-    select clever_value, grade, reason_code from {{ ref('rules_grades') }}
-    where district_id = {{ district_id() }}
-),
+with students as ({{ district_slice(ref('stg_clever__students')) }}),
+schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
+grades as ({{ district_slice(ref('rules_grades'), columns='clever_value, grade, reason_code') }}),
 
 graded as (
     select

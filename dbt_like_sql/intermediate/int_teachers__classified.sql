@@ -1,14 +1,7 @@
 -- Teachers with a trimmed, lower-cased email and the first rule that excludes them:
 -- out-of-scope school, then missing, malformed or shared email (unique per district).
-with teachers as (
-    select * from {{ ref('stg_clever__teachers') }}
-    where district_id = {{ district_id() }}
-),
-
-schools as (
-    select school_id, in_scope from {{ ref('int_schools__scoped') }}
-    where district_id = {{ district_id() }}
-),
+with teachers as ({{ district_slice(ref('stg_clever__teachers')) }}),
+schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
 
 normalized as (
     select

@@ -1,7 +1,4 @@
-with admins as (
-    select * from {{ ref('int_admins__scoped') }}
-    where district_id = {{ district_id() }} and exclusion_reason is null
-),
+with admins as ({{ district_slice(ref('int_admins__scoped'), where='exclusion_reason is null') }}),
 
 final as (
     select distinct

@@ -1,7 +1,4 @@
-with students as (
-    select * from {{ ref('int_students__classified') }}
-    where district_id = {{ district_id() }} and exclusion_reason is null
-),
+with students as ({{ district_slice(ref('int_students__classified'), where='exclusion_reason is null') }}),
 
 frl as (
     select

@@ -1,9 +1,6 @@
 -- One row per district: its name and Clever's sync state, so people see "Riverside Unified",
 -- not a hex id. published_at is stamped by the publish itself (see publish.py).
-with district as (
-    select * from {{ ref('stg_clever__districts') }}
-    where district_id = {{ district_id() }} and clever_district_id = district_id
-),
+with district as ({{ district_slice(ref('stg_clever__districts'), where='clever_district_id = district_id') }}),
 
 final as (
     select

@@ -1,17 +1,6 @@
-with enrollments as (
-    select * from {{ ref('int_enrollments__kept') }}
-    where district_id = {{ district_id() }}
-),
-
-sections as (
-    select * from {{ ref('int_sections__classified') }}
-    where district_id = {{ district_id() }} and exclusion_reason is null
-),
-
-teachers as (
-    select * from {{ ref('int_teachers__classified') }}
-    where district_id = {{ district_id() }} and exclusion_reason is null
-),
+with enrollments as ({{ district_slice(ref('int_enrollments__kept')) }}),
+sections as ({{ district_slice(ref('int_sections__classified'), where='exclusion_reason is null') }}),
+teachers as ({{ district_slice(ref('int_teachers__classified'), where='exclusion_reason is null') }}),
 
 final as (
     select

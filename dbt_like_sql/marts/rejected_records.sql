@@ -2,30 +2,11 @@
 -- reason code (see seeds/reason_codes.csv) and a detail naming the offending value.
 -- Empty and null values are one case ("missing"): dlt's Postgres loader (CSV COPY with
 -- FORCE_NULL) turns empty strings into NULL, and both warehouses must say the same thing.
-with students as (
-    select * from {{ ref('int_students__classified') }}
-    where district_id = {{ district_id() }}
-),
-
-teachers as (
-    select * from {{ ref('int_teachers__classified') }}
-    where district_id = {{ district_id() }}
-),
-
-sections as (
-    select * from {{ ref('int_sections__classified') }}
-    where district_id = {{ district_id() }}
-),
-
-schools as (
-    select * from {{ ref('int_schools__scoped') }}
-    where district_id = {{ district_id() }}
-),
-
-admins as (
-    select * from {{ ref('int_admins__scoped') }}
-    where district_id = {{ district_id() }}
-),
+with students as ({{ district_slice(ref('int_students__classified')) }}),
+teachers as ({{ district_slice(ref('int_teachers__classified')) }}),
+sections as ({{ district_slice(ref('int_sections__classified')) }}),
+schools as ({{ district_slice(ref('int_schools__scoped')) }}),
+admins as ({{ district_slice(ref('int_admins__scoped')) }}),
 
 excluded_schools as (
     select

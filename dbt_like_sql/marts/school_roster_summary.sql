@@ -1,24 +1,9 @@
 -- One row per school in scope: what was loaded and what was excluded, for the school liaison
 -- who confirms the roster.
-with schools as (
-    select * from {{ ref('int_schools__scoped') }}
-    where district_id = {{ district_id() }} and in_scope
-),
-
-students as (
-    select school_id, grade, exclusion_reason from {{ ref('int_students__classified') }}
-    where district_id = {{ district_id() }}
-),
-
-teachers as (
-    select school_id from {{ ref('int_teachers__classified') }}
-    where district_id = {{ district_id() }} and exclusion_reason is null
-),
-
-sections as (
-    select school_id, section_id, exclusion_reason from {{ ref('int_sections__classified') }}
-    where district_id = {{ district_id() }}
-),
+with schools as ({{ district_slice(ref('int_schools__scoped'), where='in_scope') }}),
+students as ({{ district_slice(ref('int_students__classified'), columns='school_id, grade, exclusion_reason') }}),
+teachers as ({{ district_slice(ref('int_teachers__classified'), columns='school_id', where='exclusion_reason is null') }}),
+sections as ({{ district_slice(ref('int_sections__classified'), columns='school_id, section_id, exclusion_reason') }}),
 
 enrollments as (
     select sections.school_id

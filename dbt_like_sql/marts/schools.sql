@@ -1,7 +1,4 @@
-with schools as (
-    select * from {{ ref('int_schools__scoped') }}
-    where district_id = {{ district_id() }} and in_scope
-),
+with schools as ({{ district_slice(ref('int_schools__scoped'), where='in_scope') }}),
 
 final as (
     select

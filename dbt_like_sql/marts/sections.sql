@@ -1,7 +1,4 @@
-with sections as (
-    select * from {{ ref('int_sections__classified') }}
-    where district_id = {{ district_id() }} and exclusion_reason is null
-),
+with sections as ({{ district_slice(ref('int_sections__classified'), where='exclusion_reason is null') }}),
 
 final as (
     select

@@ -1,7 +1,4 @@
-with teachers as (
-    select * from {{ ref('int_teachers__classified') }}
-    where district_id = {{ district_id() }} and exclusion_reason is null
-),
+with teachers as ({{ district_slice(ref('int_teachers__classified'), where='exclusion_reason is null') }}),
 
 final as (
     select

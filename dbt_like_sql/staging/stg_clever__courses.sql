@@ -1,15 +1,10 @@
 {{ config(materialized='view') }}
-with source as (
-    -- An id served twice (within a page or across pages) keeps its newest copy.
-    {{ dedupe(source('clever', 'courses'), newest_first=none) }}
-),
+with source as ({{ dedupe(source('clever', 'courses'), newest_first=none) }}),  -- an id served twice keeps its newest copy
 
 final as (
     select
-        district_id,
-        id as course_id,
-        nullif(trim(name), '') as name,
-        nullif(trim(number), '') as number
+        {{ clever_ids('course_id', with_clever_district=false) }},
+        {{ trimmed('name', 'number') }}
     from source
 )
 

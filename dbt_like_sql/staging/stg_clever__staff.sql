@@ -1,18 +1,12 @@
 {{ config(materialized='view') }}
-with source as (
-    -- An id served twice (within a page or across pages) keeps its newest copy.
-    {{ dedupe(source('clever', 'staff')) }}
-),
+with source as ({{ dedupe(source('clever', 'staff')) }}),  -- an id served twice keeps its newest copy
 
 final as (
     select
-        district_id,
-        id as user_id,
-        district as clever_district_id,
-        nullif(trim(first_name), '') as first_name,
-        nullif(trim(last_name), '') as last_name,
+        {{ clever_ids('user_id') }},
+        {{ trimmed('first_name', 'last_name') }},
         nullif(lower(trim(email)), '') as email,
-        nullif(trim(title), '') as title,
+        {{ trimmed('title') }},
         schools as school_ids
     from source
 )

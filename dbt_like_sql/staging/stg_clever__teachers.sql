@@ -1,21 +1,13 @@
 {{ config(materialized='view') }}
-with source as (
-    -- An id served twice (within a page or across pages) keeps its newest copy.
-    {{ dedupe(source('clever', 'teachers')) }}
-),
+with source as ({{ dedupe(source('clever', 'teachers')) }}),  -- an id served twice keeps its newest copy
 
 final as (
     select
-        district_id,
-        id as teacher_id,
-        district as clever_district_id,
+        {{ clever_ids('teacher_id') }},
         school as school_id,
-        nullif(trim(first_name), '') as first_name,
-        nullif(trim(last_name), '') as last_name,
+        {{ trimmed('first_name', 'last_name') }},
         email as email_raw,
-        nullif(trim(sis_id), '') as sis_id,
-        nullif(trim(state_id), '') as state_id,
-        nullif(trim(title), '') as title
+        {{ trimmed('sis_id', 'state_id', 'title') }}
     from source
 )
 

@@ -1,16 +1,10 @@
 {{ config(materialized='view') }}
-with source as (
-    -- An id served twice (within a page or across pages) keeps its newest copy.
-    {{ dedupe(source('clever', 'terms'), newest_first=none) }}
-),
+with source as ({{ dedupe(source('clever', 'terms'), newest_first=none) }}),  -- an id served twice keeps its newest copy
 
 final as (
     select
-        district_id,
-        id as term_id,
-        nullif(trim(name), '') as name,
-        nullif(trim(start_date), '') as start_date,
-        nullif(trim(end_date), '') as end_date
+        {{ clever_ids('term_id', with_clever_district=false) }},
+        {{ trimmed('name', 'start_date', 'end_date') }}
     from source
 )
 
