@@ -14,7 +14,7 @@ import pytest
 from roster_pipeline.sandbox.dirty_values import BAD_DOBS, DIRTY_GRADES, GARBAGE_GRADES
 from roster_pipeline.sandbox.districts import SandboxData
 
-FACTS = json.loads((Path(__file__).parent / "clever_v3_1_schema_facts.json").read_text())
+FACTS = json.loads((Path(__file__).parents[1] / "fixtures" / "clever_v3_1_schema_facts.json").read_text())
 DELIBERATE = {"grade": set(DIRTY_GRADES) | set(GARBAGE_GRADES), "dob": set(BAD_DOBS)}
 COLLECTION_SCHEMAS = {"districts": "District", "schools": "School", "users": "User", "sections": "Section",
                       "courses": "Course", "terms": "Term"}

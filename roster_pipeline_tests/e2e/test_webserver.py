@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from roster_pipeline_tests.conftest import free_port
+from roster_pipeline_tests.fixtures.services import free_port
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 
 ASSET_GRAPH = """
 {

@@ -19,8 +19,7 @@ import orjson
 from roster_pipeline.clever.settings import LIST, SECTION_PAIR_TABLES, TABLES
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline_tests.dirty_district import DISTRICT_ID, TOKEN, handmade_district, student
-from roster_pipeline_tests.test_roster_rules import run_sync
+from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, TOKEN, handmade_district, run_sync, student
 
 
 def page_all(base_url: str, token: str, path: str, params: dict) -> list[dict]:

@@ -24,7 +24,7 @@ from roster_pipeline.publishing.publish import publish_district
 from roster_pipeline.settings import warehouse_url
 from roster_pipeline.warehouse.connection import Session, Warehouse, placeholder
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
-from roster_pipeline_tests.conftest import WAREHOUSE_KINDS
+from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS
 
 ROWS = 150_000  # above 110,592 (wrong inside the transaction) and 122,880 (wrong after the commit too)
 DISTRICT = "ab" * 12  # 24 bytes: longer than DuckDB's 12-byte inlined strings

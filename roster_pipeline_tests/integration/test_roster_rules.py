@@ -3,54 +3,25 @@
 from __future__ import annotations
 
 import copy
-import io
 
 import pytest
 
-from roster_pipeline.cli.sync import sync
-from roster_pipeline.sandbox.districts import SandboxData
-from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, warehouse_query
-from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, TOKEN, handmade_district, oid, section, student
-
-ROSTER_TABLES = ["schools", "students", "teachers", "sections", "enrollments", "demographics", "admins",
-                 "rejected_records", "school_roster_summary"]
-
+from roster_pipeline_tests.fixtures.dirty_district import (
+    DISTRICT_ID,
+    ROSTER_TABLES,
+    S1,
+    S2,
+    oid,
+    query,
+    rejected,
+    run_sync,
+    section,
+    student,
+)
+from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS
 
 # Every test here runs on both warehouses.
 pytestmark = pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)
-
-
-@pytest.fixture
-def dirty(tmp_path, monkeypatch, warehouse_env):
-    """A sandbox serving only the hand-made district, and an environment pointed at it."""
-    district = handmade_district()
-    server = start_sandbox(SandboxData(districts=0, handmade=[district]))
-    for name in ("CLEVER_CLIENT_ID", "CLEVER_CLIENT_SECRET", "ROSTER_RULES", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("CLEVER_API_BASE_URL", server.env()["CLEVER_API_BASE_URL"])
-    monkeypatch.setenv("CLEVER_DISTRICT_TOKENS", f"{DISTRICT_ID}={TOKEN}")
-    monkeypatch.setenv("ROSTER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    yield district, tmp_path / "data"
-    server.shutdown()
-    server.server_close()
-
-
-def run_sync() -> tuple[int, str]:
-    out = io.StringIO()
-    code = sync(out=out)
-    return code, out.getvalue()
-
-
-def query(data_dir, sql: str, params=None) -> list[tuple]:
-    return warehouse_query(sql, params)
-
-
-def rejected(data_dir) -> dict[str, tuple[str, str, str]]:
-    """record_id → (reason_code, action, detail); one row per record and action."""
-    rows = query(data_dir, "select record_id, reason_code, action, detail from roster.rejected_records")
-    return {f"{r[0]}:{r[2]}": (r[1], r[2], r[3]) for r in rows}
 
 
 def test_every_rule_keeps_or_excludes_each_hand_made_record(dirty):

@@ -14,9 +14,9 @@ import pytest
 
 from roster_pipeline.cli import main
 from roster_pipeline.cli.sync import sync
-from roster_pipeline_tests.conftest import POSTGRES, warehouse_query
+from roster_pipeline_tests.fixtures.warehouses import POSTGRES, warehouse_query
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 ROSTER_TABLES = ["schools", "students", "teachers", "sections", "enrollments", "demographics", "admins",
                  "rejected_records", "school_roster_summary"]
 

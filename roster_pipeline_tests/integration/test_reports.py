@@ -7,8 +7,7 @@ from html.parser import HTMLParser
 
 from roster_pipeline.cli import main
 from roster_pipeline.modeling.reason_codes import REASON_CODES
-from roster_pipeline_tests.dirty_district import DISTRICT_ID, S1, S2, oid, student
-from roster_pipeline_tests.test_roster_rules import dirty, query, run_sync  # noqa: F401  (fixture)
+from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, S1, S2, oid, query, run_sync, student
 
 VOID = {"meta", "link", "br", "img", "hr", "input"}
 

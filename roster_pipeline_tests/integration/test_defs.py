@@ -9,7 +9,7 @@ from dagster import DynamicPartitionsDefinition
 from roster_pipeline.clever.source import raw_tables
 from roster_pipeline.modeling.project import SqlProject
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def test_definitions_load_and_every_asset_is_partitioned_by_district(pipeline_env):

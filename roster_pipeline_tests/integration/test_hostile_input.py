@@ -18,7 +18,7 @@ from roster_pipeline.cli.sync import sync
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.handmade_district import HandmadeDistrict
 from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline_tests.conftest import warehouse_query
+from roster_pipeline_tests.fixtures.warehouses import warehouse_query
 
 DISTRICT = "5e5e5e5e01" + "0" * 14
 SCHOOLS = [f"5e5e5e5e02{n:014x}" for n in range(2)]

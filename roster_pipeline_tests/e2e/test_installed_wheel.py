@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roster_pipeline_tests.conftest import CLEVER_VARS, free_port
+from roster_pipeline_tests.fixtures.services import CLEVER_VARS, free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RUN_TIME_FILES = ("roster_pipeline/dbt_like_sql/marts/_marts.yml", "roster_pipeline/dbt_like_sql/staging/_sources.yml",
                   "roster_pipeline/dbt_like_sql/macros/dedupe.sql", "roster_pipeline/dbt_like_sql/seeds/reason_codes.csv",
                   "roster_pipeline/dbt_like_sql/marts/students.sql", "roster_pipeline/modeling/rules_profiles/default.toml",

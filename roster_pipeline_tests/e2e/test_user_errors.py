@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from roster_pipeline_tests.conftest import POSTGRES, WAREHOUSE_KINDS, warehouse_query
+from roster_pipeline_tests.fixtures.warehouses import POSTGRES, WAREHOUSE_KINDS, warehouse_query
 
 ROSTER_TABLES = ("students", "teachers", "sections", "enrollments", "rejected_records")
 HOLD_FILE = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); time.sleep(120)"

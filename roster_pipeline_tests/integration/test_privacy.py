@@ -25,9 +25,9 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
 from roster_pipeline.cli.sync import sync
-from roster_pipeline_tests.conftest import POSTGRES, warehouse_query
+from roster_pipeline_tests.fixtures.warehouses import POSTGRES, warehouse_query
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 MIN_LENGTH = 5  # shorter values (Lee, Kim, Ava, middle initials) also match unrelated text: not searched
 PEOPLE = ("students", "teachers", "staff", "district_admins")
 

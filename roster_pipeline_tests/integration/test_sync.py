@@ -11,7 +11,8 @@ from roster_pipeline.cli import main
 from roster_pipeline.cli.sync import sync
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, served, warehouse_query
+from roster_pipeline_tests.fixtures.services import served
+from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
 
 
 def district_counts(data_dir: Path, district_id: str) -> dict[str, int]:

@@ -18,8 +18,7 @@ from roster_pipeline.cli.sync import sync
 from roster_pipeline.defs.automation.schedules import build_nightly_schedule
 from roster_pipeline.defs.automation.sensors import build_discovery_sensor, build_events_sensor
 from roster_pipeline.defs.resources import CleverResource
-from roster_pipeline_tests.dirty_district import DISTRICT_ID, S2, oid, section, student
-from roster_pipeline_tests.test_roster_rules import ROSTER_TABLES, dirty  # noqa: F401  (fixture)
+from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, ROSTER_TABLES, S2, oid, section, student
 
 A, B, C = "a" * 24, "b" * 24, "c" * 24
 UTC = timezone.utc

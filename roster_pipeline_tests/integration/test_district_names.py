@@ -9,7 +9,7 @@ import pytest
 from dagster import DagsterInstance
 
 from roster_pipeline.cli.sync import sync
-from roster_pipeline_tests.conftest import WAREHOUSE_KINDS, warehouse_query
+from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
 
 
 def utc(text: str) -> datetime.datetime:

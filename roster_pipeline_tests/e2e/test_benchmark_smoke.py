@@ -5,9 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from roster_pipeline_tests.conftest import free_port
+from roster_pipeline_tests.fixtures.services import free_port
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def test_benchmark_runs_at_2000_students_and_a_few_districts_through_the_daemon(tmp_path):
