@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 DEFAULT_API_BASE_URL = "https://api.clever.com/v3.1"
 DEFAULT_OAUTH_TOKENS_URL = "https://clever.com/oauth/tokens"
-DISTRICT_ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")
+CLEVER_ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")  # every Clever object id: district, school, section, user
 
 
 class RosterError(Exception):
@@ -41,11 +41,19 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("ROSTER_DATA_DIR") or Path.cwd() / "data").resolve()
 
 
+def validate_clever_id(value: str, what: str, source: str) -> str:
+    """A Clever object id (`what`: "district", "school", ...) given by `source`, or one sentence naming both.
+
+    Ids name partitions and folders and filter SQL, so anything else is refused before it is used.
+    """
+    if not CLEVER_ID_PATTERN.match(value):
+        raise ConfigError(f"{source}: {value!r} is not a Clever {what} id (24 lower-case hex characters).")
+    return value
+
+
 def validate_district_id(district_id: str, source: str) -> str:
     """District ids name partitions and filter SQL, so they must look like Clever ids."""
-    if not DISTRICT_ID_PATTERN.match(district_id):
-        raise ConfigError(f"{source}: {district_id!r} is not a Clever district id (24 lower-case hex characters).")
-    return district_id
+    return validate_clever_id(district_id, "district", source)
 
 
 def parse_district_tokens(raw: str) -> dict[str, SecretStr]:

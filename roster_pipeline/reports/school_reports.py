@@ -3,12 +3,12 @@
 After each publish a school liaison confirms the school's roster. The page leads with what
 the school must fix in the SIS (each record with the reason in plain words and the fix), then
 shows what was loaded (students per grade of the grades the school serves, against the previous
-sync; the math and ELA sections with teacher, period and enrollment count). Records kept out by
-design (a subject or grade the vendor does not process) need no fix, so they are only counted,
-in a collapsed list at the end; the reason codes' `to_fix_in_sis` column decides which is which.
-A district index links the schools. Everything is read from the published `roster` tables, so
-the page says exactly what analysts see; the pages carry their CSS inline and load nothing from
-the internet.
+sync; the sections of the subjects the district's rules profile keeps, with teacher, period and
+enrollment count). Records kept out by design (a subject or grade the vendor does not process)
+need no fix, so they are only counted, in a collapsed list at the end; the reason codes'
+`to_fix_in_sis` column decides which is which. A district index links the schools. Everything
+is read from the published `roster` tables, so the page says exactly what analysts see; the
+pages carry their CSS inline and load nothing from the internet.
 """
 
 from __future__ import annotations
@@ -19,25 +19,47 @@ import os
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
 from roster_pipeline.modeling.reason_codes import REASON_CODES
+from roster_pipeline.modeling.rules import RulesProfile
 from roster_pipeline.publishing.publish import PREVIOUS_SUMMARY, district_labels
-from roster_pipeline.settings import ConfigError, data_dir, validate_district_id
+from roster_pipeline.settings import ConfigError, data_dir, validate_clever_id, validate_district_id
 from roster_pipeline.warehouse.connection import Statements, Warehouse, placeholder, table_columns
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GRADES = range(13)  # the summary's per-grade columns: students_grade_k, students_grade_1 .. _12
 ENTITY_ORDER = {"student": 0, "teacher": 1, "section": 2}  # a liaison fixes people first; sections often follow
+# How a page writes a normalized subject (the rules profile's lower-case spelling) where that reads wrong.
+SUBJECT_LABELS = {"ela": "ELA", "pe and health": "PE and health"}
 
 
 def grade_label(grade: int) -> str:
     """Clever's own word for grade 0, so the page never shows the "K" it rejects elsewhere."""
     return "Kindergarten" if grade == 0 else str(grade)
+
+
+def subject_label(subject: str) -> str:
+    """A kept subject as a page writes it: "ela" → "ELA"; any other as the rules profile spells it."""
+    return SUBJECT_LABELS.get(subject, subject)
+
+
+def subject_list(subjects: Sequence[str], conjunction: str = "and") -> str:
+    """The kept subjects in words: "math and ELA", "math, ELA and science" ("" when none is kept)."""
+    labels = [subject_label(s) for s in subjects]
+    if len(labels) < 2:
+        return "".join(labels)
+    return f"{', '.join(labels[:-1])} {conjunction} {labels[-1]}"
+
+
+def kept_subjects(district_id: str) -> tuple[str, ...]:
+    """The subjects whose sections the district's roster keeps (`ROSTER_RULES`, else the bundled profile)."""
+    return RulesProfile.load().for_district(district_id).subjects_keep
 
 
 def reports_dir() -> Path:
@@ -131,7 +153,9 @@ def _grade_rows(now: dict, before: dict | None, low: int | None, high: int | Non
 
 def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None = None) -> tuple[list[SchoolReport], list[dict]]:
     """(one report per school, excluded records that name no school in scope)."""
-    validate_district_id(district_id, "--district")
+    validate_district_id(district_id, "school reports")
+    if school_id is not None:
+        validate_clever_id(school_id, "school", "school reports")
     with warehouse.transaction() as sql:
         d = placeholder(sql.dialect, "d")
         params = {"d": district_id}
@@ -189,10 +213,19 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
     return reports, unplaced
 
 
-def _environment() -> jinja2.Environment:
+def _sections_of(subjects: Sequence[str], conjunction: str = "and") -> str:
+    """ "math and ELA sections", or plain "sections" when the profile keeps no subject."""
+    words = subject_list(subjects, conjunction)
+    return f"{words} sections" if words else "sections"
+
+
+def _environment(subjects: Sequence[str]) -> jinja2.Environment:
+    """The templates, with the kept sections in words: `kept_sections` ("math and ELA sections"), `kept_sections_or`."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(tally=tally, grade_label=grade_label)
+    env.globals.update(tally=tally, grade_label=grade_label, kept_sections=_sections_of(subjects),
+                       kept_sections_or=_sections_of(subjects, "or"))
+    env.filters["first_upper"] = lambda text: text[:1].upper() + text[1:]
     return env
 
 
@@ -211,8 +244,8 @@ EXCLUDED_COLUMNS = ["entity", "action", "to_fix_in_sis", "record_name", "record_
 PARALLEL_MIN_SCHOOLS = 200  # below this a second process costs more than it saves
 
 
-def _write_school_files(folder: Path, district: str, reports: list[SchoolReport]) -> None:
-    env = _environment()
+def _write_school_files(folder: Path, district: str, reports: list[SchoolReport], subjects: Sequence[str]) -> None:
+    env = _environment(subjects)
     template = env.get_template("school_report.html.j2")
     for report in reports:
         (folder / f"{report.file_stem}.html").write_text(
@@ -226,7 +259,8 @@ def _write_school_files(folder: Path, district: str, reports: list[SchoolReport]
                    EXCLUDED_COLUMNS)
 
 
-def _write_all_school_files(folder: Path, district: str, reports: list[SchoolReport], parallel: bool | None) -> None:
+def _write_all_school_files(folder: Path, district: str, reports: list[SchoolReport], subjects: Sequence[str],
+                            parallel: bool | None) -> None:
     """Every school's files; a large district's pages are rendered on two cores.
 
     Rendering is pure Python (Jinja2 and csv hold the GIL), so threads would not help: a forked
@@ -236,14 +270,14 @@ def _write_all_school_files(folder: Path, district: str, reports: list[SchoolRep
     if parallel is None:
         parallel = len(reports) >= PARALLEL_MIN_SCHOOLS
     if not parallel or "fork" not in multiprocessing.get_all_start_methods():
-        _write_school_files(folder, district, reports)
+        _write_school_files(folder, district, reports, subjects)
         return
     half = len(reports) // 2
     child = multiprocessing.get_context("fork").Process(
-        target=_write_school_files, args=(folder, district, reports[half:]), name="school-pages")
+        target=_write_school_files, args=(folder, district, reports[half:], subjects), name="school-pages")
     child.start()
     try:
-        _write_school_files(folder, district, reports[:half])
+        _write_school_files(folder, district, reports[:half], subjects)
     finally:
         child.join()
     if child.exitcode != 0:
@@ -252,17 +286,20 @@ def _write_all_school_files(folder: Path, district: str, reports: list[SchoolRep
 
 
 def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_id: str | None = None,
-                  parallel: bool | None = None) -> dict:
+                  parallel: bool | None = None, subjects: Sequence[str] | None = None) -> dict:
     """Write the district's pages and CSVs under out_dir/<district_id>/; returns what was written.
 
     parallel: render on two processes (default: when the district has PARALLEL_MIN_SCHOOLS schools).
+    subjects: the subjects the district's sections were kept for, as the pages name them (default:
+    the district's `subjects.keep` in the rules profile of `ROSTER_RULES`, or the bundled one).
     """
     reports, unplaced = load_reports(warehouse, district_id, school_id)
+    subjects = kept_subjects(district_id) if subjects is None else tuple(subjects)
     district = district_labels(warehouse, [district_id], short=True)[district_id]
     folder = out_dir / district_id  # folders keep the id: names change, ids do not
     folder.mkdir(parents=True, exist_ok=True)
-    _write_all_school_files(folder, district, reports, parallel)
-    env = _environment()
+    _write_all_school_files(folder, district, reports, subjects, parallel)
+    env = _environment(subjects)
     index = folder / "index.html"
     if school_id is None:  # the index covers the whole district
         totals = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts} if reports else {}
