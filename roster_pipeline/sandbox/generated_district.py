@@ -39,6 +39,11 @@ class SchoolDayChanges:
     added_students: list[int] = field(default_factory=list)  # cohort of each enrolled student, index order
 
 
+def _from_spec(name: str, doc: str | None = None) -> property:
+    """A read-only attribute answered by the district's spec (what does not change day to day)."""
+    return property(lambda self: getattr(self.spec, name), doc=doc)
+
+
 class GeneratedDistrict:
     """One generated district: spec, changes of simulated days, Clever events; pages and objects by id."""
 
@@ -51,34 +56,13 @@ class GeneratedDistrict:
         return f"GeneratedDistrict({self.spec!r})"
 
     # -- what the spec says ------------------------------------------------------------------
-    @property
-    def id(self) -> str:
-        return self.spec.id
-
-    @property
-    def token(self) -> str:
-        return self.spec.token
-
-    @property
-    def token_record_id(self) -> str:
-        return self.spec.token_record_id
-
-    @property
-    def share_by_schools(self) -> bool:
-        return self.spec.share_by_schools
-
-    @property
-    def students(self) -> int:
-        """Students generated on the first day (those enrolled later are counted by `count`)."""
-        return self.spec.students
-
-    @property
-    def teachers(self) -> int:
-        return self.spec.teachers
-
-    @property
-    def schools(self) -> int:
-        return self.spec.schools
+    id = _from_spec("id")
+    token = _from_spec("token")
+    token_record_id = _from_spec("token_record_id")
+    share_by_schools = _from_spec("share_by_schools")
+    students = _from_spec("students", "Students generated on the first day (those enrolled later are counted by `count`).")
+    teachers = _from_spec("teachers")
+    schools = _from_spec("schools")
 
     def make_id(self, kind: str, index: int) -> str:
         return self.spec.make_id(kind, index)

@@ -33,71 +33,76 @@ def clever_not_configured(clever: CleverResource) -> SkipReason | None:
     return SkipReason(f"Clever is not configured: {CLEVER_VARIABLES}{missing}.")
 
 
-def build_discovery_sensor(interval_seconds: int):
-    @sensor(
-        name="district_discovery", job_name=DISTRICT_SYNC_JOB, minimum_interval_seconds=interval_seconds,
-        default_status=DefaultSensorStatus.RUNNING,
-        description="Polls Clever's token list: a district that authorized the app becomes a partition and gets "
-                    "its first full sync at once; a district whose token disappeared is reported and no longer synced.",
-    )
-    def district_discovery(context: SensorEvaluationContext, clever: CleverResource):
-        if skip := clever_not_configured(clever):
-            return skip
-        authorized = set(clever.district_tokens_by_id())
-        registered = set(context.instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME))
-        new = sorted(authorized - registered)
-        gone = sorted(registered - authorized)
-        reported = set(json.loads(context.cursor or "[]"))
-        for district_id in sorted(set(gone) - reported):
-            context.log.warning(
-                f"District {district_id} no longer has a Clever token (the app was de-authorized): it is not synced "
-                f"any more; its data is kept until `roster-pipeline forget --district {district_id}`.")
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        return SensorResult(
-            run_requests=[RunRequest(partition_key=d, run_key=f"discovery:{d}:{stamp}",
-                                     run_config=sync_run_config(incremental=False), tags=run_tags(d, "discovery"))
-                          for d in new],
-            dynamic_partitions_requests=[district_partitions.build_add_request(new)] if new else [],
-            cursor=json.dumps(gone),
-        )
+def district_sensor(name: str, interval_seconds: int, description: str):
+    """A sensor that requests `district_sync` runs: running from the start (an installation keeps
+    itself fresh), and skipping with one line while Clever is not configured."""
 
-    return district_discovery
+    def decorate(evaluate):
+        @sensor(name=name, job_name=DISTRICT_SYNC_JOB, minimum_interval_seconds=interval_seconds,
+                default_status=DefaultSensorStatus.RUNNING, description=description)
+        def evaluation(context: SensorEvaluationContext, clever: CleverResource):
+            return clever_not_configured(clever) or evaluate(context, clever)
+
+        return evaluation
+
+    return decorate
+
+
+def discover_districts(context: SensorEvaluationContext, clever: CleverResource):
+    authorized = set(clever.district_tokens_by_id())
+    registered = set(context.instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME))
+    new = sorted(authorized - registered)
+    gone = sorted(registered - authorized)
+    reported = set(json.loads(context.cursor or "[]"))
+    for district_id in sorted(set(gone) - reported):
+        context.log.warning(
+            f"District {district_id} no longer has a Clever token (the app was de-authorized): it is not synced "
+            f"any more; its data is kept until `roster-pipeline forget --district {district_id}`.")
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return SensorResult(
+        run_requests=[RunRequest(partition_key=d, run_key=f"discovery:{d}:{stamp}",
+                                 run_config=sync_run_config(incremental=False), tags=run_tags(d, "discovery"))
+                      for d in new],
+        dynamic_partitions_requests=[district_partitions.build_add_request(new)] if new else [],
+        cursor=json.dumps(gone),
+    )
+
+
+def build_discovery_sensor(interval_seconds: int):
+    description = ("Polls Clever's token list: a district that authorized the app becomes a partition and gets its "
+                   "first full sync at once; a district whose token disappeared is reported and no longer synced.")
+    return district_sensor("district_discovery", interval_seconds, description)(discover_districts)
+
+
+def request_event_syncs(context: SensorEvaluationContext, clever: CleverResource):
+    seen: dict[str, str | None] = json.loads(context.cursor or "{}")
+    tokens = clever.district_tokens_by_id()
+    registered = context.instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME)
+    requests = []
+    for district_id in sorted(set(registered) & set(tokens)):
+        newest = None
+        try:
+            with clever.client_for(district_id, tokens[district_id]) as client:
+                params = {"starting_after": seen[district_id]} if seen.get(district_id) else {}
+                for page in client.pages("events", params):
+                    newest = page[-1]["id"] if page else newest
+        except CleverAPIError as exc:
+            if exc.status == 404:  # our last seen event expired: let the run decide (it refreshes fully)
+                seen[district_id], newest = None, f"expired-{time.strftime('%Y%m%dT%H%M')}"
+            else:  # events off (403) or Clever unreachable: the nightly full refresh covers the district
+                context.log.info(f"District {district_id}: events not checked ({exc}).")
+                continue
+        if newest:
+            requests.append(RunRequest(
+                partition_key=district_id, run_key=f"events:{district_id}:{newest}",
+                run_config=sync_run_config(incremental=True), tags=run_tags(district_id, "events")))
+            if not newest.startswith("expired-"):
+                seen[district_id] = newest
+    skip = None if requests else SkipReason("No district has new Clever events.")
+    return SensorResult(run_requests=requests, cursor=json.dumps(seen), skip_reason=skip)
 
 
 def build_events_sensor(interval_seconds: int):
-    @sensor(
-        name="clever_events", job_name=DISTRICT_SYNC_JOB, minimum_interval_seconds=interval_seconds,
-        default_status=DefaultSensorStatus.RUNNING,
-        description="Looks for new Clever events of every district and requests an incremental sync "
-                    "(events applied to the raw tables, roster rebuilt) for each district that has some.",
-    )
-    def clever_events(context: SensorEvaluationContext, clever: CleverResource):
-        if skip := clever_not_configured(clever):
-            return skip
-        seen: dict[str, str | None] = json.loads(context.cursor or "{}")
-        tokens = clever.district_tokens_by_id()
-        registered = context.instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME)
-        requests = []
-        for district_id in sorted(set(registered) & set(tokens)):
-            newest = None
-            try:
-                with clever.client_for(district_id, tokens[district_id]) as client:
-                    params = {"starting_after": seen[district_id]} if seen.get(district_id) else {}
-                    for page in client.pages("events", params):
-                        newest = page[-1]["id"] if page else newest
-            except CleverAPIError as exc:
-                if exc.status == 404:  # our last seen event expired: let the run decide (it refreshes fully)
-                    seen[district_id], newest = None, f"expired-{time.strftime('%Y%m%dT%H%M')}"
-                else:  # events off (403) or Clever unreachable: the nightly full refresh covers the district
-                    context.log.info(f"District {district_id}: events not checked ({exc}).")
-                    continue
-            if newest:
-                requests.append(RunRequest(
-                    partition_key=district_id, run_key=f"events:{district_id}:{newest}",
-                    run_config=sync_run_config(incremental=True), tags=run_tags(district_id, "events")))
-                if not newest.startswith("expired-"):
-                    seen[district_id] = newest
-        skip = None if requests else SkipReason("No district has new Clever events.")
-        return SensorResult(run_requests=requests, cursor=json.dumps(seen), skip_reason=skip)
-
-    return clever_events
+    description = ("Looks for new Clever events of every district and requests an incremental sync "
+                   "(events applied to the raw tables, roster rebuilt) for each district that has some.")
+    return district_sensor("clever_events", interval_seconds, description)(request_event_syncs)
