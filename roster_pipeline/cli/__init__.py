@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p_report.add_argument("--district", required=True, metavar="ID")
     p_report.add_argument("--school", metavar="ID", help="only this school's page")
 
-    commands.add_parser("dictionary", help="regenerate docs/data_dictionary.md from dbt_like_sql/schema.yml")
+    commands.add_parser("dictionary", help="regenerate docs/data_dictionary.md from the yml of dbt_like_sql/")
 
     p_sandbox = commands.add_parser("sandbox", help="serve a Clever-compatible API with synthetic districts")
     p_sandbox.add_argument("--host", default="127.0.0.1")

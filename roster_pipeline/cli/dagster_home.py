@@ -14,7 +14,7 @@ from roster_pipeline.settings import data_dir
 
 LOCAL_INSTANCE_YAML = """\
 # Written by roster-pipeline for local use (SQLite storage under this folder).
-# Production uses the project's top-level dagster.yaml (Postgres storage). roster-pipeline
+# Production uses the project's deploy/dagster.yaml (Postgres storage). roster-pipeline
 # rewrites this file when its defaults change: for settings of your own, use another DAGSTER_HOME.
 telemetry:
   enabled: false

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from roster_pipeline.cli.dagster_home import ensure_dagster_home
-from roster_pipeline.settings import ConfigError, data_dir, validate_district_id
+from roster_pipeline.settings import ConfigError, data_dir, validate_clever_id, validate_district_id
 
 
 def forget(district_id: str, out=None) -> int:
@@ -59,7 +59,7 @@ def report(district_id: str, school_id: str | None = None, out=None) -> int:
 
     validate_district_id(district_id, "--district")
     if school_id is not None:
-        validate_district_id(school_id, "--school")
+        validate_clever_id(school_id, "school", "--school")
     written = write_reports(Warehouse(warehouse_url(), data_dir() / "dlt"), district_id, reports_dir(), school_id)
     print(f"{written['schools']} school pages in {written['folder']}"
           + ("" if school_id else f"; open {written['index']}"), file=out)
@@ -67,7 +67,7 @@ def report(district_id: str, school_id: str | None = None, out=None) -> int:
 
 
 def dictionary(out=None) -> int:
-    """Rewrite docs/data_dictionary.md from schema.yml, the rules profile and the reason codes."""
+    """Rewrite docs/data_dictionary.md from the models' yml, the rules profile and the reason codes."""
     from roster_pipeline.modeling.data_dictionary import write
 
     print(f"wrote {write()}", file=out or sys.stdout)

@@ -11,7 +11,7 @@ import sys
 
 from roster_pipeline.cli.dagster_home import ensure_dagster_home
 from roster_pipeline.cli.progress import ProgressDisplay
-from roster_pipeline.settings import ConfigError, data_dir, validate_district_id
+from roster_pipeline.settings import ConfigError, data_dir, validate_district_id, warehouse_url
 
 
 def sync(district_ids: list[str] | None = None, *, incremental: bool = False, trigger: str = "manual",
@@ -41,7 +41,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     from roster_pipeline.warehouse.connection import Warehouse
 
     defs = build_definitions()
-    warehouse = Warehouse.from_env(data_dir() / "dlt")
+    warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
     warehouse.check_ready()  # a locked file or a refused login stops us here
     known = sorted(discover_district_tokens(CleverSettings.from_env()))
     if district_ids:

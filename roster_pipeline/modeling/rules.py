@@ -1,6 +1,6 @@
 """The rules profile: which grades, subjects, emails and schools a district's roster keeps.
 
-The bundled `rules/default.toml` states the contract's default rules; `ROSTER_RULES` points at
+The bundled `rules_profiles/default.toml` states the contract's default rules; `ROSTER_RULES` points at
 another file, whose `[districts."<id>"]` tables override settings for single districts. The SQL
 models read the rules as small per-district tables (a grade crosswalk, a subject map, a school
 scope) and a few bound parameters, so no rule is hard-coded in SQL.

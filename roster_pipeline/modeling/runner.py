@@ -101,7 +101,7 @@ def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_
 
 def build_indexes(project: SqlProject, model: SqlModel) -> list[tuple[str, ...]]:
     """A build table's indexes besides `district_id` (which every reader filters on): an
-    intermediate model's schema.yml `config.indexes`, which the next models join on.
+    intermediate model's yml `config.indexes`, which the next models join on.
 
     Not its key, and not a mart's indexes (those serve the analysts, on the published table): the
     checks and the publish read a district's whole slice, and keeping more indexes current cost

@@ -1,7 +1,7 @@
 """`ROSTER_WAREHOUSE` → the DuckDB file or Postgres database the pipeline writes.
 
 One object knows the warehouse's kind, the dlt destination and pipeline that load raw data
-into it, and how to open a plain SQL connection for tests, the CLI and later the SQL models.
+into it, and how to open a plain SQL connection (the SQL models, checks, publish, reports, the CLI).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import dlt
 from filelock import FileLock, Timeout
 
 from roster_pipeline.clever.settings import RAW_DATASET
-from roster_pipeline.settings import ConfigError, RosterError, duckdb_file, validate_district_id, warehouse_url
+from roster_pipeline.settings import ConfigError, RosterError, duckdb_file, validate_district_id
 
 LOCK_WAIT_SECONDS = 3 * 3600  # longer than any single district's turn on the file
 # Postgres session memory for the pipeline's own connections (the server default is 4 MB). The
@@ -50,10 +50,6 @@ def _writable_folder(folder: Path, what: str) -> None:
 class Warehouse:
     url: str
     dlt_dir: Path
-
-    @classmethod
-    def from_env(cls, dlt_dir: Path) -> "Warehouse":
-        return cls(warehouse_url(), dlt_dir)
 
     @property
     def kind(self) -> str:

@@ -5,7 +5,7 @@ at once. Autovacuum's ANALYZE comes later (if at all, inside the same run), so w
 Postgres plans a 600,000-row join over "1 row" estimates with nested loops and never finishes.
 So after each bulk write the writer refreshes the table's statistics when its slice moved them
 noticeably, and the tables carry the indexes the models, checks, guard and publish filter and
-join on: `district_id` first, then the keys (declared in schema.yml, dbt style, and for the raw
+join on: `district_id` first, then the keys (declared in the models' yml, dbt style, and for the raw
 tables in clever/settings.py). DuckDB needs none of this: it has no planner statistics to go
 stale, and its zone maps serve the district filters.
 """

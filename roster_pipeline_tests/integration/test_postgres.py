@@ -108,7 +108,7 @@ def test_reader_roles_keep_demographics_and_raw_data_away(pipeline_env, sandbox,
 def test_sync_records_its_runs_in_the_postgres_instance(pipeline_env, sandbox, monkeypatch, fresh_database, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     database = fresh_database()
     for key, value in {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "5432",
                        "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": database}.items():

@@ -41,7 +41,7 @@ def postgres_instance(tmp_path, monkeypatch):
     admin.cursor().execute(f"create database {database}")
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     for key, value in {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "5432",
                        "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": database}.items():
         monkeypatch.setenv(key, value)

@@ -255,7 +255,7 @@ def test_instance_configs_limit_runs_by_district_the_same_way():
     from roster_pipeline.cli.dagster_home import LOCAL_INSTANCE_YAML
 
     local = yaml.safe_load(LOCAL_INSTANCE_YAML)
-    production = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
+    production = yaml.safe_load((PROJECT / "deploy" / "dagster.yaml").read_text())
     helm = yaml.safe_load((PROJECT / "deploy" / "helm-values.yaml").read_text())
     per_district = {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     for config in (local, production):

@@ -1,7 +1,7 @@
 """The clean roster as Dagster assets: rules → SQL models → pandera checks → publish.
 
 Every model of `dbt_like_sql/` is an asset, with its dependencies read from its `ref()`/`source()`
-calls and its column docs from `schema.yml`. Like dagster-dbt's `@dbt_assets`, the whole project
+calls and its column docs from the models' yml. Like dagster-dbt's `@dbt_assets`, the whole project
 is one multi-asset: one step builds a district's models in dependency order, runs the checks
 and publishes. One step instead of ~40 keeps Dagster's per-step cost out of a district's run
 (it was most of a small district's run time), while the UI still shows one asset per model,

@@ -32,7 +32,7 @@ from roster_pipeline.defs.constants import (
 )
 from roster_pipeline_tests.fixtures.services import CLEVER_VARS, free_port
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 README = PROJECT / "README.md"
 NOT_CONFIGURED = ("Clever is not configured: set CLEVER_DISTRICT_TOKENS, or CLEVER_CLIENT_ID and "
                   "CLEVER_CLIENT_SECRET.")
@@ -99,7 +99,8 @@ def checkout_after_demo(root: Path) -> Path:
     """A repository checkout as `scripts/demo` leaves it: the venv, both yaml files, data/dagster_home."""
     root.mkdir()
     (root / ".venv").symlink_to(Path(sys.executable).parents[1])
-    for name in ("workspace.yaml", "dagster.yaml"):
+    for name in ("workspace.yaml", "deploy/dagster.yaml"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text((PROJECT / name).read_text())
     (root / "data" / "dagster_home").mkdir(parents=True)
     from roster_pipeline.cli.dagster_home import LOCAL_INSTANCE_YAML
