@@ -2,26 +2,23 @@
 -- that excludes them: school scope, grade, subject scope, then the primary teacher.
 with sections as ({{ district_slice(ref('stg_clever__sections')) }}),
 schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
-grades as ({{ district_slice(ref('rules_grades'), columns='clever_value, grade, reason_code') }}),
 subject_names as ({{ district_slice(ref('rules_subject_names'), columns='clever_subject, subject') }}),
 subjects_kept as ({{ district_slice(ref('rules_subjects_kept'), columns='subject') }}),
 teachers as ({{ district_slice(ref('int_teachers__classified'), columns='teacher_id, exclusion_reason') }}),
 courses as ({{ district_slice(ref('stg_clever__courses'), columns='course_id, name') }}),
 terms as ({{ district_slice(ref('stg_clever__terms'), columns='term_id, name') }}),
+graded as ({{ with_grade('sections', ref('rules_grades')) }}),
 
 described as (
     select
-        sections.*,
-        grades.grade,
-        {{ grade_reason('sections.grade_raw', 'grades') }} as grade_reason,
-        coalesce(subject_names.subject, nullif(lower(trim(sections.subject_raw)), '')) as subject,
+        graded.*,
+        coalesce(subject_names.subject, nullif(lower(trim(graded.subject_raw)), '')) as subject,
         courses.name as course_name,
         terms.name as term_name
-    from sections
-    left join grades on grades.clever_value = trim(sections.grade_raw)
-    left join subject_names on subject_names.clever_subject = lower(trim(sections.subject_raw))
-    left join courses on courses.course_id = sections.course_id
-    left join terms on terms.term_id = sections.term_id
+    from graded
+    left join subject_names on subject_names.clever_subject = lower(trim(graded.subject_raw))
+    left join courses on courses.course_id = graded.course_id
+    left join terms on terms.term_id = graded.term_id
 ),
 
 final as (

@@ -2,16 +2,7 @@
 -- that excludes them (NULL when kept).
 with students as ({{ district_slice(ref('stg_clever__students')) }}),
 schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
-grades as ({{ district_slice(ref('rules_grades'), columns='clever_value, grade, reason_code') }}),
-
-graded as (
-    select
-        students.*,
-        grades.grade,
-        {{ grade_reason('students.grade_raw', 'grades') }} as grade_reason
-    from students
-    left join grades on grades.clever_value = trim(students.grade_raw)
-),
+graded as ({{ with_grade('students', ref('rules_grades')) }}),
 
 normalized as (
     select

@@ -16,3 +16,22 @@ case when {{ raw }} is null or trim({{ raw }}) = '' then 'GRADE_MISSING' when {{
 {% macro yes_no(expr) -%}
 case trim({{ expr }}) when 'Y' then true when 'N' then false end
 {%- endmacro %}
+
+{#- A person's name as one text, for rejected_records.record_name. -#}
+{% macro person_name() -%}
+coalesce(first_name, '') || ' ' || coalesce(last_name, '')
+{%- endmacro %}
+
+{#- The columns that say which record rejected_records is about. -#}
+{% macro record_columns(entity, record_id, record_name) -%}
+district_id, '{{ entity }}' as entity, {{ record_id }} as record_id, {{ record_name }} as record_name, school_id
+{%- endmacro %}
+
+{#- The rows with their grade number and, when the grade is not processed, its reason code, from the
+    rules' grade crosswalk (`rules_grades`: the rules profile's [grades] numbers and excluded values). -#}
+{% macro with_grade(rows, crosswalk) -%}
+select {{ rows }}.*, grades.grade, {{ grade_reason(rows ~ '.grade_raw', 'grades') }} as grade_reason
+    from {{ rows }}
+    left join ({{ district_slice(crosswalk, columns='clever_value, grade, reason_code') }}) as grades
+        on grades.clever_value = trim({{ rows }}.grade_raw)
+{%- endmacro %}

@@ -9,9 +9,7 @@ schools as ({{ district_slice(ref('int_schools__scoped')) }}),
 admins as ({{ district_slice(ref('int_admins__scoped')) }}),
 
 excluded_schools as (
-    select
-        district_id, 'school' as entity, school_id as record_id, name as record_name, school_id,
-        exclusion_reason as reason_code, 'excluded' as action,
+    select {{ record_columns('school', 'school_id', 'name') }}, exclusion_reason as reason_code, 'excluded' as action,
         case exclusion_reason
             when 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             else 'school ' || coalesce(name, school_id) || ' is not in the district''s school scope'
@@ -21,10 +19,8 @@ excluded_schools as (
 ),
 
 excluded_students as (
-    select
-        district_id, 'student' as entity, student_id as record_id,
-        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
-        exclusion_reason as reason_code, 'excluded' as action,
+    select {{ record_columns('student', 'student_id', person_name()) }}, exclusion_reason as reason_code,
+        'excluded' as action,
         case
             when exclusion_reason = 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when exclusion_reason = 'SCHOOL_NOT_IN_SCOPE'
@@ -36,31 +32,18 @@ excluded_students as (
     where exclusion_reason is not null
 ),
 
-nulled_student_emails as (
-    select
-        district_id, 'student' as entity, student_id as record_id,
-        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
-        'STUDENT_EMAIL_INVALID' as reason_code, 'field_nulled' as action,
-        'email "' || email_raw || '" is not a valid address; email set to NULL' as detail
-    from students
-    where exclusion_reason is null and email_invalid
-),
-
-nulled_student_birth_dates as (
-    select
-        district_id, 'student' as entity, student_id as record_id,
-        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
-        'STUDENT_DOB_INVALID' as reason_code, 'field_nulled' as action,
-        'birth date "' || dob_raw || '" is not a valid date; birth_date set to NULL' as detail
-    from students
-    where exclusion_reason is null and dob_invalid
+nulled_student_fields as (  -- kept students whose invalid email or birth date was emptied
+    select {{ record_columns('student', 'student_id', person_name()) }}, 'STUDENT_EMAIL_INVALID' as reason_code,
+        'field_nulled' as action, 'email "' || email_raw || '" is not a valid address; email set to NULL' as detail
+    from students where exclusion_reason is null and email_invalid
+    union all
+    select {{ record_columns('student', 'student_id', person_name()) }}, 'STUDENT_DOB_INVALID', 'field_nulled',
+        'birth date "' || dob_raw || '" is not a valid date; birth_date set to NULL'
+    from students where exclusion_reason is null and dob_invalid
 ),
 
 excluded_teachers as (
-    select
-        district_id, 'teacher' as entity, teacher_id as record_id,
-        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
-        exclusion_reason as reason_code, 'excluded' as action,
+    select {{ record_columns('teacher', 'teacher_id', person_name()) }}, exclusion_reason as reason_code, 'excluded' as action,
         case exclusion_reason
             when 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
@@ -73,9 +56,7 @@ excluded_teachers as (
 ),
 
 excluded_sections as (
-    select
-        district_id, 'section' as entity, section_id as record_id, name as record_name, school_id,
-        exclusion_reason as reason_code, 'excluded' as action,
+    select {{ record_columns('section', 'section_id', 'name') }}, exclusion_reason as reason_code, 'excluded' as action,
         case exclusion_reason
             when 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
@@ -94,20 +75,15 @@ excluded_sections as (
 ),
 
 excluded_admins as (
-    select
-        district_id, 'admin' as entity, user_id as record_id,
-        coalesce(first_name, '') || ' ' || coalesce(last_name, '') as record_name, school_id,
-        exclusion_reason as reason_code, 'excluded' as action,
+    select {{ record_columns('admin', 'user_id', person_name()) }}, exclusion_reason as reason_code, 'excluded' as action,
         'school ' || school_id || ' is not in scope or not shared' as detail
-    from admins
-    where exclusion_reason is not null
+    from admins where exclusion_reason is not null
 ),
 
 final as (
     select * from excluded_schools
     union all select * from excluded_students
-    union all select * from nulled_student_emails
-    union all select * from nulled_student_birth_dates
+    union all select * from nulled_student_fields
     union all select * from excluded_teachers
     union all select * from excluded_sections
     union all select * from excluded_admins

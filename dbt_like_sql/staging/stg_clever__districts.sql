@@ -1,4 +1,3 @@
-{{ config(materialized='view') }}
 with source as ({{ dedupe(source('clever', 'districts'), newest_first='last_sync desc nulls last') }}),  -- an id served twice keeps its newest copy
 
 final as (

@@ -1,4 +1,3 @@
-{{ config(materialized='view') }}
 with source as (
     select * from {{ source('clever', 'section_students') }}
 ),

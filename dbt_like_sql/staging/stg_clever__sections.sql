@@ -1,16 +1,8 @@
-{{ config(materialized='view') }}
 with source as ({{ dedupe(source('clever', 'sections')) }}),  -- an id served twice keeps its newest copy
 
 final as (
-    select
-        {{ clever_ids('section_id') }},
-        school as school_id,
-        {{ trimmed('name', 'period') }},
-        grade as grade_raw,
-        subject as subject_raw,
-        course as course_id,
-        term_id,
-        teacher as teacher_id,
+    select {{ clever_ids('section_id') }}, school as school_id, {{ trimmed('name', 'period') }},
+        grade as grade_raw, subject as subject_raw, course as course_id, term_id, teacher as teacher_id,
         {{ trimmed('sis_id') }}
     from source
 )

@@ -3,8 +3,8 @@
 A model is one `.sql` file; its folder is its layer (staging, intermediate, marts). It names
 other models with `{{ ref('model') }}`, raw tables with `{{ source('clever', 'table') }}` and the
 district being built with `{{ district_id() }}` (a bound parameter, never pasted text).
-`{{ config(materialized='view') }}` makes a staging model a view over every district; every
-other model is a table holding one slice per district, rebuilt for one district at a time.
+`dbt_project.yml` makes the staging models views over every district (a model's own
+`{{ config(materialized=...) }}` wins); every other model is a table holding one slice per district, rebuilt for one district at a time.
 
 Shared SQL (the dedupe, the grade reason, and the few spots where DuckDB and Postgres disagree:
 regex match, date parsing, JSON lists) lives in `dbt_like_sql/macros/` as Jinja macros that every
@@ -106,6 +106,11 @@ class SqlProject:
         self.sql_dir = sql_dir
         self.env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
+    def folder_config(self, layer: str) -> dict:
+        """A folder's settings from `dbt_project.yml` (`+materialized`), as dbt reads them."""
+        project = yaml.safe_load((self.sql_dir / "dbt_project.yml").read_text(encoding="utf-8"))
+        return (project.get("models") or {}).get(project["name"], {}).get(layer) or {}
+
     @cached_property
     def models(self) -> dict[str, SqlModel]:
         models: dict[str, SqlModel] = {}
@@ -113,7 +118,8 @@ class SqlProject:
             for path in sorted((self.sql_dir / layer).glob("*.sql")):
                 if path.stem in models:
                     raise ValueError(f"two SQL models are named {path.stem}")
-                model = SqlModel(path.stem, layer, path, path.read_text(encoding="utf-8"))
+                model = SqlModel(path.stem, layer, path, path.read_text(encoding="utf-8"),
+                                 materialized=self.folder_config(layer).get("+materialized", "table"))
                 self._inspect(model)
                 models[model.name] = model
         for model in models.values():
@@ -209,17 +215,16 @@ class SqlProject:
         return RenderedSql(text, tuple(dict.fromkeys(used)))
 
     @cached_property
-    def macro_files(self) -> list[jinja2.Template]:
-        """`macros/*.sql`: Jinja macros every model can call by name, as in dbt."""
-        return [self.env.from_string(path.read_text(encoding="utf-8"))
-                for path in sorted((self.sql_dir / "macros").glob("*.sql"))]
+    def macros(self) -> jinja2.Template:
+        """`macros/*.sql`: Jinja macros every model can call by name, as in dbt. Read as one
+        template, so that a macro may call a macro of another file."""
+        return self.env.from_string("\n".join(path.read_text(encoding="utf-8")
+                                              for path in sorted((self.sql_dir / "macros").glob("*.sql"))))
 
     def _globals(self, dialect: str, used: list[str]) -> dict:
         builtins = _builtins(dialect, used)
-        macros: dict = {}
-        for template in self.macro_files:
-            module = template.make_module(builtins)
-            macros.update({name: value for name, value in vars(module).items() if isinstance(value, jinja2.runtime.Macro)})
+        module = self.macros.make_module(builtins)
+        macros = {name: value for name, value in vars(module).items() if isinstance(value, jinja2.runtime.Macro)}
         return {**macros, **builtins}
 
 

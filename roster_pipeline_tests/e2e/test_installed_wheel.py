@@ -22,7 +22,7 @@ from roster_pipeline_tests.fixtures.services import CLEVER_VARS, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIME_FILES = ("roster_pipeline/dbt_like_sql/marts/_marts.yml", "roster_pipeline/dbt_like_sql/staging/_sources.yml",
-                  "roster_pipeline/dbt_like_sql/macros/dedupe.sql", "roster_pipeline/dbt_like_sql/seeds/reason_codes.csv",
+                  "roster_pipeline/dbt_like_sql/macros/dedupe.sql", "roster_pipeline/dbt_like_sql/dbt_project.yml", "roster_pipeline/dbt_like_sql/seeds/reason_codes.csv",
                   "roster_pipeline/dbt_like_sql/marts/students.sql", "roster_pipeline/modeling/rules_profiles/default.toml",
                   "roster_pipeline/reports/templates/school_report.html.j2")
 
