@@ -17,7 +17,14 @@ from roster_pipeline.defs.reports.definitions import reports_definitions
 from roster_pipeline.defs.resources import build_resources
 from roster_pipeline.defs.roster.definitions import roster_definitions
 from roster_pipeline.modeling.rules import RulesProfile
-from roster_pipeline.settings import FreshnessSettings, MassChangeSettings, data_dir, load_dotenv, warehouse_url
+from roster_pipeline.settings import (
+    FreshnessSettings,
+    MassChangeSettings,
+    data_dir,
+    history_retention_days,
+    load_dotenv,
+    warehouse_url,
+)
 from roster_pipeline.warehouse.connection import Warehouse
 
 
@@ -27,6 +34,7 @@ def build_definitions() -> Definitions:
     rules_path = os.environ.get("ROSTER_RULES") or None
     RulesProfile.load(rules_path)  # a malformed rules file stops loading here, not mid-run
     MassChangeSettings.from_env()  # so does a bad guard setting
+    history_retention_days()  # and a bad retention
     return Definitions.merge(
         clever_raw_definitions(warehouse),
         roster_definitions(warehouse.kind),

@@ -207,3 +207,14 @@ class MassChangeSettings:
         if not raw_rows.isdigit():
             raise ConfigError(f"ROSTER_MASS_CHANGE_MIN_ROWS must be a whole number of rows, got {raw_rows!r}.")
         return cls(share, int(raw_rows))
+
+
+def history_retention_days(env: Mapping[str, str] | None = None) -> int | None:
+    """ROSTER_HISTORY_RETENTION_DAYS: keep replaced versions this many days (unset: keep everything)."""
+    env = os.environ if env is None else env
+    raw = (env.get("ROSTER_HISTORY_RETENTION_DAYS") or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"ROSTER_HISTORY_RETENTION_DAYS must be a whole number of days (1 or more), got {raw!r}.")
+    return int(raw)

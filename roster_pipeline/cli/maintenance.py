@@ -68,7 +68,7 @@ def report(district_id: str, school_id: str | None = None, out=None) -> int:
 
 def dictionary(out=None) -> int:
     """Rewrite docs/data_dictionary.md from the models' yml, the rules profile and the reason codes."""
-    from roster_pipeline.modeling.data_dictionary import write
+    from roster_pipeline.publishing.data_dictionary import write
 
     print(f"wrote {write()}", file=out or sys.stdout)
     return 0

@@ -65,6 +65,9 @@ def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSet
     removed = changed_records(sql, table, district_id, PUBLISHED_SCHEMA, BUILD_SCHEMA)
     added = changed_records(sql, table, district_id, BUILD_SCHEMA, PUBLISHED_SCHEMA)
     what += f"; {removed[0]} records removed, {added[0]} added"
+    where = concentration(sql, table, district_id)
+    if where:
+        what += f". {where}"
     if approved:
         return Verdict(table, published, new, False, f"{what}: above the limit, approved for this run",
                        removed, added)
@@ -82,3 +85,50 @@ def changed_records(sql: Statements, table: str, district_id: str, before: str, 
     count = sql.execute(f"select count(*) from ({gone}) as gone", {"d": district_id}).fetchone()[0]
     ids = sql.execute(f"select * from ({gone}) as gone order by {keys} limit {IDS_SHOWN}", {"d": district_id}).fetchall()
     return int(count), tuple(record_id(row) for row in ids)
+
+
+def concentration(sql: Statements, table: str, district_id: str) -> str:
+    """Where a mass change is, per school, in one sentence: "Lincoln High: 480 of 520 students removed
+    (92 %); the 11 other schools changed by < 2 %; a change of the school's sharing or of its SIS
+    export is the likely cause." Empty for a table without schools."""
+    if "school_id" not in table_columns(sql, BUILD_SCHEMA, table):
+        return ""
+    keys = ", ".join(["school_id", *RECORD_KEYS[table]])
+    mine = f"district_id = {placeholder(sql.dialect, 'd')}"
+
+    def per_school(before: str, after: str) -> dict:
+        rows = sql.execute(f"select school_id, count(*) from (select {keys} from {before}.{table} where {mine} "
+                           f"except select {keys} from {after}.{table} where {mine}) as gone group by school_id",
+                           {"d": district_id}).fetchall()
+        return {school: count for school, count in rows}
+
+    removed, added = per_school(PUBLISHED_SCHEMA, BUILD_SCHEMA), per_school(BUILD_SCHEMA, PUBLISHED_SCHEMA)
+    published = dict(sql.execute(f"select school_id, count(*) from {PUBLISHED_SCHEMA}.{table} where {mine} "
+                                 "group by school_id", {"d": district_id}).fetchall())
+    names = {}  # the published name of a school that left, else the new one
+    for schema in (BUILD_SCHEMA, PUBLISHED_SCHEMA):
+        if table_columns(sql, schema, "schools"):
+            names.update(sql.execute(f"select school_id, name from {schema}.schools where {mine}",
+                                     {"d": district_id}).fetchall())
+    schools = set(published) | set(added)
+
+    def moved(school) -> int:
+        return removed.get(school, 0) + added.get(school, 0)
+
+    def share(school) -> float:
+        return moved(school) / max(published.get(school, 0), 1)
+
+    top = max(schools, key=lambda school: (moved(school), str(school)), default=None)
+    if top is None or not moved(top):
+        return ""
+    name = names.get(top) or top or "(no school)"
+    parts = [f"{name}: {removed.get(top, 0)} of {published.get(top, 0)} {table} removed"
+             + (f", {added[top]} added" if added.get(top) else "") + f" ({share(top):.0%})"]
+    others = [school for school in schools if school != top]
+    if others:
+        most = max(share(school) for school in others)
+        parts.append(f"the {len(others)} other school{'s' if len(others) != 1 else ''} changed by "
+                     + ("< 1 %" if most < 0.01 else f"at most {most:.0%}"))
+        if moved(top) >= 0.8 * sum(moved(school) for school in schools) and most < 0.05:
+            parts.append("a change of the school's sharing or of its SIS export is the likely cause")
+    return "; ".join(parts)

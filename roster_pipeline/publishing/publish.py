@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from roster_pipeline.modeling.project import SqlProject
+from roster_pipeline.publishing import history
 from roster_pipeline.warehouse.connection import Statements, Warehouse, placeholder, table_columns
 from roster_pipeline.warehouse.postgres_tables import ensure_indexes, ensure_key, refresh_statistics
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
@@ -26,33 +29,21 @@ def snapshot_previous_summary(sql: Statements, district_id: str) -> None:
 
 
 def _replace_changed_rows(sql: Statements, table: str, names: str, params: dict) -> tuple[int, int]:
-    """Postgres: delete the district's published rows that changed or left, insert the new versions.
+    """Postgres: delete the district's published rows that changed or left, insert the new versions
+    (`publish_gone` and `publish_new`, see history.stage_differences); returns (deleted, inserted).
 
     Replacing the whole slice every night left a dead copy of every row (a 1M-student district's
     tables doubled until a vacuum, and stayed twice their size); touching only what changed
     keeps them their size. Rows are compared whole (every column, NULLs equal) through the md5
-    of their text, which Postgres can hash-join; EXCEPT ALL keeps duplicates exact. Returns the
-    rows (deleted, inserted).
+    of their text, which Postgres can hash-join; EXCEPT ALL keeps duplicates exact.
     """
-    published, build = f"{PUBLISHED_SCHEMA}.{table}", f"{BUILD_SCHEMA}.{table}"
-    mine = "district_id = %(district_id)s"
-    if not sql.execute(f"select exists (select 1 from {published} where {mine})", params).fetchone()[0]:
-        sql.execute(f"insert into {published} ({names}) select {names} from {build} where {mine}", params)
-        return 0, sql.cursor.rowcount  # the district's first publish: nothing to compare with
+    published, mine = f"{PUBLISHED_SCHEMA}.{table}", "district_id = %(district_id)s"
     sql.execute(f"""
         delete from {published} as p
-        using (select distinct md5(row({names})::text) as fingerprint from (
-                   select {names} from {published} where {mine}
-                   except all
-                   select {names} from {build} where {mine}) as gone) as gone
+        using (select distinct md5(row({names})::text) as fingerprint from {history.GONE}) as gone
         where p.{mine} and md5(row({', '.join(f'p.{c}' for c in names.split(', '))})::text) = gone.fingerprint""", params)
     deleted = sql.cursor.rowcount
-    sql.execute(f"""
-        insert into {published} ({names})
-        select {names} from (
-            select {names} from {build} where {mine}
-            except all
-            select {names} from {published} where {mine}) as new""", params)
+    sql.execute(f"insert into {published} ({names}) select {names} from {history.NEW}", params)
     return deleted, sql.cursor.rowcount
 
 
@@ -64,64 +55,113 @@ def _ensure_keys_and_indexes(sql: Statements, project: SqlProject, table: str, c
     ensure_indexes(sql, PUBLISHED_SCHEMA, table, [i for i in doc.get("indexes", []) if set(i) <= set(columns)])
 
 
-def publish_district(sql: Statements, district_id: str, tables: list[str],
-                     project: SqlProject | None = None, rewritten: dict[str, int] | None = None) -> dict[str, int]:
-    """Swap the district's rows of every table in the caller's transaction; returns rows per table.
+def publish_district(sql: Statements, district_id: str, tables: list[str], project: SqlProject | None = None,
+                     rewritten: dict[str, int] | None = None, publish: history.Publish | None = None,
+                     retention_days: int | None = None) -> dict[str, dict[str, int]]:
+    """Swap the district's rows of every table in the caller's transaction, with their history.
 
     A reader sees the previous complete version of the district or the new one, never a mix
-    (both DuckDB and Postgres give readers a snapshot of committed data). `rewritten`, when
-    given, receives the rows each table's publish deleted on Postgres (for the vacuum after it).
+    (both DuckDB and Postgres give readers a snapshot of committed data); the history, the change
+    log and the `publishes` row commit with it or not at all. `rewritten`, when given, receives
+    the rows each table's publish deleted on Postgres (for the vacuum after it). Returns, per
+    table, its rows now (`rows`) and, for the tables with history, the records added, removed
+    and changed.
     """
-    counts: dict[str, int] = {}
     project = project or SqlProject()
+    publish = publish or history.Publish(datetime.now(timezone.utc))
     mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
-    params = {"district_id": district_id}
+    params = {"district_id": district_id, "published_at": publish.published_at}
     sql.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+    history.prepare(sql, project)
+    kept = history.history_tables(project)
+    last_publish = _last_publish(sql, district_id) or publish.published_at
     snapshot_previous_summary(sql, district_id)
+    result: dict[str, dict[str, int]] = {}
     for table in tables:
+        build, published = f"{BUILD_SCHEMA}.{table}", f"{PUBLISHED_SCHEMA}.{table}"
         columns = table_columns(sql, BUILD_SCHEMA, table)
-        published = table_columns(sql, PUBLISHED_SCHEMA, table)
-        created = not published
-        if created:
-            sql.execute(f"create table {PUBLISHED_SCHEMA}.{table} as select * from {BUILD_SCHEMA}.{table} limit 0")
-        else:
-            for column in [c for c in columns if c not in published]:  # a model gained a column
-                kind = sql.execute(
-                    "select data_type from information_schema.columns where table_schema = "
-                    f"{placeholder(sql.dialect, 's')} and table_name = {placeholder(sql.dialect, 't')} "
-                    f"and column_name = {placeholder(sql.dialect, 'c')}",
-                    {"s": BUILD_SCHEMA, "t": table, "c": column}).fetchone()[0]
-                sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} add column {column} {kind}")
-            for column in [c for c in published if c not in columns]:  # renamed or removed by the model
-                sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} drop column {column}")
+        created = _match_columns(sql, table, columns)
         if sql.dialect == "postgres" and not created:
             _ensure_keys_and_indexes(sql, project, table, columns)
         names = ", ".join(columns)
-        deleted = inserted = None
-        if sql.dialect == "postgres":
+        empty = not sql.execute(f"select exists (select 1 from {published} where {mine})", params).fetchone()[0]
+        tracked = table in kept
+        key = history.record_key(project, table) if tracked else []
+        first = empty  # the district's first rows in this table: nothing to compare with
+        if tracked:
+            history.ensure_history_table(sql, table, key)
+            remembered = history.has_history(sql, table, params)
+            first = empty and not remembered
+            if not empty and not remembered:
+                history.seed_history(sql, table, names, {**params, "since": last_publish},
+                                     placeholder(sql.dialect, "since"))
+        if not first and (tracked or sql.dialect == "postgres"):
+            history.stage_differences(sql, table, build, names, params)
+        deleted = inserted = 0
+        if sql.dialect == "postgres" and first:
+            sql.execute(f"insert into {published} ({names}) select {names} from {build} where {mine}", params)
+            inserted = sql.cursor.rowcount
+        elif sql.dialect == "postgres":
             deleted, inserted = _replace_changed_rows(sql, table, names, params)
         else:  # DuckDB: no MVCC bloat to avoid, and a plain swap of the slice is its fastest write
-            sql.execute(f"delete from {PUBLISHED_SCHEMA}.{table} where {mine}", params)
-            sql.execute(f"insert into {PUBLISHED_SCHEMA}.{table} ({names}) "
-                        f"select {names} from {BUILD_SCHEMA}.{table} where {mine}", params)
+            sql.execute(f"delete from {published} where {mine}", params)
+            sql.execute(f"insert into {published} ({names}) select {names} from {build} where {mine}", params)
         if sql.dialect == "postgres" and created:
             # A new table's first slice (a new installation) is indexed after it is written: one
             # sorted build per index instead of millions of single inserts (1M students: the
             # enrollments publish took 30 s with its three indexes in place).
             _ensure_keys_and_indexes(sql, project, table, columns)
         if table == "districts":  # the one column a model cannot know: when this publish happened
-            sql.execute(f"update {PUBLISHED_SCHEMA}.districts set published_at = current_timestamp where {mine}", params)
-        counts[table] = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}", params).fetchone()[0]
+            sql.execute(f"update {PUBLISHED_SCHEMA}.districts set published_at = "
+                        f"{placeholder(sql.dialect, 'published_at')} where {mine}", params)
+        result[table] = {"rows": sql.execute(f"select count(*) from {published} where {mine}", params).fetchone()[0]}
+        if tracked:
+            history.record_versions(sql, table, key, names, params, first, build)
+            result[table].update(history.count_changes(sql, key, params, first, build))
+            entity = kept[table]
+            if entity and not first:
+                history.record_changes(sql, table, entity, key, columns, params, f"{BUILD_SCHEMA}.schools")
+        history.drop_differences(sql)
         if sql.dialect == "postgres":
             if rewritten is not None:
-                rewritten[f"{PUBLISHED_SCHEMA}.{table}"] = deleted  # dead rows a vacuum can reclaim
-            refresh_statistics(sql, f"{PUBLISHED_SCHEMA}.{table}", counts[table] - inserted + deleted, counts[table])
+                rewritten[published] = deleted  # dead rows a vacuum can reclaim
+            rows = result[table]["rows"]
+            refresh_statistics(sql, published, rows - inserted + deleted, rows)
+    history.record_publish(sql, project, district_id, publish, result)
+    history.trim(sql, project, district_id, publish, retention_days)
     if sql.dialect == "postgres":
         from roster_pipeline.warehouse.grants import apply_grants, roles_exist
 
         if roles_exist(sql):  # a table created just now gets its readers too, in the same transaction
             apply_grants(sql)
-    return counts
+    return result
+
+
+def _match_columns(sql: Statements, table: str, columns: list[str]) -> bool:
+    """Create the published table, or follow the model's columns; True when it was created now."""
+    published = table_columns(sql, PUBLISHED_SCHEMA, table)
+    if not published:
+        sql.execute(f"create table {PUBLISHED_SCHEMA}.{table} as select * from {BUILD_SCHEMA}.{table} limit 0")
+        return True
+    for column in [c for c in columns if c not in published]:  # a model gained a column
+        kind = sql.execute(
+            "select data_type from information_schema.columns where table_schema = "
+            f"{placeholder(sql.dialect, 's')} and table_name = {placeholder(sql.dialect, 't')} "
+            f"and column_name = {placeholder(sql.dialect, 'c')}",
+            {"s": BUILD_SCHEMA, "t": table, "c": column}).fetchone()[0]
+        sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} add column {column} {kind}")
+    for column in [c for c in published if c not in columns]:  # renamed or removed by the model
+        sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} drop column {column}")
+    return False
+
+
+def _last_publish(sql: Statements, district_id: str):
+    """When the district was last published (roster.districts), or None."""
+    if "published_at" not in table_columns(sql, PUBLISHED_SCHEMA, "districts"):
+        return None
+    row = sql.execute(f"select published_at from {PUBLISHED_SCHEMA}.districts where district_id = "
+                      f"{placeholder(sql.dialect, 'd')}", {"d": district_id}).fetchone()
+    return row[0] if row else None
 
 
 def published_summary(warehouse: Warehouse, district_ids: list[str]) -> tuple[dict, dict]:

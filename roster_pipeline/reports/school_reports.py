@@ -81,6 +81,8 @@ class SchoolReport:
     to_fix: list[dict] = field(default_factory=list)     # excluded, and the school can fix it in the SIS
     cleared: list[dict] = field(default_factory=list)    # fields left empty (invalid email, birth date)
     by_design: list[dict] = field(default_factory=list)  # excluded, nothing to fix (out of scope)
+    changes: list[dict] = field(default_factory=list)    # what the last sync changed (roster_changes)
+    week: dict[str, int] = field(default_factory=dict)   # changes of the last 7 days: added, removed, changed
 
     @property
     def file_stem(self) -> str:
@@ -182,8 +184,11 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
             select school_id, entity, record_id, record_name, reason_code, action, detail
             from {PUBLISHED_SCHEMA}.rejected_records where district_id = {d}
             order by entity, record_name, record_id, reason_code, action""", params)]
+        changes, week = _changes(sql, district_id)
     reports = []
     by_school: dict[tuple, list[dict]] = defaultdict(list)  # (school, table) → rows: one pass, not one per school
+    for change in changes:
+        by_school[(change["school_id"], "changes")].append(change)
     for section in sections:
         by_school[(section["school_id"], "sections")].append(section)
     for record in rejected:
@@ -201,6 +206,8 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
             by_school[(row["school_id"], "cleared")],
             sorted(by_school[(row["school_id"], "by_design")], key=lambda r: r["reason_code"]),
         )
+        report.changes = by_school[(row["school_id"], "changes")]
+        report.week = week.get(row["school_id"], {})
         report.counts["excluded_teachers"] = sum(r["entity"] == "teacher" for r in report.excluded)
         report.counts["to_fix"] = len(report.to_fix)
         report.counts["values_to_fix"] = len(report.cleared)
@@ -211,6 +218,52 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
     known = {r["school_id"] for r in summary}
     unplaced = [r for r in rejected if r["school_id"] not in known]
     return reports, unplaced
+
+
+CHANGE_ORDER = {"student": 0, "enrollment": 1, "teacher": 2, "section": 3, "admin": 4, "school": 5}
+CHANGE_COLUMNS = ["entity", "change", "record_id", "name", "detail", "published_at"]
+
+
+def _changes(sql: Statements, district_id: str) -> tuple[list[dict], dict[str, dict[str, int]]]:
+    """(the last publish's changes, named; per school the changes of the 7 days before it).
+
+    Names come from the history tables: a record's version current at the publish, or the one it
+    removed. An enrollment is named by its student and section.
+    """
+    if not table_columns(sql, PUBLISHED_SCHEMA, "roster_changes"):
+        return [], {}
+    d = placeholder(sql.dialect, "d")
+    params = {"d": district_id}
+    latest = sql.execute(f"select max(published_at) from {PUBLISHED_SCHEMA}.publishes where district_id = {d}",
+                         params).fetchone()[0]
+    if latest is None:
+        return [], {}
+    at = {**params, "t": latest}
+    t = placeholder(sql.dialect, "t")
+    week: dict[str, dict[str, int]] = defaultdict(dict)
+    for school, change, count in sql.execute(
+            f"select school_id, change, count(*) from {PUBLISHED_SCHEMA}.roster_changes where district_id = {d} "
+            f"and published_at > {t} - interval '7 days' group by school_id, change", at).fetchall():
+        week[school][change] = count
+    rows = _rows(sql, f"select entity, change, record_id, school_id, detail, published_at "
+                      f"from {PUBLISHED_SCHEMA}.roster_changes where district_id = {d} and published_at = {t}", at)
+    names: dict[tuple[str, str], str] = {}
+    for entity, table, key, label in (("student", "students", "student_id", "coalesce(first_name, '') || ' ' || coalesce(last_name, '')"),
+                                      ("teacher", "teachers", "teacher_id", "coalesce(first_name, '') || ' ' || coalesce(last_name, '')"),
+                                      ("section", "sections", "section_id", "name"), ("school", "schools", "school_id", "name")):
+        if table_columns(sql, PUBLISHED_SCHEMA, f"{table}_history"):
+            for record, name in sql.execute(
+                    f"select {key}, {label} from {PUBLISHED_SCHEMA}.{table}_history where district_id = {d} "
+                    f"and valid_from <= {t} and (valid_to is null or valid_to >= {t})", at).fetchall():
+                names[(entity, record)] = name
+    for row in rows:
+        if row["entity"] == "enrollment":
+            section, student = row["record_id"].split(":", 1)
+            row["name"] = f"{names.get(('student', student), student)} in {names.get(('section', section), section)}"
+        else:
+            row["name"] = names.get((row["entity"], row["record_id"].split(":")[0]), row["record_id"])
+    rows.sort(key=lambda r: (CHANGE_ORDER.get(r["entity"], 9), r["change"], r["name"] or "", r["record_id"]))
+    return rows, dict(week)
 
 
 def _sections_of(subjects: Sequence[str], conjunction: str = "and") -> str:
@@ -254,6 +307,7 @@ def _write_school_files(folder: Path, district: str, reports: list[SchoolReport]
                    [{"grade": g, "students": now, "previous_sync": prev} for g, now, prev in report.grades],
                    ["grade", "students", "previous_sync"])
         _write_csv(folder / f"{report.file_stem}_sections.csv", report.sections, SECTION_COLUMNS)
+        _write_csv(folder / f"{report.file_stem}_changes.csv", report.changes, CHANGE_COLUMNS)
         # the page's order: to fix, values left empty, then by design
         _write_csv(folder / f"{report.file_stem}_excluded.csv", report.to_fix + report.cleared + report.by_design,
                    EXCLUDED_COLUMNS)

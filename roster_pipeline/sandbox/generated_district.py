@@ -37,6 +37,8 @@ class SchoolDayChanges:
     patches: dict[str, dict | None] = field(default_factory=dict)  # field patches by object id; None = deleted
     enrolled: dict[int, list[int]] = field(default_factory=dict)  # cohort → students who enrolled on a day
     added_students: list[int] = field(default_factory=list)  # cohort of each enrolled student, index order
+    withdrawn_on: dict[str, int] = field(default_factory=dict)  # student id → the day it withdrew (it may return)
+    unshared: set[int] = field(default_factory=set)  # schools the district admin stopped sharing
 
 
 def _from_spec(name: str, doc: str | None = None) -> property:
@@ -126,7 +128,7 @@ class GeneratedDistrict:
         if not self.exists(kind, index):
             return False
         school = self.school_of(kind, index)
-        return school is None or self.spec.school_shared(school)
+        return school is None or (self.spec.school_shared(school) and school not in self.changes.unshared)
 
     # -- serving -----------------------------------------------------------------------------
     def build(self, kind: str, index: int) -> dict:

@@ -1,12 +1,15 @@
 """Simulated school days: the roster changes a real district sends between two nightly syncs.
 
-A day withdraws and enrolls students, changes teachers' emails and moves sections to another
-teacher and period, and logs the Clever events that describe each change. The changes are
+A day withdraws and enrolls students (some who withdrew come back days later, with their id),
+promotes some students a grade, changes teachers' emails and moves sections to another teacher
+and period, and logs the Clever events that describe each change. A district admin can also stop
+sharing a school and share it again (`set_school_shared`), with the deletes and creates Clever sends. The changes are
 seeded by (seed, district, day), so the same days replayed give the same roster.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 
 from roster_pipeline.sandbox.generated_district import GeneratedDistrict
@@ -23,13 +26,24 @@ def advance_day(district: GeneratedDistrict, day: int, share: float = 0.01) -> d
     rng = random.Random(f"{spec.seed}:{spec.number}:day{day}")
     how_many = max(3, round(spec.students * share))
     touched_cohorts: set[int] = set()
-    counts = {"withdrawn": 0, "enrolled": 0, "emails_changed": 0, "sections_moved": 0}
+    counts = {"withdrawn": 0, "enrolled": 0, "returned": 0, "promoted": 0, "emails_changed": 0, "sections_moved": 0}
+    # A student who withdrew two or more days ago comes back, with the same id (one a day at most).
+    away = sorted(student for student, gone in changes.withdrawn_on.items() if gone <= day - 2)
+    if away:
+        student = away[rng.randrange(len(away))]
+        del changes.withdrawn_on[student]
+        del changes.patches[student]
+        index = spec.parse_id(student)[1]
+        events.record("student", "created", district.build("student", index))
+        touched_cohorts.add(district.student_cohort(index))
+        counts["returned"] += 1
     for _ in range(how_many // 3):
         index = rng.randrange(district.count("student"))
         if not district.visible("student", index):
             continue
         obj = district.build("student", index)
         changes.patches[obj["id"]] = None
+        changes.withdrawn_on[obj["id"]] = day
         events.record("student", "deleted", obj)
         touched_cohorts.add(district.student_cohort(index))
         counts["withdrawn"] += 1
@@ -43,6 +57,19 @@ def advance_day(district: GeneratedDistrict, day: int, share: float = 0.01) -> d
         events.record("student", "created", district.build("student", index))
         touched_cohorts.add(cohort)
         counts["enrolled"] += 1
+    for _ in range(max(1, how_many // 6)):
+        index = rng.randrange(district.count("student"))
+        if not district.visible("student", index):
+            continue
+        obj = district.build("student", index)
+        grade = promoted(obj["roles"]["student"].get("grade"))
+        if grade is None:
+            continue
+        roles = copy.deepcopy(obj["roles"])
+        roles["student"]["grade"] = grade
+        changes.patches.setdefault(obj["id"], {})["roles"] = roles
+        events.record("student", "updated", district.build("student", index), {"roles": obj["roles"]})
+        counts["promoted"] += 1
     for _ in range(max(1, how_many // 6)):
         index = rng.randrange(spec.teachers)
         if not district.visible("teacher", index):
@@ -71,3 +98,34 @@ def advance_day(district: GeneratedDistrict, day: int, share: float = 0.01) -> d
             if district.visible("section", index) and index not in moved:
                 events.record("section", "updated", district.build("section", index))
     return counts
+
+
+def promoted(grade: str | None) -> str | None:
+    """The next grade as Clever writes it ("Kindergarten" → "1", "4" → "5"); None when there is none."""
+    if grade == "Kindergarten":
+        return "1"
+    if grade and grade.isdigit() and 1 <= int(grade) < 12:
+        return str(int(grade) + 1)
+    return None
+
+
+SCHOOL_KINDS = ("student", "teacher", "staff", "section")
+
+
+def set_school_shared(district: GeneratedDistrict, school: int, shared: bool) -> int:
+    """The district admin stops (or resumes) sharing a school: its records leave (or return) with a
+    delete (or create) event each, as Clever sends them. Returns how many records moved."""
+    changes, events = district.changes, district.events
+    if shared == (school not in changes.unshared) or not district.spec.school_shared(school):
+        return 0
+    if shared:
+        changes.unshared.discard(school)
+    action = "created" if shared else "deleted"
+    records = [(kind, index) for kind in SCHOOL_KINDS for index in range(district.count(kind))
+               if district.school_of(kind, index) == school and district.visible(kind, index)]
+    records.append(("school", school))
+    for kind, index in records:
+        events.record(kind, action, district.build(kind, index))
+    if not shared:
+        changes.unshared.add(school)
+    return len(records)

@@ -11,6 +11,8 @@ Faults for tests and drills are set through `POST /sandbox/faults` (`faults.py` 
 
 Rosters change: `POST /sandbox/advance-day` (`{"share": 0.01, "district": id}` optional) applies
 one simulated school day to the generated districts and logs Clever events for it;
+`POST /sandbox/share-school` with `{"school": id, "shared": false}` (then `true`) is a district
+admin's sharing change: the school's records leave (return) with their events;
 `POST /sandbox/expire-events` forgets every event logged so far (as if 30 days had passed);
 `POST /sandbox/events-enabled` with `{"enabled": false}` makes /events answer 403. The stdlib
 server is enough here: the sandbox serves one pipeline at a time, and it keeps the project free
@@ -114,6 +116,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self.send_json(200, {"ok": True})
         if path == "/sandbox/advance-day":
             return self.send_json(200, {"changes": self.server.advance_day(specs, float(body.get("share", 0.01)))})
+        if path == "/sandbox/share-school":  # {"school": id, "shared": false}: a district admin's sharing change
+            moved = {spec.id: school_days.set_school_shared(spec, spec.parse_id(body["school"])[1], bool(body["shared"]))
+                     for spec in specs if isinstance(spec, GeneratedDistrict) and spec.parse_id(body.get("school", ""))}
+            return self.send_json(200, {"records": moved})
         if path == "/sandbox/expire-events":
             for spec in specs:
                 spec.events.expire()

@@ -1,7 +1,8 @@
 """Postgres access roles (FERPA-minded): who may read which roster tables.
 
-- `roster_reader`: every `roster` table except `demographics`; nothing of the raw or build schemas.
-- `roster_demographics_reader`: what `roster_reader` has, plus `demographics`.
+- `roster_reader`: every `roster` table except `demographics` and `demographics_history`; nothing of
+  the raw or build schemas.
+- `roster_demographics_reader`: what `roster_reader` has, plus both.
 - The loader (the user in ROSTER_WAREHOUSE) owns the schemas and tables.
 
 Both roles are NOLOGIN groups: grant them to people's logins (`grant roster_reader to alice`).
@@ -17,7 +18,7 @@ from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
 
 READER = "roster_reader"
 DEMOGRAPHICS_READER = "roster_demographics_reader"
-RESTRICTED_TABLES = {"demographics"}
+RESTRICTED_TABLES = {"demographics", "demographics_history"}
 
 
 def ensure_roles(sql: Statements) -> None:

@@ -71,7 +71,7 @@ def test_a_large_first_publish_is_read_back_filtered(warehouse_env, tmp_path, mo
     with ordered_session(warehouse) as (session, engine):
         # First publish: `create table ... as select ... limit 0` and the insert, in one transaction.
         with session.transaction() as sql:
-            published = publish_district(sql, DISTRICT, ["enrollments"])["enrollments"]  # a filtered count
+            published = publish_district(sql, DISTRICT, ["enrollments"])["enrollments"]["rows"]  # a filtered count
             in_transaction = filtered_counts(sql, last)
         with session.transaction() as sql:
             after_commit = filtered_counts(sql, last)
@@ -81,7 +81,7 @@ def test_a_large_first_publish_is_read_back_filtered(warehouse_env, tmp_path, mo
         # Next publishes replace the slice (delete + insert) on the existing table.
         for _ in range(2):
             with session.transaction() as sql:
-                assert publish_district(sql, DISTRICT, ["enrollments"]) == {"enrollments": ROWS}, engine
+                assert publish_district(sql, DISTRICT, ["enrollments"])["enrollments"]["rows"] == ROWS, engine
                 assert filtered_counts(sql, last) == (ROWS, ROWS, 1), engine
     with warehouse.transaction() as sql:  # a new connection
         assert sql.execute(f"select count(*), count(distinct student_id) from {PUBLISHED_SCHEMA}.enrollments "

@@ -97,6 +97,10 @@ def test_reader_roles_keep_demographics_and_raw_data_away(pipeline_env, sandbox,
         for table in ROSTER_TABLES:
             assert can_read(analyst, f"roster.{table}") == (table != "demographics"), table
             assert can_read(counselor, f"roster.{table}"), table
+        history = ["students", "teachers", "sections", "enrollments", "admins", "schools", "demographics"]
+        for table in [f"{t}_history" for t in history] + ["roster_changes", "publishes"]:
+            assert can_read(analyst, f"roster.{table}") == (table != "demographics_history"), table
+            assert can_read(counselor, f"roster.{table}"), table
         for user in (analyst, counselor):
             assert not can_read(user, "clever_raw.students")
             assert not can_read(user, "roster_build.students")

@@ -1,8 +1,8 @@
 """docs/data_dictionary.md is generated from the models' yml, the rules profile and the reason codes, and kept fresh."""
 
-from roster_pipeline.modeling.data_dictionary import DICTIONARY_PATH, render
 from roster_pipeline.modeling.project import SqlProject
 from roster_pipeline.modeling.reason_codes import REASON_CODES
+from roster_pipeline.publishing.data_dictionary import DICTIONARY_PATH, render
 
 
 def test_the_data_dictionary_is_up_to_date():

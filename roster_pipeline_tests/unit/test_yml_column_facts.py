@@ -216,7 +216,7 @@ def test_a_column_the_yml_does_not_list_fails_the_contract(build_tables):
 def test_the_dictionary_and_the_dagster_column_schemas_show_the_yml_tests():
     from roster_pipeline.defs.clever_raw.assets import raw_column_schema
     from roster_pipeline.defs.roster.assets import column_schema
-    from roster_pipeline.modeling.data_dictionary import render
+    from roster_pipeline.publishing.data_dictionary import render
 
     text = render()
     assert "| `school_id` | varchar | Primary school (in schools). | not null; in `schools.school_id` |" in text

@@ -21,6 +21,7 @@ a failed check names its failing records by id (see `contract_check`).
 import re
 import time
 import warnings
+from datetime import datetime, timezone
 from typing import Iterator
 
 from dagster import (
@@ -49,6 +50,7 @@ from roster_pipeline.defs.constants import (
     RAW_GROUP,
     ROSTER_GROUP,
     SKIP_ANALYST_COPY_TAG,
+    TRIGGER_TAG,
 )
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RulesResource, WarehouseResource
@@ -58,8 +60,9 @@ from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject
 from roster_pipeline.modeling.rules import write_rule_tables
 from roster_pipeline.modeling.runner import build_model, prepare_schemas
 from roster_pipeline.publishing.guard import GUARDED_TABLES, judge
+from roster_pipeline.publishing.history import COUNTED, Publish
 from roster_pipeline.publishing.publish import publish_district
-from roster_pipeline.settings import MassChangeSettings
+from roster_pipeline.settings import MassChangeSettings, history_retention_days
 from roster_pipeline.warehouse.analyst_copy import refresh_analyst_file
 from roster_pipeline.warehouse.connection import Statements, placeholder
 from roster_pipeline.warehouse.postgres_tables import reclaim_space
@@ -81,7 +84,7 @@ def column_schema(project: SqlProject, model: SqlModel) -> TableSchema | None:
     """The model's columns from its yml; a mart's columns carry their checks (the yml's data_tests)."""
     from dagster import TableColumnConstraints
 
-    from roster_pipeline.modeling.data_dictionary import in_words
+    from roster_pipeline.publishing.data_dictionary import in_words
 
     columns = project.docs.get(model.name, {}).get("columns", {})
     if not columns:
@@ -260,7 +263,9 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         with wh.transaction() as sql:
             verdicts = [judge(sql, table, district_id, settings, approved) for table in GUARDED_TABLES]
             if not blocked and not any(v.blocked for v in verdicts):
-                counts = publish_district(sql, district_id, marts, project, rewritten)
+                publish = Publish(datetime.now(timezone.utc), context.run_id, context.run.tags.get(TRIGGER_TAG, ""))
+                counts = publish_district(sql, district_id, marts, project, rewritten, publish,
+                                          history_retention_days())
         for verdict in verdicts:
             if verdict.blocked:
                 context.log.error(verdict.message)
@@ -279,7 +284,9 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         if blocked:
             raise Failure(description=f"District {district_id} not published; the previous version stays. "
                                       + "; ".join(blocked))
-        metadata = {t: MetadataValue.int(n) for t, n in counts.items()}
+        # Rows per table, and per entity the records added/removed/changed (the UI plots them over time).
+        metadata = {t: MetadataValue.int(c["rows"]) for t, c in counts.items()}
+        metadata |= {f"{t}_{what}": MetadataValue.int(c[what]) for t, c in counts.items() for what in COUNTED if what in c}
         vacuumed = reclaim_space(wh, {**rows_deleted, **rewritten})
         if vacuumed:
             metadata["vacuumed_tables"] = MetadataValue.int(len(vacuumed))

@@ -1,4 +1,5 @@
-"""`docs/data_dictionary.md`, generated from `dbt_like_sql/marts/_marts.yml`, the rules profile and the reason codes.
+"""`docs/data_dictionary.md`, generated from `dbt_like_sql/marts/_marts.yml`, the history tables, the rules profile
+and the reason codes.
 
     roster-pipeline dictionary            # rewrite docs/data_dictionary.md
 
@@ -16,6 +17,7 @@ from roster_pipeline.modeling.contracts import TABLE_TESTS, checked_tables, fore
 from roster_pipeline.modeling.project import SQL_DIR, SqlProject, ref_name
 from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline.modeling.rules import RulesProfile
+from roster_pipeline.publishing import history
 from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
 
 # In a checkout the dictionary is the repository's docs/data_dictionary.md; an installed package
@@ -114,10 +116,51 @@ def render(project: SqlProject | None = None) -> str:
             lines.append(f"| `{name}` | {column.get('data_type', 'varchar')} | {_cell(column.get('description', ''))} "
                          f"| {_cell(tests)} |")
         lines += ["", "On Postgres:", "", "```sql", *_ddl(model.name, doc), "```", ""]
+    lines += _history_section(project)
     lines += ["## Reason codes", "", "| code | entity | action | meaning | what to fix in the SIS |", "| --- | --- | --- | --- | --- |"]
     for code in REASON_CODES.values():
         lines.append(f"| `{code.code}` | {code.entity} | {code.action} | {_cell(code.meaning)} | {_cell(code.fix)} |")
     return "\n".join(lines) + "\n"
+
+
+def _history_section(project: SqlProject) -> list[str]:
+    kept = history.history_tables(project)
+    lines = [
+        "## History: the roster as of any time, and what changed",
+        "",
+        "Every publish also writes, in the same transaction (a blocked or failed publish writes neither):",
+        "",
+        f"- `{PUBLISHED_SCHEMA}.<table>_history` for " + ", ".join(f"`{table}`" for table in kept) + ": every column of",
+        "  the table, plus `valid_from` (the publish that made this version current) and `valid_to` (the publish",
+        "  that replaced or removed it; NULL while current). Keys are the table's keys. `demographics_history`",
+        "  is readable only by `roster_demographics_reader`, as `demographics` is.",
+        "",
+        "A version changes only when a column's value changes; a sync that changes nothing writes nothing. The roster",
+        "as it was at time `T` (for example when a test was taken) is exactly what the current table held then:",
+        "",
+        "```sql",
+        "select * from roster.enrollments_history",
+        "where district_id = '<district id>' and valid_from <= T and (valid_to is null or valid_to > T);",
+        "```",
+        "",
+        "`ROSTER_HISTORY_RETENTION_DAYS` (default: keep everything) deletes versions and change rows whose",
+        "`valid_to` / `published_at` is older than that many days. `roster-pipeline forget --district` removes them too.",
+        "",
+        f"### `{history.CHANGES}`",
+        "",
+        "One row per record added, removed or changed by a publish (not the district's first publish, which has",
+        "nothing to compare with). Demographics changes are counted in `publishes`, never detailed here.",
+        "",
+        "| column | type | description |", "| --- | --- | --- |",
+        *[f"| `{name}` | {kind} | {_cell(description)} |" for name, kind, description in history.CHANGES_COLUMNS],
+        "",
+        f"### `{history.PUBLISHES}`",
+        "",
+        "| column | type | description |", "| --- | --- | --- |",
+        *[f"| `{name}` | {kind} | {_cell(description)} |" for name, kind, description in history.publishes_columns(project)],
+        "",
+    ]
+    return lines
 
 
 def write(path: Path = DICTIONARY_PATH) -> Path:

@@ -1,0 +1,246 @@
+"""The roster's memory: every version of every record, and a change log per publish.
+
+Clever keeps no history (its events reach back 30 days at most), yet assessment results must be
+attributed to the roster as it was on test day. So each publish, in its own transaction, also
+writes what changed, dbt-snapshot style:
+
+- `roster.<table>_history`: every column of the current table plus `valid_from` (the publish
+  that made the version current) and `valid_to` (the publish that replaced or removed it; NULL
+  while current). "As of T" is `valid_from <= T and (valid_to is null or valid_to > T)`.
+- `roster.roster_changes`: one row per record added, removed or changed, with the changed
+  columns and one plain sentence (no demographics: those are counted, never detailed).
+- `roster.publishes`: one row per publish with rows added/removed/changed per entity.
+
+The diff is set-based SQL in the warehouse: the district's published rows that are not in the
+new build (`gone`) and the build's rows that are not published (`new`), compared whole (EXCEPT
+ALL), then matched by key. A quiet night writes nothing; a full refresh and an incremental run of
+the same data write the same history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from roster_pipeline.modeling.project import SqlProject
+from roster_pipeline.warehouse.connection import Statements, placeholder, table_columns
+from roster_pipeline.warehouse.postgres_tables import ensure_indexes
+from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
+
+CHANGES = f"{PUBLISHED_SCHEMA}.roster_changes"
+PUBLISHES = f"{PUBLISHED_SCHEMA}.publishes"
+GONE, NEW = "publish_gone", "publish_new"  # the district's differences for one table (temporary tables)
+COUNTED = ("added", "removed", "changed")
+
+# The change log's columns: (column, type, description); the data dictionary shows them.
+CHANGES_COLUMNS = [
+    ("district_id", "varchar", "District."),
+    ("published_at", "timestamp with time zone", "The publish that made the change (as in `publishes`)."),
+    ("entity", "varchar", "`school`, `student`, `teacher`, `section`, `enrollment` or `admin`."),
+    ("record_id", "varchar", "The record's key values joined by `:` (empty text for NULL): `section_id:student_id` "
+                             "for an enrollment, `user_id:role:school_id` for an admin."),
+    ("school_id", "varchar", "The record's school (the new one for a move)."),
+    ("change", "varchar", "`added`, `removed` or `changed`."),
+    ("changed_columns", "varchar", "For `changed`: the columns whose value changed, comma-separated."),
+    ("detail", "varchar", "One plain sentence, e.g. \"grade 4 → 5\", \"moved to Lincoln Elementary\", \"withdrawn\"."),
+]
+
+
+def history_tables(project: SqlProject) -> dict[str, str | None]:
+    """The published tables that keep history (`meta.history` in the marts' yml) → the entity
+    roster_changes names their records by (None: versions and counts only, never detailed)."""
+    return {name: doc["meta"]["history"].get("entity") for name, doc in project.docs.items()
+            if (doc.get("meta") or {}).get("history") is not None}
+
+
+def publishes_columns(project: SqlProject) -> list[tuple[str, str, str]]:
+    """The publish log's columns: who published when, and per table with history the records
+    added, removed and changed."""
+    counts = [(f"{table}_{what}", "bigint", f"{table.capitalize()} {what} by this publish.")
+              for table in history_tables(project) for what in COUNTED]
+    return [("district_id", "varchar", "District."),
+            ("published_at", "timestamp with time zone", "When (the same instant in every table the publish wrote; "
+                                                         "`districts.published_at` is the latest)."),
+            ("run_id", "varchar", "The Dagster run that published."),
+            ("trigger", "varchar", "What started the run: schedule, discovery, events or manual."), *counts]
+
+
+# Plain words for a record that appeared or left, per entity.
+ADDED = {"school": "added to the roster", "student": "enrolled", "teacher": "added to the roster",
+         "section": "added to the roster", "enrollment": "joined the section", "admin": "added to the roster"}
+REMOVED = {"school": "no longer in the roster", "student": "withdrawn", "teacher": "no longer in the roster",
+           "section": "no longer in the roster", "enrollment": "left the section", "admin": "no longer in the roster"}
+
+
+@dataclass(frozen=True)
+class Publish:
+    """One publish: when (the same instant in every table it writes), by which run, started by what."""
+
+    published_at: datetime
+    run_id: str = ""
+    trigger: str = ""
+
+
+def history_table(table: str) -> str:
+    return f"{PUBLISHED_SCHEMA}.{table}_history"
+
+
+def record_key(project: SqlProject, table: str) -> list[str]:
+    """The columns that name one record of the table within a district (its declared key)."""
+    return [c for c in project.docs[table]["key"][1] if c != "district_id"]
+
+
+def prepare(sql: Statements, project: SqlProject) -> None:
+    for relation, columns in ((CHANGES, CHANGES_COLUMNS), (PUBLISHES, publishes_columns(project))):
+        sql.execute(f"create table if not exists {relation} ({', '.join(f'{n} {t}' for n, t, _ in columns)})")
+    if sql.dialect == "postgres":
+        ensure_indexes(sql, PUBLISHED_SCHEMA, "roster_changes", [("district_id", "published_at"),
+                                                                 ("district_id", "school_id")])
+        ensure_indexes(sql, PUBLISHED_SCHEMA, "publishes", [("district_id", "published_at")])
+
+
+def ensure_history_table(sql: Statements, table: str, key: list[str]) -> None:
+    """Create `<table>_history` or add the columns the current table gained (a dropped column stays:
+    the versions that had it keep its values)."""
+    current = table_columns(sql, PUBLISHED_SCHEMA, table)
+    kept = table_columns(sql, PUBLISHED_SCHEMA, f"{table}_history")
+    if not kept:
+        sql.execute(f"create table {history_table(table)} as select *, cast(null as timestamp with time zone) as "
+                    f"valid_from, cast(null as timestamp with time zone) as valid_to from {PUBLISHED_SCHEMA}.{table} "
+                    "limit 0")
+    else:
+        for column in [c for c in current if c not in kept]:
+            kind = sql.execute("select data_type from information_schema.columns where table_schema = "
+                               f"{placeholder(sql.dialect, 's')} and table_name = {placeholder(sql.dialect, 't')} "
+                               f"and column_name = {placeholder(sql.dialect, 'c')}",
+                               {"s": PUBLISHED_SCHEMA, "t": table, "c": column}).fetchone()[0]
+            sql.execute(f"alter table {history_table(table)} add column {column} {kind}")
+    if sql.dialect == "postgres":
+        ensure_indexes(sql, PUBLISHED_SCHEMA, f"{table}_history", [("district_id", *key, "valid_from")])
+
+
+def stage_differences(sql: Statements, table: str, build: str, names: str, params: dict) -> None:
+    """`publish_gone`: the district's published rows the build no longer has (removed, or an old
+    version); `publish_new`: the build's rows not yet published (added, or a new version)."""
+    published, mine = f"{PUBLISHED_SCHEMA}.{table}", f"district_id = {placeholder(sql.dialect, 'district_id')}"
+    for name, first, second in ((GONE, published, build), (NEW, build, published)):
+        sql.execute(f"drop table if exists {name}")
+        sql.execute(f"create temporary table {name} as select {names} from {first} where {mine} "
+                    f"except all select {names} from {second} where {mine}", params)
+
+
+def drop_differences(sql: Statements) -> None:
+    for name in (GONE, NEW):
+        sql.execute(f"drop table if exists {name}")
+
+
+def _same_key(key: list[str], left: str, right: str) -> str:
+    """Key equality that a hash join can use, NULL equal to NULL (admins: school_id of district admins)."""
+    return " and ".join(f"coalesce({left}.{c}, '') = coalesce({right}.{c}, '')" for c in key)
+
+
+def seed_history(sql: Statements, table: str, names: str, params: dict, since: str) -> None:
+    """A district published before history existed: its current rows become versions valid from
+    its last publish (`since`, an SQL expression), so "as of" answers from then on."""
+    sql.execute(f"insert into {history_table(table)} ({names}, valid_from, valid_to) select {names}, {since}, null "
+                f"from {PUBLISHED_SCHEMA}.{table} where district_id = {placeholder(sql.dialect, 'district_id')}", params)
+
+
+def has_history(sql: Statements, table: str, params: dict) -> bool:
+    return sql.execute(f"select count(*) from {history_table(table)} where district_id = "
+                       f"{placeholder(sql.dialect, 'district_id')}", params).fetchone()[0] > 0
+
+
+def record_versions(sql: Statements, table: str, key: list[str], names: str, params: dict, first: bool,
+                    build: str) -> None:
+    """Close the versions that changed or left, open the new ones (the whole build on a first publish)."""
+    t, mine = placeholder(sql.dialect, "published_at"), f"district_id = {placeholder(sql.dialect, 'district_id')}"
+    history = history_table(table)
+    if first:
+        sql.execute(f"insert into {history} ({names}, valid_from, valid_to) select {names}, {t}, null from {build} "
+                    f"where {mine}", params)
+        return
+    sql.execute(f"update {history} set valid_to = {t} where {mine} and valid_to is null and exists "
+                f"(select 1 from {GONE} where {_same_key(key, GONE, history)})", params)
+    sql.execute(f"insert into {history} ({names}, valid_from, valid_to) select {names}, {t}, null from {NEW}", params)
+
+
+def count_changes(sql: Statements, key: list[str], params: dict, first: bool, build: str) -> dict[str, int]:
+    """Records added, removed and changed (a key in both `gone` and `new`)."""
+    if first:
+        added = sql.execute(f"select count(*) from {build} where district_id = "
+                            f"{placeholder(sql.dialect, 'district_id')}", params).fetchone()[0]
+        return {"added": added, "removed": 0, "changed": 0}
+    row = sql.execute(f"""
+        select count(case when g.present is null then 1 end), count(case when n.present is null then 1 end),
+               count(case when g.present and n.present then 1 end)
+        from (select *, true as present from {GONE}) as g
+        full outer join (select *, true as present from {NEW}) as n on {_same_key(key, 'g', 'n')}""").fetchone()
+    return dict(zip(COUNTED, (int(v) for v in row)))
+
+
+def _detail(entity: str, compared: list[str], has_school: bool) -> str:
+    """SQL for the change's plain sentence: "grade 4 → 5", "moved to Lincoln Elementary", "withdrawn"."""
+    phrases = []
+    for column in compared:
+        differs = f"g.{column} is distinct from n.{column}"
+        if column == "grade":
+            said = ("'grade ' || coalesce(cast(g.grade as varchar), '(none)') || ' → ' || "
+                    "coalesce(cast(n.grade as varchar), '(none)')")
+        elif column == "school_id" and has_school:
+            said = "'moved to ' || coalesce(moved_to.name, n.school_id, '(no school)')"
+        else:  # the column's name, never its value (names, emails: personal data stay in the tables)
+            said = f"'{column.replace('_', ' ')} changed'"
+        phrases.append(f"case when {differs} then {said} end")
+    changed = f"concat_ws('; ', {', '.join(phrases)})" if phrases else "''"
+    return (f"case when g.present is null then '{ADDED[entity]}' when n.present is null then '{REMOVED[entity]}' "
+            f"else {changed} end")
+
+
+def record_changes(sql: Statements, table: str, entity: str, key: list[str], columns: list[str],
+                   params: dict, build_schools: str) -> None:
+    """One `roster_changes` row per record added, removed or changed in this publish."""
+    compared = [c for c in columns if c not in key and c != "district_id"]
+    has_school = "school_id" in columns
+    changed_columns = ", ".join(f"case when g.{c} is distinct from n.{c} then '{c}' end" for c in compared) or "null"
+    record_id = "concat_ws(':', " + ", ".join(f"coalesce(n.{c}, g.{c}, '')" for c in key) + ")"
+    school = "coalesce(n.school_id, g.school_id)" if has_school else "null"
+    schools_join = (f"left join {build_schools} as moved_to on moved_to.district_id = {placeholder(sql.dialect, 'district_id')} "
+                    "and moved_to.school_id = n.school_id") if has_school else ""
+    sql.execute(f"""
+        insert into {CHANGES} (district_id, published_at, entity, record_id, school_id, change, changed_columns, detail)
+        select {placeholder(sql.dialect, 'district_id')}, {placeholder(sql.dialect, 'published_at')}, '{entity}',
+               {record_id}, {school},
+               case when g.present is null then 'added' when n.present is null then 'removed' else 'changed' end,
+               case when g.present and n.present then concat_ws(',', {changed_columns}) end,
+               {_detail(entity, compared, has_school)}
+        from (select *, true as present from {GONE}) as g
+        full outer join (select *, true as present from {NEW}) as n on {_same_key(key, 'g', 'n')}
+        {schools_join}""", params)
+
+
+def record_publish(sql: Statements, project: SqlProject, district_id: str, publish: Publish,
+                   counts: dict[str, dict[str, int]]) -> None:
+    columns = ["district_id", "published_at", "run_id", "trigger"]
+    values = {"district_id": district_id, "published_at": publish.published_at, "run_id": publish.run_id,
+              "trigger": publish.trigger}
+    for table in history_tables(project):
+        for what in COUNTED:
+            columns.append(f"{table}_{what}")
+            values[f"{table}_{what}"] = counts.get(table, {}).get(what, 0)
+    markers = ", ".join(placeholder(sql.dialect, c) for c in columns)
+    sql.execute(f"insert into {PUBLISHES} ({', '.join(columns)}) values ({markers})", values)
+
+
+def trim(sql: Statements, project: SqlProject, district_id: str, publish: Publish,
+         retention_days: int | None) -> None:
+    """ROSTER_HISTORY_RETENTION_DAYS: forget versions (and change rows) older than the agreement allows."""
+    if retention_days is None:
+        return
+    params = {"district_id": district_id, "published_at": publish.published_at, "days": retention_days}
+    mine, t = f"district_id = {placeholder(sql.dialect, 'district_id')}", placeholder(sql.dialect, "published_at")
+    cutoff = (f"{t} - cast({placeholder(sql.dialect, 'days')} as integer) * interval '1 day'")
+    for table in history_tables(project):
+        if table_columns(sql, PUBLISHED_SCHEMA, f"{table}_history"):
+            sql.execute(f"delete from {history_table(table)} where {mine} and valid_to < {cutoff}", params)
+    sql.execute(f"delete from {CHANGES} where {mine} and published_at < {cutoff}", params)
