@@ -168,3 +168,45 @@ def test_a_blocked_mass_change_says_which_school_it_is_in(school_days):
     assert sync(out=out) == 1
     said = out.getvalue()
     assert f"{name}: " in said and "students removed" in said and "likely cause" in said, said
+
+
+def test_changes_reach_the_school_pages_and_history_is_trimmed_and_forgotten(school_days, tmp_path, monkeypatch):
+    import duckdb
+
+    from roster_pipeline.cli import main
+
+    assert sync(out=io.StringIO()) == 0
+    school_days(0.05)
+    assert sync(out=io.StringIO()) == 0
+    (district,) = warehouse_query("select district_id from roster.districts")[0]
+    moment = last_publish()
+    changed = warehouse_query("select school_id, count(*) from roster.roster_changes where published_at = ? "
+                              "group by school_id order by 2 desc", [moment])
+    school, count = changed[0]
+
+    # The school's page lists the last sync's changes in plain words, with the CSV beside it.
+    folder = tmp_path / "data" / "reports" / district
+    page = (folder / f"school_{school}.html").read_text()
+    assert "Changed since the last sync" in page and f"{count} changes in the last sync" in page
+    rows = (folder / f"school_{school}_changes.csv").read_text().splitlines()
+    assert rows[0] == "entity,change,record_id,name,detail,published_at" and len(rows) == count + 1
+    assert "changes this week" in (folder / "index.html").read_text()
+
+    # The analysts' DuckDB file has the history too.
+    with duckdb.connect(str(tmp_path / "data" / "warehouse_for_analysts.duckdb"), read_only=True) as analysts:
+        assert analysts.execute("select count(*) from roster.students_history").fetchone()[0] > 0
+
+    # Retention: versions replaced more than ROSTER_HISTORY_RETENTION_DAYS ago go at the next publish.
+    closed = warehouse_query("select count(*) from roster.students_history where valid_to is not null")[0][0]
+    assert closed > 0
+    warehouse_query("update roster.students_history set valid_to = valid_to - interval '40 days' where valid_to is not null")
+    open_before = warehouse_query("select count(*) from roster.students_history where valid_to is null")[0][0]
+    monkeypatch.setenv("ROSTER_HISTORY_RETENTION_DAYS", "30")
+    assert sync(out=io.StringIO()) == 0
+    assert warehouse_query("select count(*) from roster.students_history where valid_to is not null") == [(0,)]
+    assert warehouse_query("select count(*) from roster.students_history where valid_to is null") == [(open_before,)]
+
+    # forget --district removes the district's history, change log and publishes too.
+    assert main(["forget", "--district", district]) == 0
+    for table in ("students_history", "enrollments_history", "demographics_history", "roster_changes", "publishes"):
+        assert warehouse_query(f"select count(*) from roster.{table}") == [(0,)], table
