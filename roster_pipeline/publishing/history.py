@@ -99,9 +99,10 @@ def prepare(sql: Statements, project: SqlProject) -> None:
         ensure_indexes(sql, PUBLISHED_SCHEMA, "publishes", [("district_id", "published_at")])
 
 
-def ensure_history_table(sql: Statements, table: str, key: list[str]) -> None:
+def ensure_history_table(sql: Statements, table: str, key: list[str]) -> bool:
     """Create `<table>_history` or add the columns the current table gained (a dropped column stays:
-    the versions that had it keep its values)."""
+    the versions that had it keep its values); True when it was created now (index it once filled:
+    see index_history_table)."""
     current = table_columns(sql, PUBLISHED_SCHEMA, table)
     kept = table_columns(sql, PUBLISHED_SCHEMA, f"{table}_history")
     if not kept:
@@ -115,6 +116,13 @@ def ensure_history_table(sql: Statements, table: str, key: list[str]) -> None:
                                f"and column_name = {placeholder(sql.dialect, 'c')}",
                                {"s": PUBLISHED_SCHEMA, "t": table, "c": column}).fetchone()[0]
             sql.execute(f"alter table {history_table(table)} add column {column} {kind}")
+    if kept:
+        index_history_table(sql, table, key)
+    return not kept
+
+
+def index_history_table(sql: Statements, table: str, key: list[str]) -> None:
+    """Postgres: versions are found by district and key (no-op once the index exists)."""
     if sql.dialect == "postgres":
         ensure_indexes(sql, PUBLISHED_SCHEMA, f"{table}_history", [("district_id", *key, "valid_from")])
 

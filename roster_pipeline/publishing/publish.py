@@ -89,7 +89,7 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
         key = history.record_key(project, table) if tracked else []
         first = empty  # the district's first rows in this table: nothing to compare with
         if tracked:
-            history.ensure_history_table(sql, table, key)
+            new_history = history.ensure_history_table(sql, table, key)
             remembered = history.has_history(sql, table, params)
             first = empty and not remembered
             if not empty and not remembered:
@@ -117,6 +117,8 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
         result[table] = {"rows": sql.execute(f"select count(*) from {published} where {mine}", params).fetchone()[0]}
         if tracked:
             history.record_versions(sql, table, key, names, params, first, build)
+            if new_history:  # indexed once filled: one sorted build, as for a new published table
+                history.index_history_table(sql, table, key)
             result[table].update(history.count_changes(sql, key, params, first, build))
             entity = kept[table]
             if entity and not first:
