@@ -36,6 +36,7 @@ from full_sync import BIN, PROJECT, Sandbox, machine, many_districts, pipeline_e
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 SERVER_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
 SCHEMAS = ("clever_raw", "clever_raw_staging", "roster_build", "roster")
+SHOWN = (*SCHEMAS, "roster_history")  # sizes() keeps the roster's history apart
 
 
 def new_database(slow_ms: int) -> str:
@@ -60,9 +61,12 @@ def drop_database(name: str) -> None:
 
 
 def sizes(database: str) -> dict[str, dict[str, int]]:
-    """Bytes of tables (heap + TOAST) and of indexes, per schema."""
+    """Bytes of tables (heap + TOAST) and of indexes, per schema; the roster's history (the
+    `*_history` tables, roster_changes, publishes) apart from the current tables, as `roster_history`."""
     with psycopg2.connect(f"{POSTGRES}/{database}") as conn, conn.cursor() as cursor:
-        cursor.execute("select n.nspname, sum(pg_table_size(c.oid)), sum(pg_indexes_size(c.oid)) from pg_class c "
+        cursor.execute("select case when n.nspname = 'roster' and (c.relname like '%%\\_history' "
+                       "or c.relname in ('roster_changes', 'publishes')) then 'roster_history' else n.nspname end, "
+                       "sum(pg_table_size(c.oid)), sum(pg_indexes_size(c.oid)) from pg_class c "
                        "join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname = any(%s) "
                        "group by 1", [list(SCHEMAS)])
         return {schema: {"tables": int(t), "indexes": int(i)} for schema, t, i in cursor.fetchall()}
@@ -148,11 +152,11 @@ def markdown(result: dict) -> str:
                       f"DuckDB incremental {p['duckdb_incremental_seconds']} s / full refresh {p['duckdb_refresh_seconds']} s "
                       f"= {p['duckdb_incremental_share']:.1%}; Postgres {p['postgres_incremental_seconds']} s / "
                       f"{p['postgres_refresh_seconds']} s = {p['postgres_incremental_share']:.1%}.", "",
-                      "| night | " + " | ".join(f"{s} tables / indexes" for s in SCHEMAS) + " |",
-                      "| ---: |" + " ---: |" * len(SCHEMAS)]
+                      "| night | " + " | ".join(f"{s} tables / indexes" for s in SHOWN) + " |",
+                      "| ---: |" + " ---: |" * len(SHOWN)]
             for night, by_schema in enumerate(p["postgres_sizes_by_night"], start=1):
                 cells = [f"{by_schema.get(s, {}).get('tables', 0) / 2**20:.0f} / {by_schema.get(s, {}).get('indexes', 0) / 2**20:.0f} MiB"
-                         for s in SCHEMAS]
+                         for s in SHOWN]
                 lines.append(f"| {night} | " + " | ".join(cells) + " |")
         if p.get("postgres_slowest_statements"):
             lines += ["", f"Slowest Postgres statements at {p['students']:,} students:"]
