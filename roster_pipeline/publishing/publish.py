@@ -85,8 +85,8 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
             _ensure_keys_and_indexes(sql, project, table, columns)
         names = ", ".join(columns)
         empty = not sql.execute(f"select exists (select 1 from {published} where {mine})", params).fetchone()[0]
-        tracked = table in kept
-        key = history.record_key(project, table) if tracked else []
+        key = history.record_key(project, table) if table in kept else []
+        tracked = table in kept and set(key) <= set(columns)  # a table without its key columns has no versions
         first = empty  # the district's first rows in this table: nothing to compare with
         if tracked:
             new_history = history.ensure_history_table(sql, table, key)
