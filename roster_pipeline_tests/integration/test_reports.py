@@ -141,7 +141,7 @@ def test_report_command_regenerates_one_school(dirty, tmp_path, monkeypatch, cap
         page.unlink()
     assert main(["report", "--district", DISTRICT_ID, "--school", S2]) == 0
     assert sorted(p.name for p in (reports / DISTRICT_ID).iterdir()) == sorted(
-        f"school_{S2}{suffix}" for suffix in (".html", "_grades.csv", "_sections.csv", "_excluded.csv"))
+        f"school_{S2}{suffix}" for suffix in (".html", "_grades.csv", "_sections.csv", "_excluded.csv", "_changes.csv"))
     assert main(["report", "--district", DISTRICT_ID, "--school", "f" * 24]) != 0
     assert "--school" in capsys.readouterr().err
 
