@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from roster_pipeline.modeling.project import SqlProject
-from roster_pipeline.warehouse.connection import Statements, placeholder, table_columns
+from roster_pipeline.warehouse.connection import Statements, add_missing_columns, placeholder, table_columns
 from roster_pipeline.warehouse.postgres_tables import ensure_indexes
 from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
 
@@ -103,19 +103,13 @@ def ensure_history_table(sql: Statements, table: str, key: list[str]) -> bool:
     """Create `<table>_history` or add the columns the current table gained (a dropped column stays:
     the versions that had it keep its values); True when it was created now (index it once filled:
     see index_history_table)."""
-    current = table_columns(sql, PUBLISHED_SCHEMA, table)
     kept = table_columns(sql, PUBLISHED_SCHEMA, f"{table}_history")
     if not kept:
         sql.execute(f"create table {history_table(table)} as select *, cast(null as timestamp with time zone) as "
                     f"valid_from, cast(null as timestamp with time zone) as valid_to from {PUBLISHED_SCHEMA}.{table} "
                     "limit 0")
     else:
-        for column in [c for c in current if c not in kept]:
-            kind = sql.execute("select data_type from information_schema.columns where table_schema = "
-                               f"{placeholder(sql.dialect, 's')} and table_name = {placeholder(sql.dialect, 't')} "
-                               f"and column_name = {placeholder(sql.dialect, 'c')}",
-                               {"s": PUBLISHED_SCHEMA, "t": table, "c": column}).fetchone()[0]
-            sql.execute(f"alter table {history_table(table)} add column {column} {kind}")
+        add_missing_columns(sql, (PUBLISHED_SCHEMA, table), (PUBLISHED_SCHEMA, f"{table}_history"))
     if kept:
         index_history_table(sql, table, key)
     return not kept

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from roster_pipeline.modeling.project import SqlProject
 from roster_pipeline.publishing import history
-from roster_pipeline.warehouse.connection import Statements, Warehouse, placeholder, table_columns
+from roster_pipeline.warehouse.connection import Statements, Warehouse, add_missing_columns, placeholder, table_columns
 from roster_pipeline.warehouse.postgres_tables import ensure_indexes, ensure_key, refresh_statistics
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
 
@@ -145,13 +145,7 @@ def _match_columns(sql: Statements, table: str, columns: list[str]) -> bool:
     if not published:
         sql.execute(f"create table {PUBLISHED_SCHEMA}.{table} as select * from {BUILD_SCHEMA}.{table} limit 0")
         return True
-    for column in [c for c in columns if c not in published]:  # a model gained a column
-        kind = sql.execute(
-            "select data_type from information_schema.columns where table_schema = "
-            f"{placeholder(sql.dialect, 's')} and table_name = {placeholder(sql.dialect, 't')} "
-            f"and column_name = {placeholder(sql.dialect, 'c')}",
-            {"s": BUILD_SCHEMA, "t": table, "c": column}).fetchone()[0]
-        sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} add column {column} {kind}")
+    add_missing_columns(sql, (BUILD_SCHEMA, table), (PUBLISHED_SCHEMA, table))  # a model gained a column
     for column in [c for c in published if c not in columns]:  # renamed or removed by the model
         sql.execute(f"alter table {PUBLISHED_SCHEMA}.{table} drop column {column}")
     return False

@@ -284,6 +284,19 @@ class Statements:
         return [d[0] for d in self.cursor.description]
 
 
+def add_missing_columns(sql: Statements, source: tuple[str, str], target: tuple[str, str]) -> list[str]:
+    """Add to `target` (schema, table) the columns of `source` it lacks, with their types; returns them."""
+    have = table_columns(sql, *target)
+    missing = [c for c in table_columns(sql, *source) if c not in have]
+    for column in missing:
+        kind = sql.execute("select data_type from information_schema.columns where table_schema = "
+                           f"{placeholder(sql.dialect, 's')} and table_name = {placeholder(sql.dialect, 't')} "
+                           f"and column_name = {placeholder(sql.dialect, 'c')}",
+                           {"s": source[0], "t": source[1], "c": column}).fetchone()[0]
+        sql.execute(f"alter table {target[0]}.{target[1]} add column {column} {kind}")
+    return missing
+
+
 def table_columns(sql: Statements, schema: str, table: str) -> list[str]:
     """Column names of a table in order ([] when it does not exist)."""
     marker = (lambda name: f"${name}") if sql.dialect == "duckdb" else (lambda name: f"%({name})s")
