@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from roster_pipeline.modeling.project import SqlProject
+from roster_pipeline.modeling.project import SqlProject, sql_project
 from roster_pipeline.publishing import history
 from roster_pipeline.warehouse.connection import Statements, Warehouse, add_missing_columns, placeholder, table_columns
 from roster_pipeline.warehouse.postgres_tables import ensure_indexes, ensure_key, refresh_statistics
@@ -55,24 +57,43 @@ def _ensure_keys_and_indexes(sql: Statements, project: SqlProject, table: str, c
     ensure_indexes(sql, PUBLISHED_SCHEMA, table, [i for i in doc.get("indexes", []) if set(i) <= set(columns)])
 
 
+class Stopwatch:
+    """Seconds spent inside `running()` blocks: what the history costs a publish (shown in its metadata)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @contextmanager
+    def running(self):
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds += time.monotonic() - started
+
+
 def publish_district(sql: Statements, district_id: str, tables: list[str], project: SqlProject | None = None,
                      rewritten: dict[str, int] | None = None, publish: history.Publish | None = None,
-                     retention_days: int | None = None) -> dict[str, dict[str, int]]:
+                     retention_days: int | None = None, timings: dict[str, float] | None = None,
+                     ) -> dict[str, dict[str, int]]:
     """Swap the district's rows of every table in the caller's transaction, with their history.
 
     A reader sees the previous complete version of the district or the new one, never a mix
     (both DuckDB and Postgres give readers a snapshot of committed data); the history, the change
     log and the `publishes` row commit with it or not at all. `rewritten`, when given, receives
-    the rows each table's publish deleted on Postgres (for the vacuum after it). Returns, per
+    the rows each table's publish deleted on Postgres (for the vacuum after it); `timings`, the
+    publish's seconds and the part of them the history took (`publish_seconds`, `history_seconds`). Returns, per
     table, its rows now (`rows`) and, for the tables with history, the records added, removed
     and changed.
     """
-    project = project or SqlProject()
+    project = project or sql_project()
     publish = publish or history.Publish(datetime.now(timezone.utc))
+    started, keeping_history = time.monotonic(), Stopwatch()
     mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
     params = {"district_id": district_id, "published_at": publish.published_at}
     sql.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-    history.prepare(sql, project)
+    with keeping_history.running():
+        history.prepare(sql, project)
     kept = history.history_tables(project)
     last_publish = _last_publish(sql, district_id) or publish.published_at
     snapshot_previous_summary(sql, district_id)
@@ -89,14 +110,18 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
         tracked = table in kept and set(key) <= set(columns)  # a table without its key columns has no versions
         first = empty  # the district's first rows in this table: nothing to compare with
         if tracked:
-            new_history = history.ensure_history_table(sql, table, key)
-            remembered = history.has_history(sql, table, params)
-            first = empty and not remembered
-            if not empty and not remembered:
-                history.seed_history(sql, table, names, {**params, "since": last_publish},
-                                     placeholder(sql.dialect, "since"))
-        if not first and (tracked or sql.dialect == "postgres"):
+            with keeping_history.running():
+                new_history = history.ensure_history_table(sql, table, key)
+                remembered = history.has_history(sql, table, params)
+                first = empty and not remembered
+                if not empty and not remembered:
+                    history.seed_history(sql, table, names, {**params, "since": last_publish},
+                                         placeholder(sql.dialect, "since"))
+        if not first and sql.dialect == "postgres":  # the publish replaces only what differs
             history.stage_differences(sql, table, build, names, params)
+        elif not first and tracked:  # DuckDB swaps the slice whole: the differences are the history's alone
+            with keeping_history.running():
+                history.stage_differences(sql, table, build, names, params)
         deleted = inserted = 0
         if sql.dialect == "postgres" and first:
             sql.execute(f"insert into {published} ({names}) select {names} from {build} where {mine}", params)
@@ -116,26 +141,31 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
                         f"{placeholder(sql.dialect, 'published_at')} where {mine}", params)
         result[table] = {"rows": sql.execute(f"select count(*) from {published} where {mine}", params).fetchone()[0]}
         if tracked:
-            history.record_versions(sql, table, key, names, params, first, build)
-            if new_history:  # indexed once filled: one sorted build, as for a new published table
-                history.index_history_table(sql, table, key)
-            result[table].update(history.count_changes(sql, key, params, first, build))
-            entity = kept[table]
-            if entity and not first:
-                history.record_changes(sql, table, entity, key, columns, params, f"{BUILD_SCHEMA}.schools")
+            with keeping_history.running():
+                history.record_versions(sql, table, key, names, params, first, build)
+                if new_history:  # indexed once filled: one sorted build, as for a new published table
+                    history.index_history_table(sql, table, key)
+                result[table].update(history.count_changes(sql, key, params, first, build))
+                entity = kept[table]
+                if entity and not first:
+                    history.record_changes(sql, table, entity, key, columns, params, f"{BUILD_SCHEMA}.schools")
         history.drop_differences(sql)
         if sql.dialect == "postgres":
             if rewritten is not None:
                 rewritten[published] = deleted  # dead rows a vacuum can reclaim
             rows = result[table]["rows"]
             refresh_statistics(sql, published, rows - inserted + deleted, rows)
-    history.record_publish(sql, project, district_id, publish, result)
-    history.trim(sql, project, district_id, publish, retention_days)
+    with keeping_history.running():
+        history.record_publish(sql, project, district_id, publish, result)
+        history.trim(sql, project, district_id, publish, retention_days)
     if sql.dialect == "postgres":
         from roster_pipeline.warehouse.grants import apply_grants, roles_exist
 
         if roles_exist(sql):  # a table created just now gets its readers too, in the same transaction
             apply_grants(sql)
+    if timings is not None:
+        timings.update(publish_seconds=round(time.monotonic() - started, 3),
+                       history_seconds=round(keeping_history.seconds, 3))
     return result
 
 
