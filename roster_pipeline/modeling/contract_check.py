@@ -24,7 +24,8 @@ from pandera.backends.ibis.checks import IbisCheckBackend
 from pandera.config import ValidationDepth, config_context
 from pandera.constants import CHECK_OUTPUT_KEY
 
-from roster_pipeline.modeling.contracts import checked_tables, contract_for, sql_project
+from roster_pipeline.modeling.contracts import checked_tables, contract_for
+from roster_pipeline.modeling.project import sql_project
 from roster_pipeline.modeling.rules import DistrictRules
 from roster_pipeline.warehouse.connection import POSTGRES_WORK_MEM, Warehouse
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA

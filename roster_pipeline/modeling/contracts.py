@@ -33,7 +33,7 @@ import ibis.expr.datatypes as dt
 import pandera.ibis as pa
 from pandera.api.ibis.types import IbisData
 
-from roster_pipeline.modeling.project import SqlProject, ref_name
+from roster_pipeline.modeling.project import SqlProject, ref_name, sql_project
 from roster_pipeline.modeling.reason_codes import REASON_CODES, SEEDS_DIR
 from roster_pipeline.modeling.rules import DistrictRules
 
@@ -103,12 +103,6 @@ TABLE_TESTS: dict[str, Callable[[dict], pa.Check]] = {
     "roster_action_matches_reason_code": _action_matches_reason_code,
     "roster_counts_not_negative": _counts_not_negative,
 }
-
-
-@cache
-def sql_project() -> SqlProject:
-    """The SQL project the contracts are built from, its yml read once per process."""
-    return SqlProject()
 
 
 def checked_tables(project: SqlProject | None = None) -> list[str]:

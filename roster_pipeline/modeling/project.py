@@ -16,7 +16,7 @@ from __future__ import annotations
 import graphlib
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import jinja2
@@ -237,3 +237,9 @@ def _builtins(dialect: str, used: list[str]) -> dict:
         return placeholder(dialect, name)
 
     return {"dialect": dialect, "param": param, "district_id": lambda: param("district_id")}
+
+
+@cache
+def sql_project() -> SqlProject:
+    """The project of `dbt_like_sql/`, its files read once per process (never mutate it)."""
+    return SqlProject()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from roster_pipeline.modeling.contracts import TABLE_TESTS, checked_tables, foreign_keys, seed_of, static_contract
-from roster_pipeline.modeling.project import SQL_DIR, SqlProject, ref_name
+from roster_pipeline.modeling.project import SQL_DIR, SqlProject, ref_name, sql_project
 from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline.modeling.rules import RulesProfile
 from roster_pipeline.publishing import history
@@ -68,7 +68,7 @@ def _ddl(table: str, doc: dict) -> list[str]:
 
 
 def render(project: SqlProject | None = None) -> str:
-    project = project or SqlProject()
+    project = project or sql_project()
     rules = RulesProfile.load(None)
     default = rules.for_district("0" * 24)
     low, high = default.grade_range

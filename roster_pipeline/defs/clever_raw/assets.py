@@ -33,7 +33,7 @@ from roster_pipeline.clever.source import PROGRESS_LOGGER, clear_emptied_tables,
 from roster_pipeline.defs.constants import OWNER, RAW_GROUP, WAREHOUSE_POOL
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import CleverResource, WarehouseResource
-from roster_pipeline.modeling.project import SqlProject
+from roster_pipeline.modeling.project import sql_project
 from roster_pipeline.warehouse.connection import Warehouse
 from roster_pipeline.warehouse.postgres_tables import reclaim_space, tune_raw_tables
 
@@ -91,7 +91,7 @@ class CleverTranslator(DagsterDltTranslator):
 def raw_tables_doc() -> dict[str, dict]:
     """The raw tables as `dbt_like_sql/staging/_sources.yml` documents them (the loader's own
     columns and these agree: a unit test)."""
-    return SqlProject().sources["clever"]
+    return sql_project().sources["clever"]
 
 
 def raw_column_schema(table: str) -> TableSchema:

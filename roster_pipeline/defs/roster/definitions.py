@@ -3,8 +3,8 @@
 from dagster import Definitions
 
 from roster_pipeline.defs.roster.assets import build_roster_assets
-from roster_pipeline.modeling.project import SqlProject
+from roster_pipeline.modeling.project import sql_project
 
 
 def roster_definitions(warehouse_kind: str) -> Definitions:
-    return Definitions(assets=[build_roster_assets(SqlProject(), warehouse_kind)])
+    return Definitions(assets=[build_roster_assets(sql_project(), warehouse_kind)])
