@@ -1,0 +1,150 @@
+"""An incremental run and a full refresh of the same data publish the same roster and the same history.
+
+Two installations follow one sandbox district through seeded random school days: one syncs
+each day in full, the other from Clever's events. After every day their roster tables are
+compared row for row; at the end, their history (versions with their validity in days),
+change log and publish counts too. Publish times differ between the installations, so times
+are compared as "which day's publish".
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import uuid
+
+import httpx
+import psycopg2
+import pytest
+
+from roster_pipeline.cli.sync import sync
+from roster_pipeline.sandbox.districts import SandboxData
+from roster_pipeline.sandbox.server import start_sandbox
+from roster_pipeline_tests.fixtures.warehouses import POSTGRES, WAREHOUSE_KINDS, point_at, warehouse_query
+
+DAYS = 10
+SEED = 19
+
+
+def roster_tables() -> list[str]:
+    return [r[0] for r in warehouse_query(
+        "select table_name from information_schema.tables where table_schema = 'roster' order by table_name")]
+
+
+def columns(table: str) -> list[str]:
+    return [r[0] for r in warehouse_query(
+        "select column_name from information_schema.columns where table_schema = 'roster' and table_name = ? "
+        "order by ordinal_position", [table])]
+
+
+def ordered(rows) -> list[tuple]:
+    return sorted(rows, key=lambda row: tuple("" if v is None else str(v) for v in row))
+
+
+# Columns that say when (not what): a publish's instant, a run's id, what started it.
+WHEN = {"published_at", "valid_from", "valid_to", "run_id", "trigger", "synced_at", "loaded_at"}
+
+
+def contents(days: list) -> dict[str, list[tuple]]:
+    """Every roster table, its times replaced by the number of the day whose publish they are."""
+    day_of = {moment: n for n, moment in enumerate(days)}
+    found = {}
+    for table in roster_tables():
+        names = columns(table)
+        rows = warehouse_query(f"select {', '.join(names)} from roster.{table}")
+        found[table] = ordered(tuple(day_of.get(v, "?") if n in WHEN and v is not None else v
+                                     for n, v in zip(names, row)) for row in rows)
+    return found
+
+
+class Installation:
+    """One installation's environment (data folder, Dagster instance, warehouse), switched to on demand."""
+
+    def __init__(self, name: str, tmp_path, monkeypatch, warehouse: str | None) -> None:
+        self.data, self.monkeypatch, self.warehouse = tmp_path / name, monkeypatch, warehouse
+        self.publishes: list = []
+
+    def __enter__(self) -> Installation:
+        self.monkeypatch.setenv("ROSTER_DATA_DIR", str(self.data))
+        self.monkeypatch.setenv("DAGSTER_HOME", str(self.data / "dagster_home"))
+        (self.data / "dagster_home").mkdir(parents=True, exist_ok=True)
+        if self.warehouse:
+            self.monkeypatch.setenv("ROSTER_WAREHOUSE", self.warehouse)
+        return self
+
+    def __exit__(self, *_) -> None:
+        pass
+
+    def sync(self, **options) -> None:
+        out = io.StringIO()
+        assert sync(out=out, **options) == 0, out.getvalue()
+        self.publishes.append(warehouse_query("select max(published_at) from roster.publishes")[0][0])
+
+    def events_applied(self) -> bool:
+        """Whether the last run applied Clever events (not a full refresh instead)."""
+        from dagster import DagsterInstance
+
+        with DagsterInstance.get() as instance:
+            run = instance.get_runs(limit=1)[0]
+            said = [e.message for e in instance.all_logs(run.run_id) if e.message]
+        return any("Clever events up to" in m for m in said) and not any("instead of events" in m for m in said)
+
+
+@pytest.fixture
+def twin_warehouses(request):
+    """Two warehouses of one kind: None for DuckDB (each installation's own file), else two Postgres URLs."""
+    if request.param == "duckdb":
+        yield [None, None]
+        return
+    names = [f"roster_test_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    admin = psycopg2.connect(f"{POSTGRES}/postgres")
+    admin.autocommit = True
+    for name in names:
+        admin.cursor().execute(f"create database {name}")
+    try:
+        yield [f"{POSTGRES}/{name}" for name in names]
+    finally:
+        for name in names:
+            admin.cursor().execute(f"drop database if exists {name} with (force)")
+        admin.close()
+
+
+@pytest.mark.parametrize("twin_warehouses", WAREHOUSE_KINDS, indirect=True)
+def test_incremental_days_publish_exactly_what_full_refreshes_publish(tmp_path, monkeypatch, twin_warehouses):
+    server = start_sandbox(SandboxData(seed=SEED, districts=1, students=600))
+    try:
+        point_at(server, tmp_path, monkeypatch)
+        monkeypatch.delenv("ROSTER_WAREHOUSE", raising=False)
+        full, incremental = (Installation(name, tmp_path, monkeypatch, url)
+                             for name, url in zip(("full", "incremental"), twin_warehouses))
+        for installation in (full, incremental):
+            with installation:
+                installation.sync()
+        pick = random.Random(SEED)
+        for day in range(1, DAYS + 1):
+            share = pick.choice([0.002, 0.01, 0.02, 0.04])
+            httpx.post(f"{server.base_url}/sandbox/advance-day", json={"share": share}, timeout=60).raise_for_status()
+            with full:
+                full.sync(accept_mass_change=True)
+                expected = {t: rows for t, rows in contents(full.publishes).items() if not t.endswith("_history")}
+            with incremental:
+                incremental.sync(incremental=True, accept_mass_change=True)
+                got = {t: rows for t, rows in contents(incremental.publishes).items() if not t.endswith("_history")}
+                assert incremental.events_applied(), day
+            assert got.keys() == expected.keys(), day
+            for table in expected:
+                assert got[table] == expected[table], (day, share, table)
+
+        with full:
+            expected = contents(full.publishes)
+        with incremental:
+            got = contents(incremental.publishes)
+        history = [t for t in expected if t.endswith("_history")] + ["roster_changes", "publishes"]
+        assert len(history) >= 9
+        for table in history:
+            assert got[table] == expected[table], table
+        assert len(expected["publishes"]) == DAYS + 1
+        assert sum(1 for row in expected["roster_changes"]) > DAYS  # the days really changed the roster
+    finally:
+        server.shutdown()
+        server.server_close()
