@@ -1,5 +1,6 @@
 -- Section-student pairs where both the section and the student are kept (same district).
-with pairs as ({{ district_slice(ref('stg_clever__section_students'), columns='distinct district_id, section_id, student_id') }}),
+with pairs as ({{ district_slice(ref('stg_clever__section_students'), columns='distinct district_id, section_id, student_id',
+                                where=changed('section', 'section_id') ~ ' or ' ~ changed('student', 'student_id')) }}),
 sections as ({{ district_slice(ref('int_sections__classified'), columns='section_id', where='exclusion_reason is null') }}),
 students as ({{ district_slice(ref('int_students__classified'), columns='student_id', where='exclusion_reason is null') }}),
 

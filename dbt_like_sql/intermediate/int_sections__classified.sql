@@ -1,6 +1,6 @@
 -- Sections with grade number, normalized subject, course and term names, and the first rule
 -- that excludes them: school scope, grade, subject scope, then the primary teacher.
-with sections as ({{ district_slice(ref('stg_clever__sections')) }}),
+with sections as ({{ district_slice(ref('stg_clever__sections'), where=changed('section', 'section_id')) }}),
 schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
 subject_names as ({{ district_slice(ref('rules_subject_names'), columns='clever_subject, subject') }}),
 subjects_kept as ({{ district_slice(ref('rules_subjects_kept'), columns='subject') }}),

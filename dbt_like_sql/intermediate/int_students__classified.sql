@@ -1,6 +1,6 @@
 -- Students with their grade number, normalized email, parsed birth date, and the first rule
 -- that excludes them (NULL when kept).
-with students as ({{ district_slice(ref('stg_clever__students')) }}),
+with students as ({{ district_slice(ref('stg_clever__students'), where=changed('student', 'student_id')) }}),
 schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
 graded as ({{ with_grade('students', ref('rules_grades')) }}),
 

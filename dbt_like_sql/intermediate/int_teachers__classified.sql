@@ -1,6 +1,7 @@
 -- Teachers with a trimmed, lower-cased email and the first rule that excludes them:
 -- out-of-scope school, then missing, malformed or shared email (unique per district).
-with teachers as ({{ district_slice(ref('stg_clever__teachers')) }}),
+-- Incremental: the teachers that changed and every teacher sharing their old or new email (see incremental.py).
+with teachers as ({{ district_slice(ref('stg_clever__teachers'), where=changed('teacher', 'teacher_id')) }}),
 schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
 
 normalized as (

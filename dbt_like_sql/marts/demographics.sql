@@ -1,4 +1,5 @@
-with students as ({{ district_slice(ref('int_students__classified'), where='exclusion_reason is null') }}),
+with students as ({{ district_slice(ref('int_students__classified'),
+                                   where='exclusion_reason is null and ' ~ changed('student', 'student_id')) }}),
 
 frl as (
     select

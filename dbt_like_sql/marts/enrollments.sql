@@ -1,4 +1,5 @@
-with enrollments as ({{ district_slice(ref('int_enrollments__kept')) }}),
+with enrollments as ({{ district_slice(ref('int_enrollments__kept'),
+                                      where=changed('section', 'section_id') ~ ' or ' ~ changed('student', 'student_id')) }}),
 sections as ({{ district_slice(ref('int_sections__classified'), where='exclusion_reason is null') }}),
 teachers as ({{ district_slice(ref('int_teachers__classified'), where='exclusion_reason is null') }}),
 

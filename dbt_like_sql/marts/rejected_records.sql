@@ -2,9 +2,9 @@
 -- reason code (see seeds/reason_codes.csv) and a detail naming the offending value.
 -- Empty and null values are one case ("missing"): dlt's Postgres loader (CSV COPY with
 -- FORCE_NULL) turns empty strings into NULL, and both warehouses must say the same thing.
-with students as ({{ district_slice(ref('int_students__classified')) }}),
-teachers as ({{ district_slice(ref('int_teachers__classified')) }}),
-sections as ({{ district_slice(ref('int_sections__classified')) }}),
+with students as ({{ district_slice(ref('int_students__classified'), where=changed('student', 'student_id')) }}),
+teachers as ({{ district_slice(ref('int_teachers__classified'), where=changed('teacher', 'teacher_id')) }}),
+sections as ({{ district_slice(ref('int_sections__classified'), where=changed('section', 'section_id')) }}),
 schools as ({{ district_slice(ref('int_schools__scoped')) }}),
 admins as ({{ district_slice(ref('int_admins__scoped')) }}),
 

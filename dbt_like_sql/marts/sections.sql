@@ -1,4 +1,5 @@
-with sections as ({{ district_slice(ref('int_sections__classified'), where='exclusion_reason is null') }}),
+with sections as ({{ district_slice(ref('int_sections__classified'),
+                                   where='exclusion_reason is null and ' ~ changed('section', 'section_id')) }}),
 
 final as (
     select

@@ -1,4 +1,5 @@
-with teachers as ({{ district_slice(ref('int_teachers__classified'), where='exclusion_reason is null') }}),
+with teachers as ({{ district_slice(ref('int_teachers__classified'),
+                                   where='exclusion_reason is null and ' ~ changed('teacher', 'teacher_id')) }}),
 
 final as (
     select

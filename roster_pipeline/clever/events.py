@@ -51,6 +51,11 @@ class Changes:
         else:
             self.upserts[table].append(obj)
 
+    def changed_ids(self) -> dict[str, list[str]]:
+        """Per raw table, the ids of the objects changed or deleted."""
+        return {table: [o["id"] for o in self.upserts.get(table, [])] + self.deletes.get(table, [])
+                for table in {*self.upserts, *self.deletes}}
+
 
 def record_cursor(cursor: str | None) -> None:
     """Store the cursor in the state of the source being extracted; dlt commits it with that load."""

@@ -25,6 +25,7 @@ from pandera.config import ValidationDepth, config_context
 from pandera.constants import CHECK_OUTPUT_KEY
 
 from roster_pipeline.modeling.contracts import checked_tables, contract_for
+from roster_pipeline.modeling.incremental import AFFECTED, changed_filter
 from roster_pipeline.modeling.project import sql_project
 from roster_pipeline.modeling.rules import DistrictRules
 from roster_pipeline.warehouse.connection import POSTGRES_WORK_MEM, Warehouse
@@ -112,13 +113,23 @@ def ibis_connection(warehouse: Warehouse) -> Iterator:
         backend.disconnect()
 
 
-def check_contract(backend, table: str, district_id: str, rules: DistrictRules) -> ContractResult:
-    """Validate the district's rows of `roster_build.<table>`; failures are returned, not raised."""
+def check_contract(backend, table: str, district_id: str, rules: DistrictRules,
+                   changed: dict | None = None) -> ContractResult:
+    """Validate the district's rows of `roster_build.<table>`; failures are returned, not raised.
+
+    `changed` (an incremental build's `config.changed_rows`): only the rows the build
+    replaced are validated. Rows it did not touch passed when they were published, and the
+    table-wide rules still hold over the changed ones: a key or email that must be unique
+    belongs to records that change together, and a foreign key is looked up in the whole
+    referenced slice.
+    """
 
     def district_slice(name: str):
         return backend.table(name, database=BUILD_SCHEMA).filter(lambda t: t.district_id == district_id)
 
     rows = district_slice(table)
+    if changed is not None:
+        rows = changed_filter(rows, district_slice(AFFECTED.split(".")[1]), changed)
     schema = contract_for(table, rules, district_slice)
     checked = int(rows.count().execute())
     # pandera's Ibis backend reports "not nullable" failures on an empty table (its any() of no

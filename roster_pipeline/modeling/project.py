@@ -145,7 +145,9 @@ class SqlProject:
         (contracts.py builds its pandera contract from them). `key` is the dbt-style `constraints`
         entry (type primary_key or unique, and its columns); `indexes` the dbt-postgres
         `config.indexes` column lists. Postgres gets both (see postgres_tables.py); DuckDB needs
-        neither, its zone maps serve the district filters.
+        neither, its zone maps serve the district filters. `changed_rows` (`config.changed_rows`)
+        names the rows an incremental build replaces (see incremental.py); a table without it is
+        rebuilt whole.
         """
         docs: dict[str, dict] = {}
         for path, content in self._yml:
@@ -160,6 +162,7 @@ class SqlProject:
                     "data_tests": data_tests(m.get("data_tests")),
                     "key": (keys[0]["type"], tuple(keys[0]["columns"])) if keys else None,
                     "indexes": [tuple(i["columns"]) for i in (m.get("config") or {}).get("indexes", [])],
+                    "changed_rows": (m.get("config") or {}).get("changed_rows"),
                     "meta": m.get("meta") or {},
                 }
         return docs
@@ -201,17 +204,31 @@ class SqlProject:
 
         self.env.from_string(model.text).render(config=config, ref=ref, source=source, **self._globals("duckdb", []))
 
-    def render(self, model: SqlModel, dialect: str) -> RenderedSql:
-        """The model's SQL for DuckDB or Postgres, with parameters as named placeholders."""
+    def render(self, model: SqlModel, dialect: str, incremental: bool = False) -> RenderedSql:
+        """The model's SQL for DuckDB or Postgres, with parameters as named placeholders.
+
+        `incremental`: rendered for an incremental build (`is_incremental()` is true, and the
+        `changed()` conditions restrict the model's inputs to the records that changed).
+        """
+        return self._render(model.text, dialect, incremental)
+
+    def changed_rows(self, model: SqlModel | str) -> dict | None:
+        """The model's `config.changed_rows` (which rows an incremental build replaces; see
+        incremental.py), or None: the model is rebuilt whole."""
+        if isinstance(model, SqlModel) and model.materialized == "view":
+            return None
+        return self.docs.get(getattr(model, "name", model), {}).get("changed_rows")
+
+    def _render(self, text: str, dialect: str, incremental: bool) -> RenderedSql:
         used: list[str] = []
         models = self.models
 
         def ref(name: str) -> str:
             return f"{BUILD_SCHEMA}.{name}" if name in RULE_TABLES else models[name].relation
 
-        text = self.env.from_string(model.text).render(
+        text = self.env.from_string(text).render(
             config=lambda **_: "", ref=ref, source=lambda _s, table: f"{RAW_DATASET}.{table}",
-            **self._globals(dialect, used))
+            **self._globals(dialect, used, incremental))
         return RenderedSql(text, tuple(dict.fromkeys(used)))
 
     @cached_property
@@ -221,22 +238,24 @@ class SqlProject:
         return self.env.from_string("\n".join(path.read_text(encoding="utf-8")
                                               for path in sorted((self.sql_dir / "macros").glob("*.sql"))))
 
-    def _globals(self, dialect: str, used: list[str]) -> dict:
-        builtins = _builtins(dialect, used)
+    def _globals(self, dialect: str, used: list[str], incremental: bool = False) -> dict:
+        builtins = _builtins(dialect, used, incremental)
         module = self.macros.make_module(builtins)
         macros = {name: value for name, value in vars(module).items() if isinstance(value, jinja2.runtime.Macro)}
         return {**macros, **builtins}
 
 
-def _builtins(dialect: str, used: list[str]) -> dict:
+def _builtins(dialect: str, used: list[str], incremental: bool = False) -> dict:
     """What every model and macro may call besides the macros: the dialect (like dbt's `target.type`),
-    bound parameters (recorded in `used`), and the district being built."""
+    bound parameters (recorded in `used`), the district being built, and whether the build is
+    incremental (dbt's `is_incremental()`)."""
 
     def param(name: str) -> str:
         used.append(name)
         return placeholder(dialect, name)
 
-    return {"dialect": dialect, "param": param, "district_id": lambda: param("district_id")}
+    return {"dialect": dialect, "param": param, "district_id": lambda: param("district_id"),
+            "is_incremental": lambda: incremental}
 
 
 @cache

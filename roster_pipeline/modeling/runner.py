@@ -7,6 +7,7 @@ so a model that forgot its district filter still cannot touch another district.
 
 from __future__ import annotations
 
+from roster_pipeline.modeling.incremental import changed_condition
 from roster_pipeline.modeling.project import SqlModel, SqlProject
 from roster_pipeline.warehouse.connection import Statements, placeholder, table_columns
 from roster_pipeline.warehouse.postgres_tables import ensure_indexes, refresh_statistics
@@ -58,12 +59,16 @@ def prepare_schemas(sql: Statements) -> None:
 
 
 def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_id: str,
-                parameters: dict[str, str], deleted: dict[str, int] | None = None) -> int:
+                parameters: dict[str, str], deleted: dict[str, int] | None = None,
+                incremental: bool = False) -> int:
     """Build `model` for one district inside the caller's transaction; returns the district's rows in it.
 
     `deleted`, when given, receives the rows of the district's previous slice that were deleted.
+    `incremental`: replace only the model's `changed_rows` (the records listed in
+    roster_build.affected_keys, see incremental.py); a model without them is rebuilt whole.
     """
-    rendered = project.render(model, sql.dialect)
+    changed = project.changed_rows(model) if incremental else None
+    rendered = project.render(model, sql.dialect, incremental=changed is not None)
     values = {**parameters, "district_id": district_id}
     missing = [p for p in rendered.parameters if p not in values]
     if missing:
@@ -73,10 +78,14 @@ def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_
         return 0
     query = f"select * from ({rendered.sql}) as model_rows"
     mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
+    if changed is not None:
+        mine = f"{mine} and ({changed_condition(changed, sql.dialect)})"
     wanted = sql.execute(f"{query} limit 0", values).columns
     if "district_id" not in wanted:
         raise ValueError(f"{model.path.name} must return a district_id column")
     created = table_columns(sql, model.schema, model.name) != wanted
+    if created and changed is not None:
+        raise ValueError(f"{model.path.name}: its build table must be rebuilt whole (its columns changed)")
     if created:
         # A new model, or its columns changed: the build table (a work area) is recreated.
         sql.execute(f"drop table if exists {model.relation}")
@@ -93,6 +102,13 @@ def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_
     sql.execute(f"insert into {model.relation} {query} where {mine}", values)
     if created and sql.dialect == "postgres":  # a new table is indexed once written (one sorted build each)
         ensure_indexes(sql, model.schema, model.name, build_indexes(project, model))
+    if changed is not None:  # the rows replaced, not the slice: count the slice for the metadata
+        inserted = sql.cursor.rowcount if sql.dialect == "postgres" else 0
+        rows = sql.execute(f"select count(*) from {model.relation} where district_id = "
+                           f"{placeholder(sql.dialect, 'district_id')}", values).fetchone()[0]
+        if sql.dialect == "postgres":
+            refresh_statistics(sql, model.relation, previous, inserted)
+        return rows
     rows = sql.execute(f"select count(*) from {model.relation} where {mine}", values).fetchone()[0]
     if sql.dialect == "postgres":
         refresh_statistics(sql, model.relation, previous, rows)

@@ -30,20 +30,25 @@ def snapshot_previous_summary(sql: Statements, district_id: str) -> None:
                 f"where district_id = {p}", {"d": district_id})
 
 
-def _replace_changed_rows(sql: Statements, table: str, names: str, params: dict) -> tuple[int, int]:
+def _replace_changed_rows(sql: Statements, table: str, names: str, params: dict,
+                          changed: str | None = None) -> tuple[int, int]:
     """Postgres: delete the district's published rows that changed or left, insert the new versions
     (`publish_gone` and `publish_new`, see history.stage_differences); returns (deleted, inserted).
 
     Replacing the whole slice every night left a dead copy of every row (a 1M-student district's
     tables doubled until a vacuum, and stayed twice their size); touching only what changed
     keeps them their size. Rows are compared whole (every column, NULLs equal) through the md5
-    of their text, which Postgres can hash-join; EXCEPT ALL keeps duplicates exact.
+    of their text, which Postgres can hash-join; EXCEPT ALL keeps duplicates exact. `changed`
+    (an incremental build's condition) narrows the rows looked at to those it replaced.
     """
     published, mine = f"{PUBLISHED_SCHEMA}.{table}", "district_id = %(district_id)s"
+    if changed:
+        mine = f"{mine} and ({changed})"
     sql.execute(f"""
         delete from {published} as p
         using (select distinct md5(row({names})::text) as fingerprint from {history.GONE}) as gone
-        where p.{mine} and md5(row({', '.join(f'p.{c}' for c in names.split(', '))})::text) = gone.fingerprint""", params)
+        where p.district_id = %(district_id)s and {f"({changed}) and " if changed else ""}
+              md5(row({', '.join(f'p.{c}' for c in names.split(', '))})::text) = gone.fingerprint""", params)
     deleted = sql.cursor.rowcount
     sql.execute(f"insert into {published} ({names}) select {names} from {history.NEW}", params)
     return deleted, sql.cursor.rowcount
@@ -75,14 +80,16 @@ class Stopwatch:
 def publish_district(sql: Statements, district_id: str, tables: list[str], project: SqlProject | None = None,
                      rewritten: dict[str, int] | None = None, publish: history.Publish | None = None,
                      retention_days: int | None = None, timings: dict[str, float] | None = None,
-                     ) -> dict[str, dict[str, int]]:
+                     changed_rows: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
     """Swap the district's rows of every table in the caller's transaction, with their history.
 
     A reader sees the previous complete version of the district or the new one, never a mix
     (both DuckDB and Postgres give readers a snapshot of committed data); the history, the change
     log and the `publishes` row commit with it or not at all. `rewritten`, when given, receives
     the rows each table's publish deleted on Postgres (for the vacuum after it); `timings`, the
-    publish's seconds and the part of them the history took (`publish_seconds`, `history_seconds`). Returns, per
+    publish's seconds and the part of them the history took (`publish_seconds`, `history_seconds`);
+    `changed_rows`, after an incremental build, per table the SQL condition on the rows it replaced
+    (only those are compared and written; a table without one is compared whole). Returns, per
     table, its rows now (`rows`) and, for the tables with history, the records added, removed
     and changed.
     """
@@ -105,8 +112,10 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
         if sql.dialect == "postgres" and not created:
             _ensure_keys_and_indexes(sql, project, table, columns)
         names = ", ".join(columns)
+        where = (changed_rows or {}).get(table)
         empty = not sql.execute(f"select exists (select 1 from {published} where {mine})", params).fetchone()[0]
         key = history.record_key(project, table) if table in kept else []
+        nullable = history.nullable_key_columns(project, table) if table in kept else set()
         tracked = table in kept and set(key) <= set(columns)  # a table without its key columns has no versions
         first = empty  # the district's first rows in this table: nothing to compare with
         if tracked:
@@ -118,19 +127,20 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
                     history.seed_history(sql, table, names, {**params, "since": last_publish},
                                          placeholder(sql.dialect, "since"))
         if not first and sql.dialect == "postgres":  # the publish replaces only what differs
-            history.stage_differences(sql, table, build, names, params)
+            history.stage_differences(sql, table, build, names, params, where)
         elif not first and tracked:  # DuckDB swaps the slice whole: the differences are the history's alone
             with keeping_history.running():
-                history.stage_differences(sql, table, build, names, params)
+                history.stage_differences(sql, table, build, names, params, where)
         deleted = inserted = 0
         if sql.dialect == "postgres" and first:
             sql.execute(f"insert into {published} ({names}) select {names} from {build} where {mine}", params)
             inserted = sql.cursor.rowcount
         elif sql.dialect == "postgres":
-            deleted, inserted = _replace_changed_rows(sql, table, names, params)
-        else:  # DuckDB: no MVCC bloat to avoid, and a plain swap of the slice is its fastest write
-            sql.execute(f"delete from {published} where {mine}", params)
-            sql.execute(f"insert into {published} ({names}) select {names} from {build} where {mine}", params)
+            deleted, inserted = _replace_changed_rows(sql, table, names, params, where)
+        else:  # DuckDB: no MVCC bloat to avoid, and a plain swap of the slice (or its changed rows) is its fastest write
+            replaced = f"{mine} and ({where})" if where else mine
+            sql.execute(f"delete from {published} where {replaced}", params)
+            sql.execute(f"insert into {published} ({names}) select {names} from {build} where {replaced}", params)
         if sql.dialect == "postgres" and created:
             # A new table's first slice (a new installation) is indexed after it is written: one
             # sorted build per index instead of millions of single inserts (1M students: the
@@ -142,13 +152,14 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
         result[table] = {"rows": sql.execute(f"select count(*) from {published} where {mine}", params).fetchone()[0]}
         if tracked:
             with keeping_history.running():
-                history.record_versions(sql, table, key, names, params, first, build)
+                history.record_versions(sql, table, key, names, params, first, build, nullable)
                 if new_history:  # indexed once filled: one sorted build, as for a new published table
                     history.index_history_table(sql, table, key)
-                result[table].update(history.count_changes(sql, key, params, first, build))
+                result[table].update(history.count_changes(sql, key, params, first, build, nullable))
                 entity = kept[table]
                 if entity and not first:
-                    history.record_changes(sql, table, entity, key, columns, params, f"{BUILD_SCHEMA}.schools")
+                    history.record_changes(sql, table, entity, key, columns, params, f"{BUILD_SCHEMA}.schools",
+                                           nullable)
         history.drop_differences(sql)
         if sql.dialect == "postgres":
             if rewritten is not None:

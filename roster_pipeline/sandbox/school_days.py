@@ -1,8 +1,8 @@
 """Simulated school days: the roster changes a real district sends between two nightly syncs.
 
 A day withdraws and enrolls students (some who withdrew come back days later, with their id),
-promotes some students a grade, changes teachers' emails and moves sections to another teacher
-and period, and logs the Clever events that describe each change. A district admin can also stop
+promotes some students a grade, changes teachers' emails (every third day one to a colleague's
+email, which excludes both) and moves sections to another teacher and period, and logs the Clever events that describe each change. A district admin can also stop
 sharing a school and share it again (`set_school_shared`), with the deletes and creates Clever sends. The changes are
 seeded by (seed, district, day), so the same days replayed give the same roster.
 """
@@ -28,7 +28,9 @@ def advance_day(district: GeneratedDistrict, day: int, share: float = 0.01) -> d
     touched_cohorts: set[int] = set()
     counts = {"withdrawn": 0, "enrolled": 0, "returned": 0, "promoted": 0, "emails_changed": 0, "sections_moved": 0}
     # A student who withdrew two or more days ago comes back, with the same id (one a day at most).
-    away = sorted(student for student, gone in changes.withdrawn_on.items() if gone <= day - 2)
+    # (Clever sends nothing about a school that is not shared: nobody comes back to one.)
+    away = sorted(student for student, gone in changes.withdrawn_on.items() if gone <= day - 2
+                  and district.school_of("student", spec.parse_id(student)[1]) not in changes.unshared)
     if away:
         student = away[rng.randrange(len(away))]
         del changes.withdrawn_on[student]
@@ -49,7 +51,7 @@ def advance_day(district: GeneratedDistrict, day: int, share: float = 0.01) -> d
         counts["withdrawn"] += 1
     for _ in range(how_many // 3):
         cohort = rng.randrange(spec.cohorts)
-        if not spec.school_shared(spec.cohort_school(cohort)):
+        if not spec.school_shared(spec.cohort_school(cohort)) or spec.cohort_school(cohort) in changes.unshared:
             continue
         index = district.count("student")
         changes.added_students.append(cohort)
@@ -70,12 +72,15 @@ def advance_day(district: GeneratedDistrict, day: int, share: float = 0.01) -> d
         changes.patches.setdefault(obj["id"], {})["roles"] = roles
         events.record("student", "updated", district.build("student", index), {"roles": obj["roles"]})
         counts["promoted"] += 1
-    for _ in range(max(1, how_many // 6)):
+    for change in range(max(1, how_many // 6)):
         index = rng.randrange(spec.teachers)
         if not district.visible("teacher", index):
             continue
         old = district.build("teacher", index)["email"]
-        changes.patches.setdefault(spec.make_id("teacher", index), {})["email"] = f"t{index}.day{day}@{spec.domain}"
+        email = f"t{index}.day{day}@{spec.domain}"
+        if change == 0 and day % 3 == 0:  # a data-entry slip: a colleague's email (both lose their periods)
+            email = district.build("teacher", rng.randrange(spec.teachers))["email"]
+        changes.patches.setdefault(spec.make_id("teacher", index), {})["email"] = email
         events.record("teacher", "updated", district.build("teacher", index), {"email": old})
         counts["emails_changed"] += 1
     moved: set[int] = set()

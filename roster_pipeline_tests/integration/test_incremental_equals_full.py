@@ -1,10 +1,12 @@
 """An incremental run and a full refresh of the same data publish the same roster and the same history.
 
 Two installations follow one sandbox district through seeded random school days: one syncs
-each day in full, the other from Clever's events. After every day their roster tables are
-compared row for row; at the end, their history (versions with their validity in days),
-change log and publish counts too. Publish times differ between the installations, so times
-are compared as "which day's publish".
+each day in full, the other from Clever's events (an incremental build of the changed records;
+a school is unshared and shared again, a teacher takes a colleague's email;
+on the last day the rules change, which the incremental build cannot bound, so it is full and
+says why). After every day their roster tables are compared row for row; at the end, their
+history (versions with their validity in days), change log and publish counts too. Publish
+times differ between the installations, so times are compared as "which day's publish".
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import httpx
 import psycopg2
 import pytest
 
+from roster_pipeline.cli.dagster_home import LOCAL_INSTANCE_YAML
 from roster_pipeline.cli.sync import sync
+from roster_pipeline.modeling.rules import DEFAULT_RULES_PATH
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.fixtures.warehouses import POSTGRES, WAREHOUSE_KINDS, point_at, warehouse_query
@@ -66,8 +70,10 @@ class Installation:
 
     def __enter__(self) -> Installation:
         self.monkeypatch.setenv("ROSTER_DATA_DIR", str(self.data))
-        self.monkeypatch.setenv("DAGSTER_HOME", str(self.data / "dagster_home"))
-        (self.data / "dagster_home").mkdir(parents=True, exist_ok=True)
+        home = self.data / "dagster_home"  # the CLI's local instance, one per installation
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML)
+        self.monkeypatch.setenv("DAGSTER_HOME", str(home))
         if self.warehouse:
             self.monkeypatch.setenv("ROSTER_WAREHOUSE", self.warehouse)
         return self
@@ -80,14 +86,13 @@ class Installation:
         assert sync(out=out, **options) == 0, out.getvalue()
         self.publishes.append(warehouse_query("select max(published_at) from roster.publishes")[0][0])
 
-    def events_applied(self) -> bool:
-        """Whether the last run applied Clever events (not a full refresh instead)."""
+    def said(self) -> str:
+        """The last run's log messages."""
         from dagster import DagsterInstance
 
         with DagsterInstance.get() as instance:
             run = instance.get_runs(limit=1)[0]
-            said = [e.message for e in instance.all_logs(run.run_id) if e.message]
-        return any("Clever events up to" in m for m in said) and not any("instead of events" in m for m in said)
+            return "\n".join(e.message for e in instance.all_logs(run.run_id) if e.message)
 
 
 @pytest.fixture
@@ -120,17 +125,34 @@ def test_incremental_days_publish_exactly_what_full_refreshes_publish(tmp_path, 
         for installation in (full, incremental):
             with installation:
                 installation.sync()
+        with full:
+            school = warehouse_query("select school_id from roster.school_roster_summary order by students limit 1")[0][0]
         pick = random.Random(SEED)
+        shared_emails_seen = False
         for day in range(1, DAYS + 1):
             share = pick.choice([0.002, 0.01, 0.02, 0.04])
             httpx.post(f"{server.base_url}/sandbox/advance-day", json={"share": share}, timeout=60).raise_for_status()
+            if day in (4, 7):  # a district admin stops sharing a school, then shares it again
+                httpx.post(f"{server.base_url}/sandbox/share-school", json={"school": school, "shared": day == 7},
+                           timeout=60).raise_for_status()
+            if day == DAYS:  # the rules change: science sections are kept from now on
+                rules = tmp_path / "rules.toml"
+                rules.write_text(DEFAULT_RULES_PATH.read_text().replace(
+                    'keep = ["math", "ela"]', 'keep = ["math", "ela", "science"]'))
+                monkeypatch.setenv("ROSTER_RULES", str(rules))
             with full:
                 full.sync(accept_mass_change=True)
                 expected = {t: rows for t, rows in contents(full.publishes).items() if not t.endswith("_history")}
             with incremental:
                 incremental.sync(incremental=True, accept_mass_change=True)
                 got = {t: rows for t, rows in contents(incremental.publishes).items() if not t.endswith("_history")}
-                assert incremental.events_applied(), day
+                said = incremental.said()
+                assert "Clever events up to" in said and "instead of events" not in said, day
+                if day < DAYS:
+                    assert "incremental build of the records changed since the last publish" in said, day
+                else:  # a build the changed records cannot bound is full, and says why
+                    assert "full build: the SQL models or the district's rules changed" in said
+            shared_emails_seen |= any("TEACHER_EMAIL_DUPLICATE" in row for row in expected["rejected_records"])
             assert got.keys() == expected.keys(), day
             for table in expected:
                 assert got[table] == expected[table], (day, share, table)
@@ -143,6 +165,7 @@ def test_incremental_days_publish_exactly_what_full_refreshes_publish(tmp_path, 
         assert len(history) >= 9
         for table in history:
             assert got[table] == expected[table], table
+        assert shared_emails_seen  # the days covered a teacher taking a colleague's email
         assert len(expected["publishes"]) == DAYS + 1
         assert sum(1 for row in expected["roster_changes"]) > DAYS  # the days really changed the roster
     finally:

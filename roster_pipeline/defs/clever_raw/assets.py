@@ -33,6 +33,7 @@ from roster_pipeline.clever.source import PROGRESS_LOGGER, clear_emptied_tables,
 from roster_pipeline.defs.constants import OWNER, RAW_GROUP, WAREHOUSE_POOL
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import CleverResource, WarehouseResource
+from roster_pipeline.modeling.incremental import note_changes, note_full_refresh
 from roster_pipeline.modeling.project import sql_project
 from roster_pipeline.warehouse.connection import Warehouse
 from roster_pipeline.warehouse.postgres_tables import reclaim_space, tune_raw_tables
@@ -178,6 +179,8 @@ def build_clever_raw_assets(warehouse: Warehouse):
                         context.log.info(f"District {district_id}: applying {changes.events} Clever events "
                                          f"up to {changes.last_event_id}.")
                         with wh.turn():
+                            with wh.transaction() as sql:  # noted before loading: see modeling/incremental.py
+                                note_changes(sql, district_id, changes.changed_ids())
                             results = list(dlt.run(context=context, dlt_pipeline=pipeline, dlt_source=clever_events_source(
                                 district_id, changes, changes.last_event_id or cursor)))
                             tune_after_load(context, wh, district_id, replaced={})  # few rows replaced or added
@@ -188,6 +191,8 @@ def build_clever_raw_assets(warehouse: Warehouse):
                 # dlt reads its state from the warehouse, pages and loads during the turn; Dagster
                 # records the results after it, while another process may use the warehouse.
                 with wh.turn():
+                    with wh.transaction() as sql:  # the next roster build is a full one
+                        note_full_refresh(sql, district_id)
                     replaced = wh.raw_row_counts(district_id, raw_tables()) if wh.kind == "postgres" else {}
                     results = list(dlt.run(context=context, dlt_pipeline=pipeline,
                                            dlt_source=clever.source_for(district_id, token, events_cursor=newest)))

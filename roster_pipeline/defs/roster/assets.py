@@ -56,6 +56,7 @@ from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RulesResource, WarehouseResource
 from roster_pipeline.defs.roster.previews import preview_markdown
 from roster_pipeline.modeling.contract_check import check_contract, ibis_connection
+from roster_pipeline.modeling.incremental import changed_condition, mark_affected, plan_build, record_publish
 from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject
 from roster_pipeline.modeling.rules import write_rule_tables
 from roster_pipeline.modeling.runner import build_model, prepare_schemas
@@ -157,27 +158,37 @@ def check_specs(marts: list[str]) -> list[AssetCheckSpec]:
     return contracts + guards
 
 
-def build_models(wh, project: SqlProject, district_id: str, district_rules, profile,
+def build_models(context: AssetExecutionContext, wh, project: SqlProject, district_id: str, district_rules, profile,
                  rows_deleted: dict[str, int] | None = None) -> Iterator[MaterializeResult]:
     """The rules tables and every SQL model for one district, in one turn on the warehouse.
 
-    The results are yielded after the turn; a failing model still reports the models built
-    before it, then fails the step naming its SQL file.
+    Incremental when it can be (only the records changed since the last publish; see
+    modeling/incremental.py), else full, with the reason in the run log. Returns (through the
+    generator's value) the build plan. The results are yielded after the turn; a failing model
+    still reports the models built before it, then fails the step naming its SQL file.
     """
     results, failure = [], None
     with wh.session() as session:
         with session.transaction() as sql:
             prepare_schemas(sql)
             counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, district_rules)
+            parameters = district_rules.sql_parameters()
+            plan = plan_build(sql, project, district_id, district_rules, parameters)
+            affected = mark_affected(sql, district_id) if plan.incremental else {}
         results.append(MaterializeResult(asset_key=RULES_KEY, metadata={
             "rules_file": str(profile.path), **{k: MetadataValue.int(v) for k, v in counts.items()}}))
-        parameters = district_rules.sql_parameters()
+        if plan.incremental:
+            context.log.info(f"District {district_id}: incremental build of the records changed since the last "
+                             "publish (" + ", ".join(f"{n} {e}s" for e, n in affected.items()) + ").")
+        else:
+            context.log.info(f"District {district_id}: full build: {plan.reason}.")
         for model in project.build_order():
             started = time.monotonic()
             try:
                 with session.transaction() as sql:
-                    rows = build_model(sql, project, model, district_id, parameters, rows_deleted)
-                    metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3)}
+                    rows = build_model(sql, project, model, district_id, parameters, rows_deleted, plan.incremental)
+                    metadata = {"relation": model.relation, "seconds": round(time.monotonic() - started, 3),
+                                "build": "incremental" if plan.incremental and project.changed_rows(model) else "full"}
                     if model.materialized != "view":
                         metadata["dagster/row_count"] = MetadataValue.int(rows)
                     if model.layer == "marts":
@@ -193,6 +204,7 @@ def build_models(wh, project: SqlProject, district_id: str, district_rules, prof
     yield from results
     if failure is not None:
         raise failure
+    return plan
 
 
 def name_run_after_district(context: AssetExecutionContext, wh, district_id: str) -> None:
@@ -238,7 +250,8 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         profile = rules.profile()
         district_rules = profile.for_district(district_id)
         rows_deleted: dict[str, int] = {}  # dead rows per table, for the vacuum after publish
-        yield from build_models(wh, project, district_id, district_rules, profile, rows_deleted)
+        plan = yield from build_models(context, wh, project, district_id, district_rules, profile, rows_deleted)
+        changed_rows = {t: project.changed_rows(t) for t in marts if plan.incremental and project.changed_rows(t)}
         name_run_after_district(context, wh, district_id)
 
         blocked: list[str] = []
@@ -246,7 +259,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         with ibis_connection(wh) as backend:
             for table in marts:
                 started = time.monotonic()
-                result = check_contract(backend, table, district_id, district_rules)
+                result = check_contract(backend, table, district_id, district_rules, changed_rows.get(table))
                 metadata = {"rows_checked": MetadataValue.int(result.rows_checked),
                             "seconds": round(time.monotonic() - started, 3)}
                 if not result.passed:
@@ -266,7 +279,9 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
             if not blocked and not any(v.blocked for v in verdicts):
                 publish = Publish(datetime.now(timezone.utc), context.run_id, context.run.tags.get(TRIGGER_TAG, ""))
                 counts = publish_district(sql, district_id, marts, project, rewritten, publish,
-                                          history_retention_days(), timings)
+                                          history_retention_days(), timings,
+                                          {t: changed_condition(c, wh.kind) for t, c in changed_rows.items()})
+                record_publish(sql, district_id, plan.fingerprint)
         for verdict in verdicts:
             if verdict.blocked:
                 context.log.error(verdict.message)
