@@ -178,14 +178,14 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
                         pass
                 peak["process_gib"] = max(peak["process_gib"], max(rss, default=0))
                 peak["total_gib"] = max(peak["total_gib"], sum(rss))
-                runs = instance.get_runs(filters=RunsFilter(job_name="nightly_batch"))
+                runs = instance.get_runs(filters=RunsFilter(job_name="district_batch"))
                 done = [r for r in runs if r.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)]
                 if len(runs) >= expected and len(done) == len(runs):
                     break
                 time.sleep(1)
             else:
                 raise RuntimeError("the nightly batches did not finish within an hour")
-            records = instance.get_run_records(filters=RunsFilter(job_name="nightly_batch"))
+            records = instance.get_run_records(filters=RunsFilter(job_name="district_batch"))
             failed = [r.dagster_run.run_id for r in records if r.dagster_run.status != DagsterRunStatus.SUCCESS]
             first_created = min(r.create_timestamp.timestamp() for r in records)
             last_end = max(r.end_time for r in records)

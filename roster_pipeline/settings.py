@@ -181,7 +181,7 @@ class FreshnessSettings:
             intervals[name] = int(raw)
         raw = env.get("ROSTER_SYNC_BATCH_SIZE") or "25"
         if not raw.isdigit() or int(raw) < 1:
-            raise ConfigError(f"ROSTER_SYNC_BATCH_SIZE must be a whole number of districts per nightly run, at least 1, got {raw!r}.")
+            raise ConfigError(f"ROSTER_SYNC_BATCH_SIZE must be a whole number of districts per batch run, at least 1, got {raw!r}.")
         return cls(cron, timezone, intervals["ROSTER_DISCOVERY_INTERVAL_SECONDS"], intervals["ROSTER_EVENTS_INTERVAL_SECONDS"],
                    int(raw))
 

@@ -12,6 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from roster_pipeline.cli import interruptible
+
+# A suite started from a background job would make every process its runs start ignore SIGTERM
+# (see roster_pipeline.cli.interruptible); the tests run syncs in this process, not through main().
+interruptible()
+
 pytest_plugins = ["roster_pipeline_tests.fixtures.services", "roster_pipeline_tests.fixtures.warehouses",
                   "roster_pipeline_tests.fixtures.dirty_district"]
 TIERS = ("unit", "integration", "e2e")

@@ -10,6 +10,7 @@ a traceback. Only the commands that need Dagster import it, so `--help` stays fa
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from roster_pipeline.clever.client import CleverAPIError
@@ -17,9 +18,21 @@ from roster_pipeline.cli import maintenance, sandbox, sync
 from roster_pipeline.settings import RosterError, load_dotenv
 
 
+def interruptible() -> None:
+    """Undo an ignored SIGINT inherited from a background job (`roster-pipeline sync &`, some schedulers).
+
+    Dagster gives SIGTERM the SIGINT handler; with SIGINT ignored, every process a run starts
+    (its compute-log tails) ignores SIGTERM too and outlives its stop, and each run waited about
+    a minute for them at its end.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `roster-pipeline` command: parse the arguments, run one command, return its exit code."""
     load_dotenv()
+    interruptible()
     parser = argparse.ArgumentParser(prog="roster-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 

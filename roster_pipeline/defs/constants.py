@@ -17,7 +17,7 @@ WAREHOUSE_POOL = "roster_warehouse"
 DISTRICT_PARTITIONS_NAME = "district"
 DISTRICT_SYNC_JOB = "district_sync"
 RAW_LOAD_OP = "clever_raw"
-NIGHTLY_BATCH_JOB = "nightly_batch"
+DISTRICT_BATCH_JOB = "district_batch"
 BATCH_OP = "sync_districts"
 
 # The blocking checks on each mart.

@@ -215,27 +215,34 @@ def test_a_first_incremental_sync_without_a_cursor_is_a_full_refresh(dirty):
 
 def test_events_sensor_brings_sandbox_changes_to_the_clean_tables(pipeline_env, sandbox):
     from roster_pipeline.definitions import build_definitions
-    from roster_pipeline.defs.constants import DISTRICT_SYNC_JOB
+    from roster_pipeline.defs.constants import BATCH_OP, DISTRICT_BATCH_JOB
 
     synced()
     env = sandbox.env()
     clever = CleverResource(api_base_url=env["CLEVER_API_BASE_URL"], oauth_tokens_url=env["CLEVER_OAUTH_TOKENS_URL"],
                             client_id=env["CLEVER_CLIENT_ID"], client_secret=env["CLEVER_CLIENT_SECRET"])
     with DagsterInstance.get() as instance:
-        sensor = build_events_sensor(300)
+        sensor = build_events_sensor(300, batch_size=1)
         quiet = sensor(build_sensor_context(instance=instance, resources={"clever": clever}))
         assert quiet.run_requests == []  # nothing changed since the full sync
         changes = httpx.post(f"{sandbox.base_url}/sandbox/advance-day", json={"share": 0.05}).json()["changes"]
         busy = sensor(build_sensor_context(instance=instance, resources={"clever": clever}, cursor=quiet.cursor))
-        assert sorted(r.partition_key for r in busy.run_requests) == sorted(changes)
-        assert all(r.tags["roster/trigger"] == "events" for r in busy.run_requests)
+        # batches of one (batch_size=1): one district_batch run per district with new events
+        configs = [r.run_config["ops"][BATCH_OP]["config"] for r in busy.run_requests]
+        assert sorted(d for c in configs for d in c["districts"]) == sorted(changes) and len(configs) == len(changes)
+        assert all(c["incremental"] and c["trigger"] == "events" for c in configs)
+        assert all(r.job_name == DISTRICT_BATCH_JOB and r.tags["roster/trigger"] == "events" for r in busy.run_requests)
         again = sensor(build_sensor_context(instance=instance, resources={"clever": clever}, cursor=busy.cursor))
         assert again.run_requests == []  # each new event is requested once
+        together = build_events_sensor(300, batch_size=25)(
+            build_sensor_context(instance=instance, resources={"clever": clever}, cursor=quiet.cursor))
+        (request,) = together.run_requests  # the same districts in one warm run
 
-        job = build_definitions().resolve_job_def(DISTRICT_SYNC_JOB)
-        for request in busy.run_requests:
-            assert job.execute_in_process(partition_key=request.partition_key, run_config=request.run_config,
-                                          tags=request.tags, instance=instance).success
+        batch = build_definitions().resolve_job_def(DISTRICT_BATCH_JOB)
+        assert batch.execute_in_process(run_config=request.run_config, tags=request.tags, instance=instance).success
+        district_runs = [r for r in instance.get_runs() if r.tags.get("roster/batch")]
+        assert sorted(r.tags["roster/district"] for r in district_runs) == sorted(changes)
+        assert all(r.tags["roster/trigger"] == "events" for r in district_runs)
     spec = sandbox.data.specs[0]
     changed = [e["data"]["object"] for e in spec.events.events
                if e["type"] == "users.updated" and "teacher" in e["data"]["object"]["roles"]]
@@ -267,7 +274,7 @@ def test_nightly_batch_runs_each_district_in_its_own_run_and_isolates_failures(p
 
     from roster_pipeline.definitions import build_definitions
     from roster_pipeline.defs.automation.batch import batch_run_config
-    from roster_pipeline.defs.constants import BATCH_TAG, NIGHTLY_BATCH_JOB
+    from roster_pipeline.defs.constants import BATCH_TAG, DISTRICT_BATCH_JOB
     from roster_pipeline.settings import warehouse_url
     from roster_pipeline.warehouse.analyst_copy import analyst_file
     from roster_pipeline.warehouse.connection import Warehouse
@@ -277,7 +284,7 @@ def test_nightly_batch_runs_each_district_in_its_own_run_and_isolates_failures(p
     unknown = "d" * 24  # registered long ago, but Clever has no token for it now
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("district", [*ids, unknown])
-        result = build_definitions().resolve_job_def(NIGHTLY_BATCH_JOB).execute_in_process(
+        result = build_definitions().resolve_job_def(DISTRICT_BATCH_JOB).execute_in_process(
             run_config=batch_run_config([ids[0], unknown, ids[1]]), instance=instance, raise_on_error=False)
         assert not result.success  # the batch reports the district that failed...
         children = instance.get_runs(filters=RunsFilter(tags={BATCH_TAG: result.run_id}))

@@ -143,7 +143,7 @@ def span(instance, run_id: str) -> tuple[float, float]:
 
 
 class Batch(threading.Thread):
-    """A `nightly_batch` of one district, executed in process as the batch runs its districts."""
+    """A `district_batch` of one district, executed in process as the batch runs its districts."""
 
     def __init__(self, district_id: str, instance):
         super().__init__(daemon=True)
@@ -153,10 +153,10 @@ class Batch(threading.Thread):
     def run(self) -> None:
         from roster_pipeline.definitions import build_definitions
         from roster_pipeline.defs.automation.batch import batch_run_config
-        from roster_pipeline.defs.constants import NIGHTLY_BATCH_JOB
+        from roster_pipeline.defs.constants import DISTRICT_BATCH_JOB
 
         with DagsterInstance.get() as instance:
-            self.success = build_definitions().resolve_job_def(NIGHTLY_BATCH_JOB).execute_in_process(
+            self.success = build_definitions().resolve_job_def(DISTRICT_BATCH_JOB).execute_in_process(
                 run_config=batch_run_config([self.district_id]), instance=instance, raise_on_error=False).success
 
     def children(self, instance):
@@ -187,7 +187,7 @@ def stopping_launched_runs(instance):
         for run in instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.QUEUED])):
             instance.run_coordinator.cancel_run(run.run_id)
         for run in instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED])):
-            if run.job_name != "nightly_batch" and "roster/batch" not in run.tags:  # in-process runs end with the test
+            if run.job_name != "district_batch" and "roster/batch" not in run.tags:  # in-process runs end with the test
                 instance.run_launcher.terminate(run.run_id)
 
 

@@ -1,9 +1,9 @@
-"""Many districts in one warm process: how the nightly refresh runs hundreds of districts.
+"""Many districts in one warm process: how the nightly refresh (and the events sensor) runs hundreds of districts.
 
 A run launched by the daemon is a new Python process that imports Dagster, dlt, pandera and the
 project before any work (4–5 s on the 2-core machine, about what a 2,000-student district's
-whole sync costs). So the nightly schedule asks for one `nightly_batch` run per
-ROSTER_SYNC_BATCH_SIZE districts, and that run executes `district_sync` for each of its districts
+whole sync costs, and many times an incremental run's). So the nightly schedule and the events
+sensor ask for one `district_batch` run per ROSTER_SYNC_BATCH_SIZE districts, and that run executes `district_sync` for each of its districts
 inside its own process (`execute_in_process`, as the CLI does). Every district still gets its
 own Dagster run, partition materializations, check results and tags (`roster/batch` names the
 batch run); only the process start is shared. One district's failure never stops the others.
@@ -27,8 +27,8 @@ from roster_pipeline.defs.automation.jobs import run_tags, sync_run_config
 from roster_pipeline.defs.constants import (
     BATCH_OP,
     BATCH_TAG,
+    DISTRICT_BATCH_JOB,
     DISTRICT_NAME_TAG,
-    NIGHTLY_BATCH_JOB,
     PARTITION_TAG,
     SKIP_ANALYST_COPY_TAG,
     WAREHOUSE_TAG,
@@ -127,7 +127,7 @@ def batch_run_config(districts: list[str], incremental: bool = False, trigger: s
     return {"ops": {BATCH_OP: {"config": {"districts": districts, "incremental": incremental, "trigger": trigger}}}}
 
 
-def build_nightly_batch_job(warehouse_kind: str, resolve_district_job: Callable[[], JobDefinition]):
+def build_district_batch_job(warehouse_kind: str, resolve_district_job: Callable[[], JobDefinition]):
     """The batch job; its op runs the job `resolve_district_job` returns (the definitions' own
     `district_sync`, passed in so that this module never imports the definitions that import it)."""
 
@@ -155,9 +155,10 @@ def build_nightly_batch_job(warehouse_kind: str, resolve_district_job: Callable[
             raise Failure(description=f"{len(failed)} of {len(config.districts)} districts failed: {', '.join(failed)} "
                                       "(each district's own run says why).")
 
-    @job(name=NIGHTLY_BATCH_JOB, tags={WAREHOUSE_TAG: warehouse_kind},
-         description="A batch of districts synced one after another in one process (the nightly refresh).")
-    def nightly_batch():
+    @job(name=DISTRICT_BATCH_JOB, tags={WAREHOUSE_TAG: warehouse_kind},
+         description="A batch of districts synced one after another in one process: the nightly full refresh, "
+                     "or the districts with new Clever events (incremental).")
+    def district_batch():
         sync_districts()
 
-    return nightly_batch
+    return district_batch

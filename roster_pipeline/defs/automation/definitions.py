@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from dagster import Definitions, JobDefinition
 
-from roster_pipeline.defs.automation.batch import build_nightly_batch_job
+from roster_pipeline.defs.automation.batch import build_district_batch_job
 from roster_pipeline.defs.automation.jobs import build_district_sync_job
 from roster_pipeline.defs.automation.schedules import build_nightly_schedule
 from roster_pipeline.defs.automation.sensors import build_discovery_sensor, build_events_sensor
@@ -15,8 +15,8 @@ def automation_definitions(warehouse_kind: str, freshness: FreshnessSettings,
                            district_job: Callable[[], JobDefinition]) -> Definitions:
     """`district_job` resolves the district job of the whole definitions (a batch runs it in process)."""
     return Definitions(
-        jobs=[build_district_sync_job(warehouse_kind), build_nightly_batch_job(warehouse_kind, district_job)],
+        jobs=[build_district_sync_job(warehouse_kind), build_district_batch_job(warehouse_kind, district_job)],
         schedules=[build_nightly_schedule(freshness.sync_cron, freshness.sync_timezone, freshness.batch_size)],
         sensors=[build_discovery_sensor(freshness.discovery_interval_seconds),
-                 build_events_sensor(freshness.events_interval_seconds)],
+                 build_events_sensor(freshness.events_interval_seconds, freshness.batch_size)],
     )

@@ -1,6 +1,6 @@
 """The nightly full refresh of every authorized district at ROSTER_SYNC_CRON in ROSTER_SYNC_TIMEZONE.
 
-Districts go in batches of ROSTER_SYNC_BATCH_SIZE, one `nightly_batch` run each (see batch.py:
+Districts go in batches of ROSTER_SYNC_BATCH_SIZE, one `district_batch` run each (see batch.py:
 a run's process start would otherwise cost as much as a small district's whole sync). Every
 district still gets its own `district_sync` run inside the batch.
 """
@@ -14,13 +14,13 @@ from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext
 from roster_pipeline.clever.client import CleverAPIError
 from roster_pipeline.defs.automation.batch import batch_run_config
 from roster_pipeline.defs.automation.sensors import clever_not_configured
-from roster_pipeline.defs.constants import DISTRICT_PARTITIONS_NAME, NIGHTLY_BATCH_JOB
+from roster_pipeline.defs.constants import DISTRICT_BATCH_JOB, DISTRICT_PARTITIONS_NAME
 from roster_pipeline.defs.resources import CleverResource
 
 
 def build_nightly_schedule(cron: str, timezone: str, batch_size: int):
     @schedule(
-        name="nightly_full_refresh", cron_schedule=cron, execution_timezone=timezone, job_name=NIGHTLY_BATCH_JOB,
+        name="nightly_full_refresh", cron_schedule=cron, execution_timezone=timezone, job_name=DISTRICT_BATCH_JOB,
         default_status=DefaultScheduleStatus.RUNNING,
         description="Every night, a full refresh of every registered district that still has a Clever token: "
                     f"deletions and unshared records disappear. Districts go {batch_size} to a run (one warm "

@@ -7,14 +7,22 @@ should print as a traceback every five minutes, just a step the reader has not t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from roster_pipeline.clever.client import CleverAPIError
+from roster_pipeline.defs.automation.batch import batch_run_config
 from roster_pipeline.defs.automation.jobs import run_tags, sync_run_config
-from roster_pipeline.defs.constants import DISTRICT_PARTITIONS_NAME, DISTRICT_SYNC_JOB
+from roster_pipeline.defs.constants import (
+    BATCH_SIZE_TAG,
+    DISTRICT_BATCH_JOB,
+    DISTRICT_PARTITIONS_NAME,
+    DISTRICT_SYNC_JOB,
+    TRIGGER_TAG,
+)
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import CleverResource
 
@@ -33,12 +41,12 @@ def clever_not_configured(clever: CleverResource) -> SkipReason | None:
     return SkipReason(f"Clever is not configured: {CLEVER_VARIABLES}{missing}.")
 
 
-def district_sensor(name: str, interval_seconds: int, description: str):
-    """A sensor that requests `district_sync` runs: running from the start (an installation keeps
-    itself fresh), and skipping with one line while Clever is not configured."""
+def district_sensor(name: str, interval_seconds: int, description: str, job_name: str = DISTRICT_SYNC_JOB):
+    """A sensor that requests `district_sync` (or `job_name`) runs: running from the start (an
+    installation keeps itself fresh), and skipping with one line while Clever is not configured."""
 
     def decorate(evaluate):
-        @sensor(name=name, job_name=DISTRICT_SYNC_JOB, minimum_interval_seconds=interval_seconds,
+        @sensor(name=name, job_name=job_name, minimum_interval_seconds=interval_seconds,
                 default_status=DefaultSensorStatus.RUNNING, description=description)
         def evaluation(context: SensorEvaluationContext, clever: CleverResource):
             return clever_not_configured(clever) or evaluate(context, clever)
@@ -74,11 +82,13 @@ def build_discovery_sensor(interval_seconds: int):
     return district_sensor("district_discovery", interval_seconds, description)(discover_districts)
 
 
-def request_event_syncs(context: SensorEvaluationContext, clever: CleverResource):
+def request_event_syncs(context: SensorEvaluationContext, clever: CleverResource, batch_size: int):
+    """Districts with new events since the last tick, `batch_size` to a `district_batch` run
+    (one warm process: an incremental district costs far less than a run's process start)."""
     seen: dict[str, str | None] = json.loads(context.cursor or "{}")
     tokens = clever.district_tokens_by_id()
     registered = context.instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME)
-    requests = []
+    changed: dict[str, str] = {}  # district → its newest event id
     for district_id in sorted(set(registered) & set(tokens)):
         newest = None
         try:
@@ -93,16 +103,25 @@ def request_event_syncs(context: SensorEvaluationContext, clever: CleverResource
                 context.log.info(f"District {district_id}: events not checked ({exc}).")
                 continue
         if newest:
-            requests.append(RunRequest(
-                partition_key=district_id, run_key=f"events:{district_id}:{newest}",
-                run_config=sync_run_config(incremental=True), tags=run_tags(district_id, "events")))
+            changed[district_id] = newest
             if not newest.startswith("expired-"):
                 seen[district_id] = newest
+    districts = sorted(changed)
+    requests = []
+    for start in range(0, len(districts), batch_size):
+        batch = districts[start:start + batch_size]
+        # The run key names the events: a tick that sees the same events again requests nothing new.
+        events = hashlib.sha1(json.dumps([[d, changed[d]] for d in batch]).encode()).hexdigest()[:16]
+        requests.append(RunRequest(run_key=f"events:{batch[0]}:{events}", job_name=DISTRICT_BATCH_JOB,
+                                   run_config=batch_run_config(batch, incremental=True, trigger="events"),
+                                   tags={TRIGGER_TAG: "events", BATCH_SIZE_TAG: str(len(batch))}))
     skip = None if requests else SkipReason("No district has new Clever events.")
     return SensorResult(run_requests=requests, cursor=json.dumps(seen), skip_reason=skip)
 
 
-def build_events_sensor(interval_seconds: int):
-    description = ("Looks for new Clever events of every district and requests an incremental sync "
-                   "(events applied to the raw tables, roster rebuilt) for each district that has some.")
-    return district_sensor("clever_events", interval_seconds, description)(request_event_syncs)
+def build_events_sensor(interval_seconds: int, batch_size: int):
+    description = ("Looks for new Clever events of every district; the districts that have some get an incremental "
+                   f"sync (events applied to the raw tables, only the changed records rebuilt), {batch_size} to a "
+                   "district_batch run (one warm process), each district in its own district_sync run.")
+    return district_sensor("clever_events", interval_seconds, description, DISTRICT_BATCH_JOB)(
+        lambda context, clever: request_event_syncs(context, clever, batch_size))
