@@ -34,8 +34,12 @@ AFFECTED = f"{BUILD_SCHEMA}.affected_keys"
 PUBLISHED_BUILDS = f"{BUILD_SCHEMA}.published_builds"
 WHOLE = "*"  # a pending row's raw table for "the whole district was reloaded"
 
-# Raw table → the entity whose records its ids are (the rest are expanded in affected_keys()).
-DIRECT = {"students": "student", "teachers": "teacher", "sections": "section", "schools": "school"}
+# Raw table → the entity whose records its ids are, with its build and staging models and id
+# column (the other raw tables are expanded in mark_affected()).
+DIRECT = {"students": ("student", "int_students__classified", "stg_clever__students", "student_id"),
+          "teachers": ("teacher", "int_teachers__classified", "stg_clever__teachers", "teacher_id"),
+          "sections": ("section", "int_sections__classified", "stg_clever__sections", "section_id"),
+          "schools": ("school", "int_schools__scoped", "stg_clever__schools", "school_id")}
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,12 @@ def mark_affected(sql: Statements, district_id: str) -> dict[str, int]:
         return (f"select {column} as id from {BUILD_SCHEMA}.{old} where district_id = {d} and {where} union "
                 f"select {column} as id from {STAGING_SCHEMA}.{new} where district_id = {d} and {where}")
 
-    for table, entity in DIRECT.items():
-        add(entity, pending(table))
+    # A user event notes its id in every role table (a lost role deletes that row): a record counts
+    # only if it was or is one of the entity's.
+    for table, (entity, old, new, column) in DIRECT.items():
+        add(entity, f"select id from ({pending(table)}) as noted where id in ({both(column, old, new, 'true')})")
     # A school's scope or grades changed: every record of the school.
-    for entity, old, new, column in (("student", "int_students__classified", "stg_clever__students", "student_id"),
-                                     ("teacher", "int_teachers__classified", "stg_clever__teachers", "teacher_id"),
-                                     ("section", "int_sections__classified", "stg_clever__sections", "section_id")):
+    for entity, old, new, column in (DIRECT[t] for t in ("students", "teachers", "sections")):
         add(entity, both(column, old, new, f"school_id in ({affected('school')})"))
     # A teacher's email decides its sharers' exclusion too: every teacher with its old or new email.
     emails = (f"select email from {BUILD_SCHEMA}.int_teachers__classified where district_id = {d} and teacher_id in "
