@@ -25,7 +25,7 @@ from pandera.config import ValidationDepth, config_context
 from pandera.constants import CHECK_OUTPUT_KEY
 
 from roster_pipeline.modeling.contracts import checked_tables, contract_for
-from roster_pipeline.modeling.incremental import AFFECTED, changed_filter
+from roster_pipeline.modeling.incremental import AFFECTED_TABLE, changed_filter
 from roster_pipeline.modeling.project import sql_project
 from roster_pipeline.modeling.rules import DistrictRules
 from roster_pipeline.warehouse.connection import POSTGRES_WORK_MEM, Warehouse
@@ -129,7 +129,7 @@ def check_contract(backend, table: str, district_id: str, rules: DistrictRules,
 
     rows = district_slice(table)
     if changed is not None:
-        rows = changed_filter(rows, district_slice(AFFECTED.split(".")[1]), changed)
+        rows = changed_filter(rows, district_slice(AFFECTED_TABLE), changed)
     schema = contract_for(table, rules, district_slice)
     checked = int(rows.count().execute())
     # pandera's Ibis backend reports "not nullable" failures on an empty table (its any() of no

@@ -30,7 +30,8 @@ from roster_pipeline.warehouse.connection import Statements, placeholder, table_
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, STAGING_SCHEMA
 
 PENDING = f"{BUILD_SCHEMA}.pending_changes"
-AFFECTED = f"{BUILD_SCHEMA}.affected_keys"
+AFFECTED_TABLE = "affected_keys"
+AFFECTED = f"{BUILD_SCHEMA}.{AFFECTED_TABLE}"
 PUBLISHED_BUILDS = f"{BUILD_SCHEMA}.published_builds"
 WHOLE = "*"  # a pending row's raw table for "the whole district was reloaded"
 

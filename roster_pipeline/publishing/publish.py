@@ -41,9 +41,7 @@ def _replace_changed_rows(sql: Statements, table: str, names: str, params: dict,
     of their text, which Postgres can hash-join; EXCEPT ALL keeps duplicates exact. `changed`
     (an incremental build's condition) narrows the rows looked at to those it replaced.
     """
-    published, mine = f"{PUBLISHED_SCHEMA}.{table}", "district_id = %(district_id)s"
-    if changed:
-        mine = f"{mine} and ({changed})"
+    published = f"{PUBLISHED_SCHEMA}.{table}"
     sql.execute(f"""
         delete from {published} as p
         using (select distinct md5(row({names})::text) as fingerprint from {history.GONE}) as gone

@@ -21,16 +21,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagster import Config, DagsterRunStatus, Failure, JobDefinition, OpExecutionContext, RunsFilter, job, op
+from dagster import (
+    Config,
+    DagsterRunStatus,
+    Failure,
+    JobDefinition,
+    OpExecutionContext,
+    RunRequest,
+    RunsFilter,
+    job,
+    op,
+)
 
 from roster_pipeline.defs.automation.jobs import run_tags, sync_run_config
 from roster_pipeline.defs.constants import (
     BATCH_OP,
+    BATCH_SIZE_TAG,
     BATCH_TAG,
     DISTRICT_BATCH_JOB,
     DISTRICT_NAME_TAG,
     PARTITION_TAG,
     SKIP_ANALYST_COPY_TAG,
+    TRIGGER_TAG,
     WAREHOUSE_TAG,
 )
 from roster_pipeline.defs.resources import WarehouseResource
@@ -125,6 +137,15 @@ class BatchConfig(Config):
 
 def batch_run_config(districts: list[str], incremental: bool = False, trigger: str = "schedule") -> dict:
     return {"ops": {BATCH_OP: {"config": {"districts": districts, "incremental": incremental, "trigger": trigger}}}}
+
+
+def batch_run_requests(districts: list[str], batch_size: int, run_key: Callable[[list[str]], str], *,
+                       trigger: str, incremental: bool = False) -> list[RunRequest]:
+    """`district_batch` runs of `batch_size` districts each (the schedule's and the events sensor's)."""
+    batches = [districts[start:start + batch_size] for start in range(0, len(districts), batch_size)]
+    return [RunRequest(run_key=run_key(batch), job_name=DISTRICT_BATCH_JOB,
+                       run_config=batch_run_config(batch, incremental, trigger),
+                       tags={TRIGGER_TAG: trigger, BATCH_SIZE_TAG: str(len(batch))}) for batch in batches]
 
 
 def build_district_batch_job(warehouse_kind: str, resolve_district_job: Callable[[], JobDefinition]):

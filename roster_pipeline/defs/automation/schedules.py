@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
+from dagster import DefaultScheduleStatus, ScheduleEvaluationContext, schedule
 
 from roster_pipeline.clever.client import CleverAPIError
-from roster_pipeline.defs.automation.batch import batch_run_config
+from roster_pipeline.defs.automation.batch import batch_run_requests
 from roster_pipeline.defs.automation.sensors import clever_not_configured
 from roster_pipeline.defs.constants import DISTRICT_BATCH_JOB, DISTRICT_PARTITIONS_NAME
 from roster_pipeline.defs.resources import CleverResource
@@ -45,11 +45,6 @@ def build_nightly_schedule(cron: str, timezone: str, batch_size: int):
                                     f"not synced. Its data is kept until `roster-pipeline forget --district {district_id}`.")
                 continue
             wanted.append(district_id)
-        for start in range(0, len(wanted), batch_size):
-            batch = wanted[start:start + batch_size]
-            yield RunRequest(
-                run_key=f"nightly:{night}:{batch[0]}", run_config=batch_run_config(batch),
-                tags={"roster/trigger": "schedule", "roster/batch_size": str(len(batch))},
-            )
+        yield from batch_run_requests(wanted, batch_size, lambda batch: f"nightly:{night}:{batch[0]}", trigger="schedule")
 
     return nightly_full_refresh

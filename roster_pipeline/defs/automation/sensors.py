@@ -14,14 +14,12 @@ import time
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from roster_pipeline.clever.client import CleverAPIError
-from roster_pipeline.defs.automation.batch import batch_run_config
+from roster_pipeline.defs.automation.batch import batch_run_requests
 from roster_pipeline.defs.automation.jobs import run_tags, sync_run_config
 from roster_pipeline.defs.constants import (
-    BATCH_SIZE_TAG,
     DISTRICT_BATCH_JOB,
     DISTRICT_PARTITIONS_NAME,
     DISTRICT_SYNC_JOB,
-    TRIGGER_TAG,
 )
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import CleverResource
@@ -106,15 +104,11 @@ def request_event_syncs(context: SensorEvaluationContext, clever: CleverResource
             changed[district_id] = newest
             if not newest.startswith("expired-"):
                 seen[district_id] = newest
-    districts = sorted(changed)
-    requests = []
-    for start in range(0, len(districts), batch_size):
-        batch = districts[start:start + batch_size]
-        # The run key names the events: a tick that sees the same events again requests nothing new.
-        events = hashlib.sha1(json.dumps([[d, changed[d]] for d in batch]).encode()).hexdigest()[:16]
-        requests.append(RunRequest(run_key=f"events:{batch[0]}:{events}", job_name=DISTRICT_BATCH_JOB,
-                                   run_config=batch_run_config(batch, incremental=True, trigger="events"),
-                                   tags={TRIGGER_TAG: "events", BATCH_SIZE_TAG: str(len(batch))}))
+
+    def run_key(batch: list[str]) -> str:  # names the events: a tick that sees them again requests nothing new
+        return f"events:{batch[0]}:{hashlib.sha1(json.dumps([[d, changed[d]] for d in batch]).encode()).hexdigest()[:16]}"
+
+    requests = batch_run_requests(sorted(changed), batch_size, run_key, trigger="events", incremental=True)
     skip = None if requests else SkipReason("No district has new Clever events.")
     return SensorResult(run_requests=requests, cursor=json.dumps(seen), skip_reason=skip)
 

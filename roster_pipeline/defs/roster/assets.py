@@ -251,7 +251,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         district_rules = profile.for_district(district_id)
         rows_deleted: dict[str, int] = {}  # dead rows per table, for the vacuum after publish
         plan = yield from build_models(context, wh, project, district_id, district_rules, profile, rows_deleted)
-        changed_rows = {t: project.changed_rows(t) for t in marts if plan.incremental and project.changed_rows(t)}
+        changed_rows = {t: rows for t in marts if plan.incremental and (rows := project.changed_rows(t))}
         name_run_after_district(context, wh, district_id)
 
         blocked: list[str] = []
