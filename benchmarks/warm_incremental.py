@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=100_000)
     parser.add_argument("--share", type=float, default=0.01)
     parser.add_argument("--warehouse", help="ROSTER_WAREHOUSE (default: a new DuckDB file)")
+    parser.add_argument("--profile", help="write a cProfile of the incremental syncs to this file")
     args = parser.parse_args()
     from dagster import AssetKey, DagsterInstance
 
@@ -40,9 +41,17 @@ def main() -> None:
     from roster_pipeline.cli.sync import sync
 
     def timed(label: str, **options) -> None:
+        import cProfile
+
+        profiler = cProfile.Profile() if args.profile and options.get("incremental") else None
         started, out = time.monotonic(), io.StringIO()
+        if profiler:
+            profiler.enable()
         assert sync(out=out, **options) == 0, out.getvalue()
         seconds = time.monotonic() - started
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(f"{args.profile}.{label.replace(' ', '_')}")
         with DagsterInstance.get() as instance:
             run = instance.get_runs(limit=1)[0]
             steps = {s.step_key: round(s.end_time - s.start_time, 2) for s in instance.get_run_step_stats(run.run_id)}

@@ -37,24 +37,35 @@ class EventsUnavailable(Exception):
 class Changes:
     """The latest version of every changed object, per raw table, plus deletions."""
 
-    upserts: dict[str, list[dict]] = field(default_factory=dict)
-    deletes: dict[str, list[str]] = field(default_factory=dict)
+    # Per raw table, keyed by object id (in order of each id's last event), so that applying
+    # thousands of events stays linear.
+    _upserts: dict[str, dict[str, dict]] = field(default_factory=dict)
+    _deletes: dict[str, dict[str, None]] = field(default_factory=dict)
     events: int = 0
     last_event_id: str | None = None
 
     def add(self, table: str, object_id: str, obj: dict | None) -> None:
         # Last event wins: drop what an earlier event said about this id.
-        self.upserts[table] = [o for o in self.upserts.get(table, []) if o.get("id") != object_id]
-        self.deletes[table] = [i for i in self.deletes.get(table, []) if i != object_id]
+        upserts, deletes = self._upserts.setdefault(table, {}), self._deletes.setdefault(table, {})
+        upserts.pop(object_id, None)
+        deletes.pop(object_id, None)
         if obj is None:
-            self.deletes[table].append(object_id)
+            deletes[object_id] = None
         else:
-            self.upserts[table].append(obj)
+            upserts[object_id] = obj
+
+    def upserts(self, table: str) -> list[dict]:
+        """The latest version of each object of `table` changed (not deleted)."""
+        return list(self._upserts.get(table, {}).values())
+
+    def deletes(self, table: str) -> list[str]:
+        """The ids of the objects of `table` deleted."""
+        return list(self._deletes.get(table, {}))
 
     def changed_ids(self) -> dict[str, list[str]]:
         """Per raw table, the ids of the objects changed or deleted."""
-        return {table: [o["id"] for o in self.upserts.get(table, [])] + self.deletes.get(table, [])
-                for table in {*self.upserts, *self.deletes}}
+        return {table: [*self._upserts.get(table, {}), *self._deletes.get(table, {})]
+                for table in {*self._upserts, *self._deletes}}
 
 
 def record_cursor(cursor: str | None) -> None:
@@ -147,7 +158,7 @@ def clever_events_source(district_id: str, changes: Changes, cursor: str | None)
         if table == "districts":  # one resource records the cursor; dlt commits it with the load
             record_cursor(cursor)
         _, _, columns = TABLES[table]
-        upserts, deletes = changes.upserts.get(table, []), changes.deletes.get(table, [])
+        upserts, deletes = changes.upserts(table), changes.deletes(table)
         schema = table_schema(columns)
         if table == "sections":
             schema = pa.schema([f for f in schema if f.name not in SECTION_PAIR_TABLES.values()])
@@ -162,10 +173,10 @@ def clever_events_source(district_id: str, changes: Changes, cursor: str | None)
         id_name = "student_id" if list_column == "students" else "teacher_id"
         schema = pa.schema([pa.field("district_id", pa.string(), nullable=False), ("section_id", pa.string()),
                             (id_name, pa.string())])
-        touched = [o["id"] for o in changes.upserts.get("sections", [])] + changes.deletes.get("sections", [])
+        touched = changes.changed_ids().get("sections", [])
         if touched:  # clear every pair of a changed section, then write its current list
             yield _tombstones(touched, schema, "section_id", district_id)
-        upserts = changes.upserts.get("sections", [])
+        upserts = changes.upserts("sections")
         if upserts:
             sections = objects_to_arrow(upserts, TABLES["sections"][2], district_id)
             yield _with_deleted(id_pairs(sections, list_column, district_id, id_name), False, "section_id")

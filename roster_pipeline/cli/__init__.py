@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p_sandbox.add_argument("--client-id", default="sandbox-client")
     p_sandbox.add_argument("--client-secret", default="sandbox-secret")
     p_sandbox.add_argument("--requests-per-minute", type=int, default=1200, help="per-token rate limit")
+    p_sandbox.add_argument("--preserialize", action="store_true",
+                           help="build every page once before serving (benchmarks: measure the client, not the server)")
     p_sandbox.add_argument("--mutate-every", type=float, default=0.0, metavar="SECONDS",
                            help="advance one simulated school day (with Clever events) every SECONDS")
     p_sandbox.add_argument("--mutate-share", type=float, default=0.01, help="share of records a day changes")

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from pathlib import Path
 
 from roster_pipeline.cli.dagster_home import ensure_dagster_home
@@ -27,7 +28,12 @@ def sandbox(args: argparse.Namespace) -> int:
     server = SandboxServer(
         (args.host, args.port), SandboxData(seed=args.seed, districts=args.districts, students=args.students, equal_sizes=args.equal_sizes),
         client_id=args.client_id, client_secret=args.client_secret, requests_per_minute=args.requests_per_minute,
+        preserialize=args.preserialize,
     )
+    if args.preserialize:
+        started = time.monotonic()
+        held = server.preserialize_pages()
+        print(f"Pages built ahead: {held / 2**20:.0f} MiB in {time.monotonic() - started:.0f} s.", flush=True)
     if args.fault_rate:
         server.faults.configure({"rate": args.fault_rate})
     if args.mutate_every:

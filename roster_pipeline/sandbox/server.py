@@ -50,8 +50,11 @@ class SandboxServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], data: SandboxData, *, client_id: str = "sandbox-client",
-                 client_secret: str = "sandbox-secret", requests_per_minute: int = 1200) -> None:
+                 client_secret: str = "sandbox-secret", requests_per_minute: int = 1200,
+                 preserialize: bool = False) -> None:
         super().__init__(address, SandboxHandler)
+        # Serialized collection pages (see `page_payload`); None: every page is built per request.
+        self.pages: dict[tuple, bytes] | None = {} if preserialize else None
         self.data = data
         self.client_id = client_id
         self.client_secret = client_secret
@@ -63,8 +66,52 @@ class SandboxServer(ThreadingHTTPServer):
     def advance_day(self, specs: list, share: float) -> dict[str, dict[str, int]]:
         """One simulated school day of changes in each generated district (with their events)."""
         self.day += 1
+        self.forget_pages()
         return {spec.id: school_days.advance_day(spec, self.day, share)
                 for spec in specs if isinstance(spec, GeneratedDistrict)}
+
+    def page_payload(self, spec, name: str, role: str | None, after: str | None, limit: int) -> bytes:
+        """One collection page as the JSON bytes sent; ValueError on a foreign cursor.
+
+        With `preserialize`, pages are kept once built (and built ahead by `preserialize_pages`),
+        so that a benchmark's paging measures the client, not this server's Python building
+        objects; any change of the data (a school day, a sharing change, a fault) forgets them.
+        """
+        stuck = self.faults.stuck_cursor and bool(after)
+        key = (spec.id, name, role, after, limit, stuck)
+        if self.pages is not None and key in self.pages:
+            return self.pages[key]
+        kinds = COLLECTIONS[name] if role is None else (() if role == "contact" else (role,))
+        objects, cursor = spec.page(kinds, after, limit) if kinds else ([], None)
+        query = {**({"role": role} if role else {}), "limit": str(limit)}
+        links = [{"rel": "self", "uri": f"{API_PREFIX}/{name}?{urlencode({**query, **({'starting_after': after} if after else {})})}"}]
+        if cursor:
+            links.append({"rel": "next", "uri": f"{API_PREFIX}/{name}?{urlencode({**query, 'starting_after': after if stuck else cursor})}"})
+        payload = orjson.dumps({"data": [{"data": o, "uri": f"{API_PREFIX}/{name}/{o.get('id') if isinstance(o, dict) else ''}"}
+                                         for o in objects], "links": links})
+        if self.pages is not None:
+            self.pages[key] = payload
+        return payload
+
+    def preserialize_pages(self) -> int:
+        """Build every page a client paging at the largest limit asks for; returns the bytes held."""
+        if self.pages is None:
+            return 0
+        for spec in self.data.specs:
+            for name in COLLECTIONS:
+                for role in USER_ROLES if name == "users" else (None,):
+                    after = None
+                    while True:
+                        links = orjson.loads(self.page_payload(spec, name, role, after, MAX_LIMIT))["links"]
+                        following = [link["uri"] for link in links if link["rel"] == "next"]
+                        if not following:
+                            break
+                        after = parse_qs(urlsplit(following[0]).query)["starting_after"][-1]
+        return sum(len(p) for p in self.pages.values())
+
+    def forget_pages(self) -> None:
+        if self.pages is not None:
+            self.pages.clear()
 
     @property
     def base_url(self) -> str:
@@ -89,7 +136,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         pass
 
     def send_json(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
-        payload = orjson.dumps(body)
+        self.send_payload(status, orjson.dumps(body), headers)
+
+    def send_payload(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -111,6 +160,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = orjson.loads(self.rfile.read(length) or b"{}")
         specs = [s for s in self.server.data.specs if body.get("district") in (None, s.id)]
+        self.server.forget_pages()  # every control may change what a page holds
         if path == "/sandbox/faults":
             self.server.faults.configure(body)
             return self.send_json(200, {"ok": True})
@@ -198,29 +248,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self.error(400, "limit must be positive")
         if "ending_before" in query:
             return self.error(400, "the sandbox pages forward only (starting_after)")
-        kinds = COLLECTIONS[name]
-        if name == "users" and query.get("role"):
-            if query["role"] == "contact":
-                kinds = ()
-            elif query["role"] not in USER_ROLES:
-                return self.error(400, f"unknown role {query['role']!r}")
-            else:
-                kinds = (query["role"],)
-        after = query.get("starting_after") or None
+        role = query.get("role") if name == "users" else None
+        if role and role != "contact" and role not in USER_ROLES:
+            return self.error(400, f"unknown role {role!r}")
         try:
-            objects, cursor = spec.page(kinds, after, limit) if kinds else ([], None)
+            payload = self.server.page_payload(spec, name, role or None, query.get("starting_after") or None, limit)
         except ValueError as exc:
             return self.error(400, str(exc))
-        base = {k: v for k, v in query.items() if k != "starting_after"}
-        base["limit"] = str(limit)
-        links = [{"rel": "self", "uri": f"{API_PREFIX}/{name}?{urlencode(query)}"}]
-        if cursor:
-            if self.server.faults.stuck_cursor and after:
-                cursor = after
-            links.append({"rel": "next", "uri": f"{API_PREFIX}/{name}?{urlencode({**base, 'starting_after': cursor})}"})
-        self.send_json(200, {"data": [{"data": o, "uri": f"{API_PREFIX}/{name}/{o.get('id') if isinstance(o, dict) else ''}"}
-                                      for o in objects],
-                             "links": links}, headers)
+        self.send_payload(200, payload, headers)
 
     def event_page(self, spec, query: dict[str, str], headers: dict[str, str]) -> None:
         if not spec.events.enabled:

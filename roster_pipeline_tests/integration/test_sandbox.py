@@ -115,3 +115,29 @@ def test_sandbox_refuses_bad_tokens_and_oversized_pages(sandbox):
     assert httpx.get(f"{base}/schools/{one['id']}", headers=auth).json()["data"] == one
     other = sandbox.data.specs[1]
     assert httpx.get(f"{base}/schools/{other.make_id('school', 0)}", headers=auth).status_code == 404
+
+
+def test_pages_built_ahead_are_the_pages_built_per_request_until_the_data_changes():
+    """`--preserialize` (benchmarks) serves the same bytes as building each page per request, and
+    forgets them when a school day changes the district."""
+    from roster_pipeline.sandbox.server import start_sandbox
+
+    servers = [start_sandbox(SandboxData(seed=9, districts=1, students=12_000), requests_per_minute=10**6,
+                             preserialize=ahead) for ahead in (False, True)]
+    try:
+        assert servers[0].preserialize_pages() == 0
+        assert servers[1].preserialize_pages() > 10 * 2**20  # ~12k users and their sections, as JSON
+
+        def collections(server):
+            spec = server.data.specs[0]
+            return {name: fetch_all(server, spec, name) for name in ("users", "sections")}
+
+        fresh, ahead = collections(servers[0]), collections(servers[1])
+        assert len(fresh["users"]) > 12_000 and fresh == ahead
+        for server in servers:
+            httpx.post(f"{server.base_url}/sandbox/advance-day", json={"share": 0.05}, timeout=60).raise_for_status()
+        changed_fresh, changed_ahead = collections(servers[0]), collections(servers[1])
+        assert changed_fresh == changed_ahead and changed_ahead != ahead
+    finally:
+        for server in servers:
+            server.shutdown()

@@ -11,6 +11,8 @@ from dagster import (
     AssetKey,
     AssetSpec,
     Config,
+    MaterializeResult,
+    MetadataValue,
     RetryRequested,
     TableColumn,
     TableSchema,
@@ -176,6 +178,11 @@ def build_clever_raw_assets(warehouse: Warehouse):
                     except EventsUnavailable as reason:
                         context.log.warning(f"District {district_id}: full refresh instead of events: {reason}.")
                     else:
+                        if not changes.events:  # nothing to load and the cursor stays: no dlt load at all
+                            context.log.info(f"District {district_id}: no Clever events since {cursor}.")
+                            for key in sorted(context.selected_asset_keys):
+                                yield MaterializeResult(asset_key=key, metadata={"events_applied": MetadataValue.int(0)})
+                            return
                         context.log.info(f"District {district_id}: applying {changes.events} Clever events "
                                          f"up to {changes.last_event_id}.")
                         with wh.turn():
