@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -44,9 +45,11 @@ CLIENT = {"CLEVER_CLIENT_ID": "sandbox-client", "CLEVER_CLIENT_SECRET": "sandbox
 class Sandbox:
     """The Clever sandbox in its own process (so its CPU is not the pipeline's measured process)."""
 
-    def __init__(self, port: int, districts: int, students: int, equal_sizes: bool = False) -> None:
+    def __init__(self, port: int, districts: int, students: int, equal_sizes: bool = False,
+                 preserialize: bool = True) -> None:
+        # Pages built ahead (--preserialize): the paging measures the client, not the sandbox building objects.
         args = [str(BIN / "roster-pipeline"), "sandbox", "--port", str(port), "--districts", str(districts),
-                "--students", str(students), "--requests-per-minute", "1000000"]
+                "--students", str(students), "--requests-per-minute", "1000000"] + (["--preserialize"] if preserialize else [])
         self.base = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(args + (["--equal-sizes"] if equal_sizes else []),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -104,14 +107,25 @@ def timed_process(args: list[str], env: dict[str, str], cwd: Path) -> tuple[floa
     return elapsed, usage.ru_maxrss / 1024 / 1024, text
 
 
-def one_district(students: int, port: int, work: Path) -> dict:
-    sandbox = Sandbox(port, 1, students)
+def warm_incremental(sandbox: Sandbox, students: int, work: Path) -> dict:
+    """A 1 % school day synced incrementally and in full in one warm process (`warm_incremental.py`)."""
+    out = work / f"incremental_{students}.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEVER_", "ROSTER_", "DAGSTER_"))}
+    subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "warm_incremental.py"), "--students", str(students),
+                    "--sandbox", sandbox.base, "--json", str(out)], env=env, cwd=work, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+def one_district(students: int, port: int, work: Path, preserialize: bool = True, incremental: bool = False) -> dict:
+    sandbox = Sandbox(port, 1, students, preserialize=preserialize)
     try:
         (district_id, token), = sandbox.tokens().items()
         baseline = raw_baseline(sandbox.base, token, work / f"baseline_{students}")
         data_dir = work / f"sync_{students}"
         seconds, peak_gib, output = timed_process([str(BIN / "roster-pipeline"), "sync"],
                                                   pipeline_env(data_dir, sandbox), work)
+        warm = warm_incremental(sandbox, students, work) if incremental else None
     finally:
         sandbox.stop()
     rows = sum(baseline["rows"].values())
@@ -124,11 +138,22 @@ def one_district(students: int, port: int, work: Path) -> dict:
         "sandbox_mb_per_second": round(baseline["bytes"] / baseline["page_seconds"] / 1e6, 1),
         "section_students": baseline["rows"].get("section_students", 0),
         "sync_output": output.strip().splitlines()[-2:],
+        **({"incremental": warm} if warm else {}),
     }
 
 
+def quiet_batch(ids: list[str], env: dict[str, str], work: Path) -> dict:
+    """Districts with no new events synced incrementally in one process, as a warm batch runs them."""
+    seconds, peak_gib, output = timed_process(
+        [str(BIN / "roster-pipeline"), "sync", "--incremental", *(a for d in ids for a in ("--district", d))], env, work)
+    each = [float(m) for m in re.findall(r": ok in ([0-9.]+)s", output)]
+    assert len(each) == len(ids), output[-3000:]
+    return {"districts": len(ids), "process_seconds": round(seconds, 1), "per_district_seconds": round(sum(each) / len(each), 2),
+            "slowest_district_seconds": max(each), "process_start_and_discovery_seconds": round(seconds - sum(each), 1)}
+
+
 def many_districts(districts: int, students: int, batch_size: int, port: int, work: Path,
-                   warehouse: str | None = None, max_runs: int | None = None) -> dict:
+                   warehouse: str | None = None, max_runs: int | None = None, quiet: int = 0) -> dict:
     """Let the real nightly schedule refresh `districts` equal districts through the daemon.
 
     `warehouse` (a ROSTER_WAREHOUSE URL; default the DuckDB file) and `max_runs` (the instance's
@@ -192,6 +217,7 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
             first_start = min(r.start_time for r in records)
             district_runs = instance.get_runs(filters=RunsFilter(job_name="district_sync"))
             ok = sum(r.status == DagsterRunStatus.SUCCESS for r in district_runs)
+            quiet_result = quiet_batch(ids[:quiet], env, work) if quiet else None
     finally:
         if daemon is not None:  # the daemon, its code server and any run worker still alive
             family = psutil.Process(daemon.pid).children(recursive=True)
@@ -209,7 +235,8 @@ def many_districts(districts: int, students: int, batch_size: int, port: int, wo
             "max_concurrent_runs": max_runs,
             "failed_batches": failed, "district_runs_succeeded": ok, "seconds": round(seconds, 1),
             "seconds_per_district": round(seconds / districts, 2), "queue_to_first_start_seconds": round(first_start - first_created, 1),
-            "peak_rss_process_gib": round(peak["process_gib"], 2), "peak_rss_all_gib": round(peak["total_gib"], 2)}
+            "peak_rss_process_gib": round(peak["process_gib"], 2), "peak_rss_all_gib": round(peak["total_gib"], 2),
+            **({"no_events_batch": quiet_result} if quiet_result else {})}
 
 
 def machine() -> str:
@@ -229,6 +256,14 @@ def markdown(result: dict) -> str:
         lines.append(f"| {p['students']:,} | {p['sync_seconds']:.1f} s | {p['baseline_seconds']:.1f} s | {p['ratio']:.2f}× | "
                      f"{p['peak_rss_gib']:.2f} GiB | {p['raw_rows']:,} | {p['sync_rows_per_second']:,} | "
                      f"{p['sandbox_pages_per_second']} ({p['sandbox_mb_per_second']} MB/s) |")
+    for p in result["sizes"]:
+        if "incremental" in p:
+            i, syncs = p["incremental"], p["incremental"]["syncs"]
+            lines.append("")
+            lines.append(f"A {i['share_of_a_day']:.0%} school day at {p['students']:,} students, one warm process: incremental "
+                         f"{syncs['incremental']['seconds']:.1f} s vs full refresh of the same data "
+                         f"{syncs['full refresh of the same data']['seconds']:.1f} s = {i['incremental_share']:.1%}; "
+                         f"with no events {syncs['incremental with no events']['seconds']:.1f} s.")
     for m in result.get("many", []):
         lines.append("")
         lines.append(f"Many districts: {m['districts']} × {m['students_each']:,} students, nightly schedule in batches of "
@@ -236,13 +271,23 @@ def markdown(result: dict) -> str:
                      f"the last run's end = {m['seconds_per_district']:.2f} s per district; {m['district_runs_succeeded']} "
                      f"district runs succeeded; peak RSS {m['peak_rss_process_gib']:.2f} GiB in one process, "
                      f"{m['peak_rss_all_gib']:.2f} GiB for the daemon and its runs together.")
+        if "no_events_batch" in m:
+            q = m["no_events_batch"]
+            lines.append(f"Then {q['districts']} of them with no new events, synced incrementally in one process: "
+                         f"{q['per_district_seconds']:.2f} s per district (slowest {q['slowest_district_seconds']:.1f} s), "
+                         f"plus {q['process_start_and_discovery_seconds']:.1f} s of process start and discovery.")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10_000, 100_000, 1_000_000])
-    parser.add_argument("--many", type=int, default=200, help="districts in the many-districts case (0: skip)")
+    parser.add_argument("--many", type=int, default=500, help="districts in the many-districts case (0: skip)")
+    parser.add_argument("--quiet", type=int, default=50,
+                        help="of those, districts then synced incrementally with no events in one warm process")
+    parser.add_argument("--incremental-at", type=int, default=100_000,
+                        help="the size at which a 1 %% school day is synced incrementally and in full (0: none)")
+    parser.add_argument("--no-preserialize", action="store_true", help="the sandbox builds each page per request")
     parser.add_argument("--many-students", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=25)
     parser.add_argument("--port", type=int, default=8931)
@@ -252,11 +297,11 @@ def main() -> None:
     result: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "sizes": [], "many": []}
     try:
         for students in args.sizes:
-            point = one_district(students, args.port, work)
+            point = one_district(students, args.port, work, not args.no_preserialize, students == args.incremental_at)
             print(json.dumps(point), flush=True)
             result["sizes"].append(point)
         if args.many:
-            point = many_districts(args.many, args.many_students, args.batch_size, args.port, work)
+            point = many_districts(args.many, args.many_students, args.batch_size, args.port, work, quiet=args.quiet)
             print(json.dumps(point), flush=True)
             result["many"].append(point)
     finally:

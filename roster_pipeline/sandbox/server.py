@@ -66,9 +66,11 @@ class SandboxServer(ThreadingHTTPServer):
     def advance_day(self, specs: list, share: float) -> dict[str, dict[str, int]]:
         """One simulated school day of changes in each generated district (with their events)."""
         self.day += 1
+        changes = {spec.id: school_days.advance_day(spec, self.day, share)
+                   for spec in specs if isinstance(spec, GeneratedDistrict)}
         self.forget_pages()
-        return {spec.id: school_days.advance_day(spec, self.day, share)
-                for spec in specs if isinstance(spec, GeneratedDistrict)}
+        self.preserialize_pages()  # with `preserialize`, the new day's pages are built ahead too
+        return changes
 
     def page_payload(self, spec, name: str, role: str | None, after: str | None, limit: int) -> bytes:
         """One collection page as the JSON bytes sent; ValueError on a foreign cursor.
