@@ -35,6 +35,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
         DISTRICT_NAME_TAG,
         DISTRICT_PARTITIONS_NAME,
         DISTRICT_SYNC_JOB,
+        SKIP_ANALYST_COPY_TAG,
     )
     from roster_pipeline.publishing.publish import published_district_names
     from roster_pipeline.settings import CleverSettings
@@ -65,14 +66,21 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
         if new:
             instance.add_dynamic_partitions(DISTRICT_PARTITIONS_NAME, new)
         job = defs.resolve_job_def(DISTRICT_SYNC_JOB)
+        # Several districts: the analysts' DuckDB file (a copy of every district) is refreshed once,
+        # at the end, as a batch run does, not after each district.
+        batch = {SKIP_ANALYST_COPY_TAG: "true"} if len(targets) > 1 and warehouse.kind == "duckdb" else {}
         for district_id in targets:
             outcome = sync_in_process(
                 job, instance, district_id, incremental=incremental,
                 tags={**run_tags(district_id, trigger), **({APPROVAL_TAG: "true"} if accept_mass_change else {}),
-                      **({DISTRICT_NAME_TAG: names[district_id]} if district_id in names else {})})
+                      **({DISTRICT_NAME_TAG: names[district_id]} if district_id in names else {}), **batch})
             print(outcome.line(), file=out)
             for problem in outcome.problems:
                 print(f"  {problem}", file=out)
             failures += not outcome.success
+        if batch and failures < len(targets):
+            from roster_pipeline.warehouse.analyst_copy import refresh_analyst_file
+
+            refresh_analyst_file(warehouse)
     print(f"{len(targets) - failures} of {len(targets)} districts synced.", file=out)
     return 1 if failures else 0
