@@ -129,7 +129,16 @@ def check_contract(backend, table: str, district_id: str, rules: DistrictRules,
 
     rows = district_slice(table)
     if changed is not None:
-        rows = changed_filter(rows, district_slice(AFFECTED_TABLE), changed)
+        # The changed rows are written to a temporary table once: each of pandera's checks (a
+        # query each) then reads those few rows instead of re-finding them in the whole slice.
+        temporary = f"changed_{table}"
+        query = backend.compile(changed_filter(rows, district_slice(AFFECTED_TABLE), changed))
+        for statement in (f"drop table if exists {temporary}", f"create temporary table {temporary} as {query}",
+                          *([f"analyze {temporary}"] if backend.name == "postgres" else [])):
+            result = backend.raw_sql(statement)  # (Postgres never analyzes a temporary table by itself)
+            if backend.name == "postgres":  # a cursor there; DuckDB's answer is its connection itself
+                result.close()
+        rows = backend.table(temporary)
     schema = contract_for(table, rules, district_slice)
     checked = int(rows.count().execute())
     if changed is not None and not checked:

@@ -206,6 +206,31 @@ def test_expired_cursor_and_events_turned_off_fall_back_to_a_full_refresh(dirty)
     assert ("gia.r@roosevelt.k12.us",) in {(r[5],) for r in snapshot(data_dir)["roster.teachers"]}
 
 
+def test_an_incremental_build_checks_its_changed_rows_and_a_failing_one_blocks_the_publish(dirty, tmp_path,
+                                                                                        monkeypatch):
+    from dagster import AssetCheckKey, AssetKey
+
+    district, data_dir = dirty
+    rules = tmp_path / "lax.toml"  # lets any teacher email through: only the contract stops a malformed one
+    rules.write_text("[emails]\nteacher_pattern = '.*'\n")
+    monkeypatch.setenv("ROSTER_RULES", str(rules))
+    teacher_4 = district.find(("teacher",), oid("teacher", 4))
+    district.upsert("teacher", {**teacher_4, "email": "dev.patel@roosevelt.k12.us"})
+    synced()
+    published = snapshot(data_dir)["roster.teachers"]
+    district.upsert("teacher", {**teacher_4, "email": "dev.patel-at-roosevelt"})
+    out = io.StringIO()
+    assert sync(out=out, incremental=True) == 1
+    assert "incremental build of the records changed since the last publish" in run_logs(data_dir)
+    assert "roster.teachers failed its pandera contract" in out.getvalue()
+    key = AssetCheckKey(AssetKey(["roster", "teachers"]), "pandera_contract")
+    record = DagsterInstance.get().event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    evaluation = record.event.dagster_event.event_specific_data
+    assert not evaluation.passed and oid("teacher", 4) in evaluation.metadata["failures"].value
+    assert evaluation.metadata["rows_checked"].value < len(published)  # the changed teachers, not the slice
+    assert snapshot(data_dir)["roster.teachers"] == published  # the previous version stays
+
+
 def test_a_first_incremental_sync_without_a_cursor_is_a_full_refresh(dirty):
     _, data_dir = dirty
     synced(incremental=True)
