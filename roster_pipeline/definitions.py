@@ -20,6 +20,7 @@ from roster_pipeline.modeling.rules import RulesProfile
 from roster_pipeline.settings import (
     FreshnessSettings,
     MassChangeSettings,
+    OperationsSettings,
     data_dir,
     history_retention_days,
     load_dotenv,
@@ -35,6 +36,7 @@ def build_definitions() -> Definitions:
     RulesProfile.load(rules_path)  # a malformed rules file stops loading here, not mid-run
     MassChangeSettings.from_env()  # so does a bad guard setting
     history_retention_days()  # and a bad retention
+    OperationsSettings.from_env()  # and a bad alert URL, freshness or school-year setting
     return Definitions.merge(
         clever_raw_definitions(warehouse),
         roster_definitions(warehouse.kind),

@@ -218,3 +218,38 @@ def history_retention_days(env: Mapping[str, str] | None = None) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"ROSTER_HISTORY_RETENTION_DAYS must be a whole number of days (1 or more), got {raw!r}.")
     return int(raw)
+
+
+@dataclass(frozen=True)
+class OperationsSettings:
+    """Who is told when a district fails, when a district counts as stale, and when a school year starts."""
+
+    alert_webhook_url: SecretStr | None
+    freshness_hours: float = 26.0
+    school_year_start: tuple[int, int] = (7, 1)  # (month, day)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "OperationsSettings":
+        from datetime import date
+
+        env = os.environ if env is None else env
+        url = (env.get("ROSTER_ALERT_WEBHOOK_URL") or "").strip()
+        if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+            # The value is a secret (a Slack webhook URL is its own credential): never repeated.
+            raise ConfigError("ROSTER_ALERT_WEBHOOK_URL must be an http(s) URL (its value is not shown: it is a secret).")
+        raw_hours = (env.get("ROSTER_FRESHNESS_HOURS") or "26").strip()
+        try:
+            hours = float(raw_hours)
+        except ValueError:
+            hours = 0.0
+        if not 0 < hours <= 24 * 366:
+            raise ConfigError(f"ROSTER_FRESHNESS_HOURS must be a number of hours like 26, got {raw_hours!r}.")
+        raw_start = (env.get("ROSTER_SCHOOL_YEAR_START") or "07-01").strip()
+        match = re.fullmatch(r"(\d\d)-(\d\d)", raw_start)
+        try:
+            start = date(2001, int(match[1]), int(match[2])) if match else None  # 2001: no 29 February
+        except ValueError:
+            start = None
+        if start is None:
+            raise ConfigError(f"ROSTER_SCHOOL_YEAR_START must be a month and day like 07-01, got {raw_start!r}.")
+        return cls(SecretStr(url) if url else None, hours, (start.month, start.day))

@@ -116,15 +116,22 @@ def sync_in_process(district_job, instance, district_id: str, *, incremental: bo
     outcome = DistrictOutcome(district_id, result.run_id, result.success, time.monotonic() - started,
                               name=instance.get_run_by_id(result.run_id).tags.get(DISTRICT_NAME_TAG, tags.get(DISTRICT_NAME_TAG)))
     if not result.success:
-        for event in result.all_events:
-            data = event.event_specific_data
-            if event.event_type_value == "ASSET_CHECK_EVALUATION" and not data.passed:
-                outcome.problems.append(f"check {data.asset_key.to_user_string()}:{data.check_name} failed: "
-                                        f"{data.description or 'see its metadata in the UI'}")
-            error = getattr(data, "error", None) if event.is_step_failure else None
-            if error is not None:
-                outcome.problems.append(f"{event.step_key}: {root_cause(error)}")
+        outcome.problems = run_problems(result.all_events)
     return outcome
+
+
+def run_problems(events) -> list[str]:
+    """A failed run's failed checks and step errors (Dagster events), one sentence each."""
+    problems = []
+    for event in events:
+        data = event.event_specific_data
+        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not data.passed:
+            problems.append(f"check {data.asset_key.to_user_string()}:{data.check_name} failed: "
+                            f"{data.description or 'see its metadata in the UI'}")
+        error = getattr(data, "error", None) if event.is_step_failure else None
+        if error is not None:
+            problems.append(f"{event.step_key}: {root_cause(error)}")
+    return problems
 
 
 class BatchConfig(Config):

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from dagster import Definitions, JobDefinition
 
+from roster_pipeline.defs.automation.alerts import build_alerts_sensor
 from roster_pipeline.defs.automation.batch import build_district_batch_job
 from roster_pipeline.defs.automation.jobs import build_district_sync_job
 from roster_pipeline.defs.automation.schedules import build_nightly_schedule
@@ -18,5 +19,6 @@ def automation_definitions(warehouse_kind: str, freshness: FreshnessSettings,
         jobs=[build_district_sync_job(warehouse_kind), build_district_batch_job(warehouse_kind, district_job)],
         schedules=[build_nightly_schedule(freshness.sync_cron, freshness.sync_timezone, freshness.batch_size)],
         sensors=[build_discovery_sensor(freshness.discovery_interval_seconds),
-                 build_events_sensor(freshness.events_interval_seconds, freshness.batch_size)],
+                 build_events_sensor(freshness.events_interval_seconds, freshness.batch_size),
+                 build_alerts_sensor(freshness.sync_timezone)],
     )

@@ -1,0 +1,115 @@
+"""Alerts: a blocked or failed district sync reaches a webhook once a night, and a failing webhook harms nothing.
+
+The receivers are real local HTTP servers; the sync is a real sync of a sandbox district; the
+sensor is the project's run-failure sensor, evaluated on the failed run as the daemon would.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from dagster import DagsterInstance, build_run_status_sensor_context
+
+from roster_pipeline.cli.sync import sync
+from roster_pipeline.defs.automation.alerts import build_alerts_sensor
+from roster_pipeline.sandbox.districts import SandboxData
+from roster_pipeline.sandbox.server import start_sandbox
+from roster_pipeline_tests.fixtures.warehouses import point_at, warehouse_query
+
+
+class Receiver(ThreadingHTTPServer):
+    """A webhook: records each JSON body it is sent and answers `status`."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status, self.bodies = status, []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(handler) -> None:
+                self.bodies.append(json.loads(handler.rfile.read(int(handler.headers["Content-Length"]))))
+                handler.send_response(self.status)
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+
+            def log_message(handler, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hooks/secret-path-token"
+
+
+@pytest.fixture
+def district(tmp_path, monkeypatch):
+    server = start_sandbox(SandboxData(seed=11, districts=1, students=500))
+    point_at(server, tmp_path, monkeypatch)
+    monkeypatch.delenv("ROSTER_WAREHOUSE", raising=False)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def evaluate_sensor(instance):
+    """The alerts sensor on the latest run, as the daemon evaluates it after the run's failure."""
+    run = instance.get_runs(limit=1)[0]
+    failure = next(e.dagster_event for e in instance.all_logs(run.run_id)
+                   if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE")
+    sensor = build_alerts_sensor("America/Los_Angeles")
+    return sensor(build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=failure,
+                                                  dagster_instance=instance, dagster_run=run).for_run_failure())
+
+
+def test_a_blocked_publish_is_posted_once_a_night_and_a_failing_webhook_breaks_nothing(district, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert sync(out=io.StringIO()) == 0
+    district_id, name = warehouse_query("select district_id, name from roster.districts")[0]
+    school_id = warehouse_query("select school_id from roster.school_roster_summary order by students desc limit 1")[0][0]
+    people = [f"{first} {last}" for first, last in warehouse_query("select first_name, last_name from roster.students")]
+    httpx.post(f"{district.base_url}/sandbox/share-school", json={"school": school_id, "shared": False},
+               timeout=60).raise_for_status()
+
+    failing = Receiver(status=503)
+    monkeypatch.setenv("ROSTER_ALERT_WEBHOOK_URL", failing.url)
+    out = io.StringIO()
+    assert sync(out=out) == 1  # blocked by the mass-change guard; the webhook plays no part in the sync
+    with DagsterInstance.get() as instance:
+        assert evaluate_sensor(instance) is None  # a failing webhook: no exception out of the sensor
+        assert len(failing.bodies) == 3  # bounded retries on 503
+
+        receiver = Receiver()
+        monkeypatch.setenv("ROSTER_ALERT_WEBHOOK_URL", receiver.url)
+        evaluate_sensor(instance)  # not delivered before, so it is sent now
+        assert sync(out=io.StringIO()) == 1  # blocked again the same night
+        evaluate_sensor(instance)
+    (message,) = receiver.bodies  # once a night per district
+    text = message["text"]
+    assert message["problem"] == "blocked" and message["district_id"] == district_id
+    assert f"{name} ({district_id}): publish blocked" in text
+    assert "mass_change_guard failed" in text and "students removed" in text
+    assert f"roster-pipeline approve --district {district_id}" in text and "roster/accept_mass_change=true" in text
+    assert not [person for person in people if person in text] and "@" not in text  # ids and counts only
+    assert "secret-path-token" not in caplog.text + out.getvalue()  # the URL is a credential
+
+
+def test_no_webhook_means_no_alert_and_a_malformed_one_is_one_sentence(district, monkeypatch):
+    from roster_pipeline.settings import ConfigError, OperationsSettings
+
+    monkeypatch.setenv("ROSTER_MASS_CHANGE_SHARE", "0.001")
+    monkeypatch.setenv("ROSTER_MASS_CHANGE_MIN_ROWS", "1")
+    assert sync(out=io.StringIO()) == 0
+    httpx.post(f"{district.base_url}/sandbox/advance-day", json={"share": 0.05}, timeout=60).raise_for_status()
+    assert sync(out=io.StringIO()) == 1
+    with DagsterInstance.get() as instance:
+        skipped = evaluate_sensor(instance)
+    assert "ROSTER_ALERT_WEBHOOK_URL is not set" in skipped.skip_message
+    with pytest.raises(ConfigError) as error:
+        OperationsSettings.from_env({"ROSTER_ALERT_WEBHOOK_URL": "hooks.slack.com/services/T000/B000/XXXX"})
+    assert "ROSTER_ALERT_WEBHOOK_URL" in str(error.value) and "XXXX" not in str(error.value)
