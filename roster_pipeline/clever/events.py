@@ -76,10 +76,8 @@ def record_cursor(cursor: str | None) -> None:
 def stored_cursor(pipeline: dlt.Pipeline) -> tuple[bool, str | None]:
     """(known, cursor) from the warehouse; known is False before the first full refresh."""
     pipeline.sync_destination()
-    stored = [state[CURSOR_STATE] for state in pipeline.state.get("sources", {}).values() if CURSOR_STATE in state]
-    if not stored:
-        return False, None
-    return True, max(stored, key=lambda entry: entry["stored_at"])["cursor"]
+    found = cursor_in_state(pipeline.state)
+    return (False, None) if found is None else (True, found[0])
 
 
 def _events_call(call):
@@ -192,3 +190,12 @@ def clever_events_source(district_id: str, changes: Changes, cursor: str | None)
         for table, column in SECTION_PAIR_TABLES.items()
     ]
     return resources
+
+
+def cursor_in_state(state: dict) -> tuple[str | None, float] | None:
+    """(cursor, stored_at epoch) from a district pipeline's dlt state, or None when none is stored."""
+    stored = [source[CURSOR_STATE] for source in state.get("sources", {}).values() if CURSOR_STATE in source]
+    if not stored:
+        return None
+    newest = max(stored, key=lambda entry: entry["stored_at"])
+    return newest["cursor"], float(newest["stored_at"])

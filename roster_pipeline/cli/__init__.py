@@ -14,7 +14,7 @@ import signal
 import sys
 
 from roster_pipeline.clever.client import CleverAPIError
-from roster_pipeline.cli import maintenance, sandbox, sync
+from roster_pipeline.cli import maintenance, operations, sandbox, sync
 from roster_pipeline.settings import RosterError, load_dotenv
 
 
@@ -43,6 +43,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="approve a change above the mass-change guard for the districts synced now")
     p_sync.add_argument("--incremental", action="store_true",
                         help="apply Clever events since each district's cursor instead of a full refresh")
+
+    p_status = commands.add_parser("status", help="one line per district: publish, last run, blocked, cursor, pause")
+    p_status.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
+
+    p_approve = commands.add_parser("approve", help="approve blocked mass changes (after showing them) and publish")
+    p_approve.add_argument("--district", action="append", dest="districts", metavar="ID",
+                           help="approve this district's blocked publish (repeatable)")
+    p_approve.add_argument("--all-blocked", action="store_true", help="approve every blocked district")
+    p_approve.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
 
     p_forget = commands.add_parser("forget", help="delete a district's rows from every table (after de-authorization)")
     p_forget.add_argument("--district", required=True, metavar="ID")
@@ -82,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sync":
             return sync.sync(args.districts, incremental=args.incremental, accept_mass_change=args.accept_mass_change)
+        if args.command == "status":
+            return operations.status(args.json)
+        if args.command == "approve":
+            return operations.approve(args.districts, args.all_blocked, args.yes)
         if args.command == "grants":
             return maintenance.grants()
         if args.command == "forget":

@@ -1,4 +1,5 @@
-"""Alerts: a blocked or failed district sync reaches a webhook once a night, and a failing webhook harms nothing.
+"""Operating districts: a blocked sync reaches a webhook once a night (a failing webhook harms
+nothing), `status` shows it, and `approve` publishes it after showing where the change is.
 
 The receivers are real local HTTP servers; the sync is a real sync of a sandbox district; the
 sensor is the project's run-failure sensor, evaluated on the failed run as the daemon would.
@@ -67,7 +68,9 @@ def evaluate_sensor(instance):
                                                   dagster_instance=instance, dagster_run=run).for_run_failure())
 
 
-def test_a_blocked_publish_is_posted_once_a_night_and_a_failing_webhook_breaks_nothing(district, monkeypatch, caplog):
+def test_a_blocked_publish_is_alerted_once_a_night_shown_by_status_and_approved(district, monkeypatch, caplog, capsys):
+    from roster_pipeline.cli import main
+
     caplog.set_level(logging.DEBUG)
     assert sync(out=io.StringIO()) == 0
     district_id, name = warehouse_query("select district_id, name from roster.districts")[0]
@@ -97,6 +100,30 @@ def test_a_blocked_publish_is_posted_once_a_night_and_a_failing_webhook_breaks_n
     assert f"roster-pipeline approve --district {district_id}" in text and "roster/accept_mass_change=true" in text
     assert not [person for person in people if person in text] and "@" not in text  # ids and counts only
     assert "secret-path-token" not in caplog.text + out.getvalue()  # the URL is a credential
+
+    # status: one line per district saying it is blocked, and why, by school.
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{name} ({district_id}): published ") and "last run failure" in line
+    assert "BLOCKED: students: " in line and "students removed (100%)" in line
+    assert "events cursor" in line and "Clever: " in line and "secret-path-token" not in line
+    assert main(["status", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["blocked"] and listed["district_id"] == district_id and listed["events_cursor_age_hours"] < 1
+
+    # approve: shows the per-school summary, asks (a script must say --yes), then publishes.
+    assert main(["approve", "--all-blocked"]) == 2  # no terminal to ask on: one sentence
+    assert "add --yes" in capsys.readouterr().err
+    assert main(["approve", "--district", district_id, "--yes"]) == 0
+    said = capsys.readouterr().out
+    assert "1 district(s) blocked by the mass-change guard" in said and "students removed (100%)" in said
+    assert warehouse_query("select count(*) from roster.students where school_id = ?", [school_id]) == [(0,)]
+    assert main(["status", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert not listed["blocked"] and listed["last_run"] == "success"
+    assert main(["approve", "--all-blocked", "--yes"]) == 0
+    assert "No blocked district to approve." in capsys.readouterr().out
 
 
 def test_no_webhook_means_no_alert_and_a_malformed_one_is_one_sentence(district, monkeypatch):

@@ -1,0 +1,64 @@
+"""What the warehouse knows about each district: last publish, Clever's sync state, event cursor age.
+
+`roster-pipeline status` adds what the Dagster instance knows (the last run, blocked or not) to
+these. Everything is read in two queries, so the status of hundreds of districts stays quick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from roster_pipeline.clever.events import cursor_in_state
+from roster_pipeline.clever.settings import RAW_DATASET
+from roster_pipeline.warehouse.connection import Warehouse, table_columns
+from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
+
+
+@dataclass(frozen=True)
+class WarehouseFacts:
+    """One district as published, and its Clever event cursor."""
+
+    name: str | None = None
+    published_at: datetime | None = None
+    clever_state: str | None = None  # Clever's sync state: running, pending, error, paused, success
+    pause_start: datetime | None = None
+    pause_end: datetime | None = None
+    cursor_stored_at: datetime | None = None  # when the events cursor was last stored (a load committed)
+
+    def paused(self, now: datetime) -> bool:
+        """Clever pauses a district's syncs around the summer: its data cannot change meanwhile."""
+        if self.clever_state == "paused":
+            return True
+        start, end = self.pause_start, self.pause_end
+        return start is not None and start <= now and (end is None or now < end)
+
+
+def _aware(moment) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def warehouse_facts(warehouse: Warehouse) -> dict[str, WarehouseFacts]:
+    """district id → what the warehouse holds about it (districts synced at least once)."""
+    import dlt.common.versioned_state
+
+    facts: dict[str, dict] = {}
+    with warehouse.transaction() as sql:
+        if table_columns(sql, PUBLISHED_SCHEMA, "districts"):
+            for district_id, name, published_at, state, start, end in sql.execute(
+                    f"select district_id, name, published_at, state, pause_start, pause_end "
+                    f"from {PUBLISHED_SCHEMA}.districts").fetchall():
+                facts[district_id] = {"name": name, "published_at": _aware(published_at), "clever_state": state,
+                                      "pause_start": _aware(start), "pause_end": _aware(end)}
+        if table_columns(sql, RAW_DATASET, "_dlt_pipeline_state"):
+            # Each district's dlt pipeline (clever_<district id>) stores its state with every load.
+            for pipeline_name, state in sql.execute(
+                    f"select pipeline_name, state from {RAW_DATASET}._dlt_pipeline_state "
+                    "where pipeline_name like 'clever_%' order by created_at").fetchall():
+                found = cursor_in_state(dlt.common.versioned_state.decompress_state(state))
+                if found is not None:
+                    stored_at = datetime.fromtimestamp(found[1], tz=timezone.utc)
+                    facts.setdefault(pipeline_name.removeprefix("clever_"), {})["cursor_stored_at"] = stored_at
+    return {district_id: WarehouseFacts(**values) for district_id, values in facts.items()}
