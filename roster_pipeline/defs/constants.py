@@ -19,10 +19,12 @@ DISTRICT_SYNC_JOB = "district_sync"
 RAW_LOAD_OP = "clever_raw"
 DISTRICT_BATCH_JOB = "district_batch"
 BATCH_OP = "sync_districts"
+FRESHNESS_JOB = "district_freshness"
 
 # The blocking checks on each mart.
 CONTRACT_CHECK = "pandera_contract"
 MASS_CHANGE_CHECK = "mass_change_guard"
+FRESHNESS_CHECK = "freshness"  # on roster/published, per district; recorded by the district_freshness job
 
 # Run tags of this project.
 DISTRICT_TAG = "roster/district"

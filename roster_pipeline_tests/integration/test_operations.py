@@ -140,3 +140,43 @@ def test_no_webhook_means_no_alert_and_a_malformed_one_is_one_sentence(district,
     with pytest.raises(ConfigError) as error:
         OperationsSettings.from_env({"ROSTER_ALERT_WEBHOOK_URL": "hooks.slack.com/services/T000/B000/XXXX"})
     assert "ROSTER_ALERT_WEBHOOK_URL" in str(error.value) and "XXXX" not in str(error.value)
+
+
+def latest_freshness(instance):
+    """The freshness check's latest evaluation of the district (recorded without a run)."""
+    from dagster import AssetCheckKey, AssetKey
+
+    key = AssetCheckKey(AssetKey(["roster", "published"]), "freshness")
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    return record.event.dagster_event.event_specific_data
+
+
+def test_the_freshness_check_goes_red_with_the_last_failure_and_green_after_a_publish(district, monkeypatch):
+    import time
+
+    from roster_pipeline.definitions import build_definitions
+
+    def judge(instance):  # the daily_freshness schedule's run
+        assert build_definitions().resolve_job_def("district_freshness").execute_in_process(instance=instance).success
+        return latest_freshness(instance)
+
+    assert sync(out=io.StringIO()) == 0
+    (district_id,) = warehouse_query("select district_id from roster.districts")[0]
+    with DagsterInstance.get() as instance:
+        fresh = judge(instance)
+        assert fresh.passed and fresh.partition == district_id and "Published " in fresh.description
+
+        monkeypatch.setenv("ROSTER_FRESHNESS_HOURS", "0.0003")  # about a second
+        monkeypatch.setenv("ROSTER_MASS_CHANGE_SHARE", "0.001")  # and the next sync is blocked
+        monkeypatch.setenv("ROSTER_MASS_CHANGE_MIN_ROWS", "1")
+        time.sleep(1.5)
+        httpx.post(f"{district.base_url}/sandbox/advance-day", json={"share": 0.05}, timeout=60).raise_for_status()
+        assert sync(out=io.StringIO()) == 1
+        stale = judge(instance)
+        assert not stale.passed and "over the 0.0003 h limit (ROSTER_FRESHNESS_HOURS)" in stale.description
+        assert "The last failed run: check roster/" in stale.description and ":mass_change_guard failed" in stale.description
+        assert stale.metadata["last_publish"].value.endswith("UTC") and "last_failure" in stale.metadata
+
+        monkeypatch.setenv("ROSTER_FRESHNESS_HOURS", "26")
+        assert sync(accept_mass_change=True, out=io.StringIO()) == 0
+        assert judge(instance).passed

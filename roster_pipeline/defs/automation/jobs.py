@@ -7,12 +7,14 @@ and run_coordinator.py adds what it lacks.
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetCheckKey, AssetKey, AssetSelection, define_asset_job
 
 from roster_pipeline.defs.constants import (
     DISTRICT_SYNC_JOB,
     DISTRICT_TAG,
+    FRESHNESS_CHECK,
     RAW_LOAD_OP,
+    ROSTER_GROUP,
     TRIGGER_TAG,
     WAREHOUSE_TAG,
 )
@@ -27,7 +29,9 @@ def build_district_sync_job(warehouse_kind: str):
     """
     return define_asset_job(
         DISTRICT_SYNC_JOB,
-        selection=AssetSelection.all(),
+        # Everything but the freshness check, which judges the district from outside its sync.
+        selection=AssetSelection.all() - AssetSelection.checks(AssetCheckKey(AssetKey([ROSTER_GROUP, "published"]),
+                                                                            FRESHNESS_CHECK)),
         partitions_def=district_partitions,
         tags={WAREHOUSE_TAG: warehouse_kind, TRIGGER_TAG: "manual"},
         description="Sync one district: load its Clever data (full refresh or events), rebuild its roster "

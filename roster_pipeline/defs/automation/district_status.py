@@ -1,0 +1,104 @@
+"""Each district's state for people: last publish, last run, blocked and why, event cursor, Clever's pause.
+
+Joins what the warehouse knows (operations/district_status.py) with what the Dagster instance
+knows (each district's last `district_sync` run, and whether the mass-change guard blocked it).
+`roster-pipeline status` prints it, `approve` acts on it, the freshness sensor judges it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
+
+from roster_pipeline.defs.automation.batch import run_problems
+from roster_pipeline.defs.constants import (
+    DISTRICT_NAME_TAG,
+    DISTRICT_PARTITIONS_NAME,
+    DISTRICT_SYNC_JOB,
+    MASS_CHANGE_CHECK,
+    PARTITION_TAG,
+)
+from roster_pipeline.operations.district_status import warehouse_facts
+from roster_pipeline.settings import data_dir, warehouse_url
+from roster_pipeline.warehouse.connection import Warehouse
+
+
+@dataclass
+class DistrictStatus:
+    district_id: str
+    name: str | None
+    last_publish: str | None
+    last_run: str | None  # success, failure, started, ...
+    last_run_at: str | None
+    last_run_id: str | None
+    blocked: bool
+    blocked_because: list[str] = field(default_factory=list)  # the guard's sentences, per table
+    events_cursor_age_hours: float | None = None
+    clever_state: str | None = None
+    paused: bool = False
+    pause_end: str | None = None
+    last_failure: str | None = None  # the latest failed run's problems, one sentence each
+    last_failure_at: str | None = None
+    published_at: str | None = None  # last_publish in ISO 8601, for scripts
+
+    def line(self) -> str:
+        who = f"{self.name} ({self.district_id})" if self.name else self.district_id
+        published = f"published {self.last_publish}" if self.last_publish else "never published"
+        run = f"last run {self.last_run} {self.last_run_at}" if self.last_run else "no run yet"
+        blocked = ("BLOCKED: " + "; ".join(s.split(": publish blocked")[0] for s in self.blocked_because)
+                   if self.blocked else "not blocked")
+        cursor = ("events cursor " + _age(self.events_cursor_age_hours) if self.events_cursor_age_hours is not None
+                  else "no events cursor")
+        clever = f"Clever: {self.clever_state or 'unknown'}"
+        if self.paused:
+            clever = "Clever: paused" + (f" until {self.pause_end}" if self.pause_end else "") + " (data cannot change)"
+        return f"{who}: {published}; {run}; {blocked}; {cursor}; {clever}"
+
+
+def _age(hours: float) -> str:
+    return f"{hours * 60:.0f} min old" if hours < 1 else f"{hours:.1f} h old" if hours < 48 else f"{hours / 24:.0f} days old"
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if moment else None
+
+
+def district_statuses(instance, district_ids: list[str] | None = None) -> list[DistrictStatus]:
+    """Every district registered in the instance or present in the warehouse (or just `district_ids`)."""
+    facts = warehouse_facts(Warehouse(warehouse_url(), data_dir() / "dlt"))
+    known = district_ids or sorted(set(instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME)) | set(facts))
+    now = datetime.now(timezone.utc)
+    statuses = []
+    for district_id in known:
+        fact = facts.get(district_id)
+        records = instance.get_run_records(RunsFilter(job_name=DISTRICT_SYNC_JOB, tags={PARTITION_TAG: district_id}),
+                                           limit=1)
+        run = records[0].dagster_run if records else None
+        ended = records[0].end_time or records[0].start_time if records else None
+        because = []
+        if run is not None and run.status == DagsterRunStatus.FAILURE:
+            for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+                evaluation = entry.dagster_event.event_specific_data
+                if evaluation.check_name == MASS_CHANGE_CHECK and not evaluation.passed:
+                    because.append(evaluation.description or f"{evaluation.asset_key.to_user_string()} changed too much")
+        failed = instance.get_run_records(RunsFilter(job_name=DISTRICT_SYNC_JOB, tags={PARTITION_TAG: district_id},
+                                                     statuses=[DagsterRunStatus.FAILURE]), limit=1)
+        failure = failure_at = None
+        if failed:
+            events = [e.dagster_event for e in instance.all_logs(failed[0].dagster_run.run_id) if e.dagster_event]
+            failure = "; ".join(run_problems(events)) or "the run failed (see its log)"
+            failure_at = _when(datetime.fromtimestamp(failed[0].end_time or failed[0].create_timestamp.timestamp(),
+                                                      tz=timezone.utc))
+        name = (fact.name if fact else None) or (run.tags.get(DISTRICT_NAME_TAG) if run else None)
+        statuses.append(DistrictStatus(
+            district_id, name, _when(fact.published_at if fact else None),
+            run.status.value.lower() if run else None,
+            _when(datetime.fromtimestamp(ended, tz=timezone.utc)) if ended else None,
+            run.run_id if run else None, bool(because), because,
+            round((now - fact.cursor_stored_at).total_seconds() / 3600, 2) if fact and fact.cursor_stored_at else None,
+            fact.clever_state if fact else None, bool(fact and fact.paused(now)),
+            _when(fact.pause_end) if fact else None, failure, failure_at,
+            fact.published_at.isoformat() if fact and fact.published_at else None))
+    return statuses
