@@ -111,9 +111,13 @@ def warm_incremental(sandbox: Sandbox, students: int, work: Path) -> dict:
     """A 1 % school day synced incrementally and in full in one warm process (`warm_incremental.py`)."""
     out = work / f"incremental_{students}.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEVER_", "ROSTER_", "DAGSTER_"))}
-    subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "warm_incremental.py"), "--students", str(students),
-                    "--sandbox", sandbox.base, "--json", str(out)], env=env, cwd=work, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = work / f"incremental_{students}.log"
+    with open(log, "w") as output:
+        code = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "warm_incremental.py"), "--students",
+                               str(students), "--sandbox", sandbox.base, "--json", str(out)], env=env, cwd=work,
+                              stdout=output, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise RuntimeError(f"warm_incremental.py failed:\n{log.read_text()[-5000:]}")
     return json.loads(out.read_text())
 
 
