@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from roster_pipeline.clever.events import cursor_in_state
+from roster_pipeline.clever.pause import clever_paused
 from roster_pipeline.clever.settings import RAW_DATASET
 from roster_pipeline.warehouse.connection import Warehouse, table_columns
 from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
@@ -28,10 +29,7 @@ class WarehouseFacts:
 
     def paused(self, now: datetime) -> bool:
         """Clever pauses a district's syncs around the summer: its data cannot change meanwhile."""
-        if self.clever_state == "paused":
-            return True
-        start, end = self.pause_start, self.pause_end
-        return start is not None and start <= now and (end is None or now < end)
+        return clever_paused(self.clever_state, self.pause_start, self.pause_end, now)
 
 
 def _aware(moment) -> datetime | None:

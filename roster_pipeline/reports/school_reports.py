@@ -21,10 +21,12 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jinja2
 
+from roster_pipeline.clever.pause import clever_paused
 from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline.modeling.rules import RulesProfile
 from roster_pipeline.publishing.publish import PREVIOUS_SUMMARY, district_labels
@@ -297,12 +299,13 @@ EXCLUDED_COLUMNS = ["entity", "action", "to_fix_in_sis", "record_name", "record_
 PARALLEL_MIN_SCHOOLS = 200  # below this a second process costs more than it saves
 
 
-def _write_school_files(folder: Path, district: str, reports: list[SchoolReport], subjects: Sequence[str]) -> None:
+def _write_school_files(folder: Path, district: str, reports: list[SchoolReport], subjects: Sequence[str],
+                        paused: str | None = None) -> None:
     env = _environment(subjects)
     template = env.get_template("school_report.html.j2")
     for report in reports:
         (folder / f"{report.file_stem}.html").write_text(
-            template.render(report=report, district=district), encoding="utf-8")
+            template.render(report=report, district=district, paused=paused), encoding="utf-8")
         _write_csv(folder / f"{report.file_stem}_grades.csv",
                    [{"grade": g, "students": now, "previous_sync": prev} for g, now, prev in report.grades],
                    ["grade", "students", "previous_sync"])
@@ -314,7 +317,7 @@ def _write_school_files(folder: Path, district: str, reports: list[SchoolReport]
 
 
 def _write_all_school_files(folder: Path, district: str, reports: list[SchoolReport], subjects: Sequence[str],
-                            parallel: bool | None) -> None:
+                            parallel: bool | None, paused: str | None = None) -> None:
     """Every school's files; a large district's pages are rendered on two cores.
 
     Rendering is pure Python (Jinja2 and csv hold the GIL), so threads would not help: a forked
@@ -324,19 +327,36 @@ def _write_all_school_files(folder: Path, district: str, reports: list[SchoolRep
     if parallel is None:
         parallel = len(reports) >= PARALLEL_MIN_SCHOOLS
     if not parallel or "fork" not in multiprocessing.get_all_start_methods():
-        _write_school_files(folder, district, reports, subjects)
+        _write_school_files(folder, district, reports, subjects, paused)
         return
     half = len(reports) // 2
     child = multiprocessing.get_context("fork").Process(
-        target=_write_school_files, args=(folder, district, reports[half:], subjects), name="school-pages")
+        target=_write_school_files, args=(folder, district, reports[half:], subjects, paused), name="school-pages")
     child.start()
     try:
-        _write_school_files(folder, district, reports[:half], subjects)
+        _write_school_files(folder, district, reports[:half], subjects, paused)
     finally:
         child.join()
     if child.exitcode != 0:
         raise RuntimeError(f"Writing the second half of district {district}'s school pages failed "
                            f"(helper process exit code {child.exitcode}; its error is in the step's stderr).")
+
+
+def pause_note(warehouse: Warehouse, district_id: str) -> str | None:
+    """The pages' sentence while Clever pauses the district's syncs (None otherwise)."""
+    with warehouse.transaction() as sql:
+        if "pause_end" not in table_columns(sql, PUBLISHED_SCHEMA, "districts"):
+            return None
+        row = sql.execute(f"select state, pause_start, pause_end from {PUBLISHED_SCHEMA}.districts "
+                          f"where district_id = {placeholder(sql.dialect, 'd')}", {"d": district_id}).fetchone()
+    if row is None:
+        return None
+    state, start, end = (row[0], *(m if m is None or m.tzinfo else m.replace(tzinfo=timezone.utc) for m in row[1:]))
+    if not clever_paused(state, start, end, datetime.now(timezone.utc)):
+        return None
+    until = f" until {end:%B} {end.day}, {end.year}" if end else ""
+    return (f"Clever has paused this district's roster sync{until} (the summer break): the roster below cannot "
+            "change until then, and changes made in the SIS meanwhile arrive when the sync resumes.")
 
 
 def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_id: str | None = None,
@@ -350,15 +370,16 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
     reports, unplaced = load_reports(warehouse, district_id, school_id)
     subjects = kept_subjects(district_id) if subjects is None else tuple(subjects)
     district = district_labels(warehouse, [district_id], short=True)[district_id]
+    paused = pause_note(warehouse, district_id)
     folder = out_dir / district_id  # folders keep the id: names change, ids do not
     folder.mkdir(parents=True, exist_ok=True)
-    _write_all_school_files(folder, district, reports, subjects, parallel)
+    _write_all_school_files(folder, district, reports, subjects, parallel, paused)
     env = _environment(subjects)
     index = folder / "index.html"
     if school_id is None:  # the index covers the whole district
         totals = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts} if reports else {}
         index.write_text(env.get_template("district_index.html.j2").render(
-            district=district, reports=reports, totals=totals, unplaced=unplaced), encoding="utf-8")
+            district=district, reports=reports, totals=totals, unplaced=unplaced, paused=paused), encoding="utf-8")
     preview = ["| school | students | sections | to fix in the SIS | by design |", "| --- | ---: | ---: | ---: | ---: |"] + [
         f"| {r.name.replace('|', '/')} | {r.counts['students']} | {r.counts['sections']} | {len(r.to_fix)} | {len(r.by_design)} |"
         for r in reports[:10]]

@@ -134,3 +134,19 @@ def set_school_shared(district: GeneratedDistrict, school: int, shared: bool) ->
     if not shared:
         changes.unshared.add(school)
     return len(records)
+
+
+def set_district_paused(district: GeneratedDistrict, paused: bool, pause_start: str | None = None,
+                        pause_end: str | None = None) -> dict:
+    """Clever pauses (or resumes) the district's syncs: its district object says so (`state`,
+    `pause_start`, `pause_end`), with a `districts.updated` event. Returns the object served now."""
+    patch = district.changes.patches.setdefault(district.spec.id, {})
+    if paused:
+        patch.update({"state": "paused", "pause_start": pause_start or time.strftime("%Y-%m-%dT00:00:00.000Z"),
+                      "pause_end": pause_end})
+    else:
+        patch.update({"state": "success", "pause_start": None, "pause_end": None,
+                      "last_sync": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())})
+    served = district.build("district", 0)
+    district.events.record("district", "updated", served)
+    return served

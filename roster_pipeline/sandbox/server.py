@@ -13,6 +13,8 @@ Rosters change: `POST /sandbox/advance-day` (`{"share": 0.01, "district": id}` o
 one simulated school day to the generated districts and logs Clever events for it;
 `POST /sandbox/share-school` with `{"school": id, "shared": false}` (then `true`) is a district
 admin's sharing change: the school's records leave (return) with their events;
+`POST /sandbox/pause` with `{"paused": true, "pause_end": ...}` (then `false`) is Clever pausing the
+district's syncs for the summer (its district object says so, with an event);
 `POST /sandbox/expire-events` forgets every event logged so far (as if 30 days had passed);
 `POST /sandbox/events-enabled` with `{"enabled": false}` makes /events answer 403. The stdlib
 server is enough here: the sandbox serves one pipeline at a time, and it keeps the project free
@@ -172,6 +174,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
             moved = {spec.id: school_days.set_school_shared(spec, spec.parse_id(body["school"])[1], bool(body["shared"]))
                      for spec in specs if isinstance(spec, GeneratedDistrict) and spec.parse_id(body.get("school", ""))}
             return self.send_json(200, {"records": moved})
+        if path == "/sandbox/pause":  # {"paused": true, "pause_end": "2027-08-16T00:00:00.000Z"}: Clever's summer pause
+            served = {spec.id: school_days.set_district_paused(spec, bool(body.get("paused", True)),
+                                                               body.get("pause_start"), body.get("pause_end"))
+                      for spec in specs if isinstance(spec, GeneratedDistrict)}
+            return self.send_json(200, {"districts": served})
         if path == "/sandbox/expire-events":
             for spec in specs:
                 spec.events.expire()

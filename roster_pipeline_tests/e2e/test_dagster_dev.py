@@ -70,7 +70,7 @@ def test_sensors_and_schedule_skip_with_one_reason_without_clever_settings(no_cl
     from roster_pipeline.definitions import build_definitions
 
     repository = build_definitions().get_repository_def()  # as the code server loads it from this environment
-    resources = {"clever": repository.get_top_level_resources()["clever"]}  # what the daemon's ticks get
+    resources = {name: repository.get_top_level_resources()[name] for name in ("clever", "warehouse")}  # the ticks get
     # Each context is closed inside the instance's block: a context left to the garbage collector
     # closes later, in another test, and points Dagster's current definitions-state storage back at
     # this test's deleted instance ("Attempted to resolve undefined DagsterInstance weakref").

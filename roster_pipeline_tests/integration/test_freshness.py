@@ -17,7 +17,7 @@ from roster_pipeline.cli import main
 from roster_pipeline.cli.sync import sync
 from roster_pipeline.defs.automation.schedules import build_nightly_schedule
 from roster_pipeline.defs.automation.sensors import build_discovery_sensor, build_events_sensor
-from roster_pipeline.defs.resources import CleverResource
+from roster_pipeline.defs.resources import CleverResource, WarehouseResource
 from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, ROSTER_TABLES, S2, oid, section, student
 
 A, B, C = "a" * 24, "b" * 24, "c" * 24
@@ -37,14 +37,19 @@ def instance(tmp_path):
         yield temporary
 
 
+def warehouse_at(tmp_path) -> WarehouseResource:
+    return WarehouseResource(url=f"duckdb:///{tmp_path / 'warehouse.duckdb'}", dlt_dir=str(tmp_path / "dlt"))
+
+
 def batched(requests) -> list[list[str]]:
     return [r.run_config["ops"]["sync_districts"]["config"]["districts"] for r in requests]
 
 
-def test_nightly_tick_requests_batches_of_districts_with_a_run_key_per_night(instance):
+def test_nightly_tick_requests_batches_of_districts_with_a_run_key_per_night(instance, tmp_path):
     instance.add_dynamic_partitions("district", [A, B, C])
     schedule = build_nightly_schedule("0 0 * * *", "America/Los_Angeles", batch_size=2)
-    context = build_schedule_context(instance=instance, resources={"clever": tokens(A, B, C)},
+    context = build_schedule_context(instance=instance, resources={"clever": tokens(A, B, C),
+                                                                   "warehouse": warehouse_at(tmp_path)},
                                      scheduled_execution_time=datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
     requests = list(schedule(context))
     assert batched(requests) == [[A, B], [C]]
@@ -53,7 +58,21 @@ def test_nightly_tick_requests_batches_of_districts_with_a_run_key_per_night(ins
     assert all(r.run_config["ops"]["sync_districts"]["config"]["incremental"] is False for r in requests)
 
 
-def test_schedule_honours_the_timezone_across_the_daylight_saving_change(instance):
+def test_the_nightly_refresh_skips_a_district_clever_has_paused(instance, tmp_path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:  # what the publishes left in roster.districts
+        con.execute("create schema roster; create table roster.districts (district_id varchar, name varchar, "
+                    "published_at timestamptz, state varchar, pause_start timestamptz, pause_end timestamptz)")
+        con.execute("insert into roster.districts values (?, 'A', now(), 'success', null, null), "
+                    "(?, 'B', now(), 'paused', now() - interval 3 day, now() + interval 60 day), "
+                    "(?, 'C', now(), 'success', now() - interval 90 day, now() - interval 10 day)", [A, B, C])
+    instance.add_dynamic_partitions("district", [A, B, C])
+    context = build_schedule_context(instance=instance, resources={"clever": tokens(A, B, C),
+                                                                   "warehouse": warehouse_at(tmp_path)},
+                                     scheduled_execution_time=datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+    assert batched(build_nightly_schedule("0 0 * * *", "UTC", batch_size=25)(context)) == [[A, C]]
+
+
+def test_schedule_honours_the_timezone_across_the_daylight_saving_change(instance, tmp_path):
     from dagster._utils.schedules import cron_string_iterator
 
     start = datetime(2026, 10, 30, 12, 0, tzinfo=UTC).timestamp()
@@ -64,14 +83,14 @@ def test_schedule_honours_the_timezone_across_the_daylight_saving_change(instanc
     # The run key holds the local night, even when the tick is on the next UTC day.
     instance.add_dynamic_partitions("district", [A])
     late = build_nightly_schedule("30 23 * * *", "America/Los_Angeles", batch_size=25)
-    context = build_schedule_context(instance=instance, resources={"clever": tokens(A)},
+    context = build_schedule_context(instance=instance, resources={"clever": tokens(A), "warehouse": warehouse_at(tmp_path)},
                                      scheduled_execution_time=datetime(2026, 11, 2, 7, 30, tzinfo=UTC))
     assert list(late(context))[0].run_key == f"nightly:2026-11-01:{A}"
 
 
 # -- district discovery ----------------------------------------------------------------------
 
-def test_discovery_adds_new_districts_and_stops_syncing_removed_ones(instance):
+def test_discovery_adds_new_districts_and_stops_syncing_removed_ones(instance, tmp_path):
     sensor = build_discovery_sensor(300)
 
     def tick(clever: CleverResource, cursor: str | None):
@@ -89,7 +108,8 @@ def test_discovery_adds_new_districts_and_stops_syncing_removed_ones(instance):
     third = tick(tokens(A, C), second.cursor)  # B de-authorized the app
     assert third.run_requests == [] and json.loads(third.cursor) == [B]
     nightly = build_nightly_schedule("0 0 * * *", "UTC", batch_size=25)(build_schedule_context(
-        instance=instance, resources={"clever": tokens(A, C)}, scheduled_execution_time=datetime(2026, 11, 3, tzinfo=UTC)))
+        instance=instance, resources={"clever": tokens(A, C), "warehouse": warehouse_at(tmp_path)},
+        scheduled_execution_time=datetime(2026, 11, 3, tzinfo=UTC)))
     assert batched(nightly) == [[A, C]]
 
 

@@ -180,3 +180,37 @@ def test_the_freshness_check_goes_red_with_the_last_failure_and_green_after_a_pu
         monkeypatch.setenv("ROSTER_FRESHNESS_HOURS", "26")
         assert sync(accept_mass_change=True, out=io.StringIO()) == 0
         assert judge(instance).passed
+
+
+def test_a_district_clever_paused_says_so_everywhere_and_skips_the_nightly_refresh(district, tmp_path, capsys):
+    from datetime import datetime, timezone
+
+    from dagster import build_schedule_context
+
+    from roster_pipeline.cli import main
+    from roster_pipeline.definitions import build_definitions
+
+    httpx.post(f"{district.base_url}/sandbox/pause", json={"paused": True, "pause_end": "2027-08-16T00:00:00.000Z"},
+               timeout=60).raise_for_status()
+    assert sync(out=io.StringIO()) == 0
+    (district_id, state, pause_end), = warehouse_query("select district_id, state, pause_end from roster.districts")
+    assert state == "paused" and pause_end.year == 2027
+
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    assert "Clever: paused until 2027-08-16" in capsys.readouterr().out
+    index = (tmp_path / "data" / "reports" / district_id / "index.html").read_text()
+    assert "Sync paused." in index and "until August 16, 2027" in index
+
+    definitions = build_definitions()
+    repository = definitions.get_repository_def()
+    resources = {name: repository.get_top_level_resources()[name] for name in ("clever", "warehouse")}
+    with DagsterInstance.get() as instance, build_schedule_context(
+            instance=instance, repository_def=repository, resources=resources,
+            scheduled_execution_time=datetime.now(timezone.utc)) as context:
+        assert list(repository.get_schedule_def("nightly_full_refresh")(context)) == []  # nothing to refresh
+
+    httpx.post(f"{district.base_url}/sandbox/pause", json={"paused": False}, timeout=60).raise_for_status()
+    assert sync(incremental=True, out=io.StringIO()) == 0  # the events bring the end of the pause
+    assert warehouse_query("select state from roster.districts") == [("success",)]
+    assert "Sync paused." not in (tmp_path / "data" / "reports" / district_id / "index.html").read_text()
