@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 
 from roster_pipeline.sandbox.generated_district import GeneratedDistrict
 from roster_pipeline.sandbox.layout import SLOTS_PER_COHORT
@@ -142,7 +143,7 @@ def set_district_paused(district: GeneratedDistrict, paused: bool, pause_start: 
     `pause_start`, `pause_end`), with a `districts.updated` event. Returns the object served now."""
     patch = district.changes.patches.setdefault(district.spec.id, {})
     if paused:
-        patch.update({"state": "paused", "pause_start": pause_start or time.strftime("%Y-%m-%dT00:00:00.000Z"),
+        patch.update({"state": "paused", "pause_start": pause_start or time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime()),
                       "pause_end": pause_end})
     else:
         patch.update({"state": "success", "pause_start": None, "pause_end": None,
