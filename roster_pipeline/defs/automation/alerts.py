@@ -44,7 +44,8 @@ def alert_for_run(run, events) -> Alert:
     contracts = [p for p in problems if f":{CONTRACT_CHECK} failed" in p]
     name = run.tags.get(DISTRICT_NAME_TAG)
     if blocked:
-        return Alert(district_id, name, "blocked", "; ".join(blocked),
+        # The guard's sentences end with how to approve; the alert's `fix` says that once.
+        return Alert(district_id, name, "blocked", "; ".join(p.split(": publish blocked")[0] for p in blocked),
                      f"review the change (the mass_change_guard checks of run {run.run_id} in the Dagster UI, "
                      f"or the school confirmation pages), then run `roster-pipeline approve --district {district_id}` "
                      f"or launch district_sync for partition {district_id} with the tag {APPROVAL_TAG}=true.")
