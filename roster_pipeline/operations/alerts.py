@@ -29,7 +29,7 @@ class Alert:
 
     district_id: str
     district_name: str | None
-    problem: str  # "failed" or "blocked" or "stale"
+    problem: str  # "failed", "blocked", "stale" or "new school year"
     reason: str  # one sentence: ids, counts, reason codes
     fix: str  # the command or UI action that resolves it
 

@@ -5,8 +5,9 @@ sharing mistake than a real change, and publishing it would take classes away fr
 The guard compares the checked build with the published version and blocks the publish when a
 table changes by more than ROSTER_MASS_CHANGE_SHARE *and* by at least ROSTER_MASS_CHANGE_MIN_ROWS
 rows (so a tiny district's normal churn never trips it). A district's first publish is exempt.
-An operator approves a real change with `roster-pipeline sync --district ID --accept-mass-change`
-(or the run tag `roster/accept_mass_change=true` in the UI's launchpad).
+An operator approves a real change with `roster-pipeline approve --district ID` (or `sync --district
+ID --accept-mass-change`, or the run tag `roster/accept_mass_change=true` in the UI's launchpad).
+A new school year (school_year.py) is let through without approval.
 
 Over the limit, the verdict names the removed and added records by id (the first few, and how
 many): the check's metadata is in Dagster's event log, so ids and counts, never personal values.
@@ -41,8 +42,9 @@ class Verdict:
 
 
 def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSettings,
-          approved: bool) -> Verdict:
-    """The guard's verdict on one table, read in the caller's transaction."""
+          approved: bool, new_school_year: bool = False) -> Verdict:
+    """The guard's verdict on one table, read in the caller's transaction (a new school year, see
+    school_year.py, is not blocked: the year turning changes everything at once)."""
     mine = f"district_id = {placeholder(sql.dialect, 'd')}"
     new = sql.execute(f"select count(*) from {BUILD_SCHEMA}.{table} where {mine}", {"d": district_id}).fetchone()[0]
     published = None
@@ -68,9 +70,9 @@ def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSet
     where = concentration(sql, table, district_id)
     if where:
         what += f". {where}"
-    if approved:
-        return Verdict(table, published, new, False, f"{what}: above the limit, approved for this run",
-                       removed, added)
+    if approved or new_school_year:
+        why = "approved for this run" if approved else "published as a new school year"
+        return Verdict(table, published, new, False, f"{what}: above the limit, {why}", removed, added)
     return Verdict(table, published, new, True,
                    f"{what}: publish blocked. If the change is real, approve it with "
                    f"`roster-pipeline sync --district {district_id} --accept-mass-change`.", removed, added)

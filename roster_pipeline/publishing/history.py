@@ -20,7 +20,7 @@ the same data write the same history.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from roster_pipeline.modeling.project import SqlProject
 from roster_pipeline.warehouse.connection import Statements, add_missing_columns, placeholder, table_columns
@@ -62,7 +62,10 @@ def publishes_columns(project: SqlProject) -> list[tuple[str, str, str]]:
             ("published_at", "timestamp with time zone", "When (the same instant in every table the publish wrote; "
                                                          "`districts.published_at` is the latest)."),
             ("run_id", "varchar", "The Dagster run that published."),
-            ("trigger", "varchar", "What started the run: schedule, discovery, events or manual."), *counts]
+            ("trigger", "varchar", "What started the run: schedule, discovery, events or manual."), *counts,
+            ("latest_term_start", "date", "The latest start date of the terms the district's sections belonged to."),
+            ("new_school_year", "varchar", "Why this publish started a new school year (the mass-change guard let "
+                                           "it through); empty otherwise.")]
 
 
 # Plain words for a record that appeared or left, per entity.
@@ -79,6 +82,8 @@ class Publish:
     published_at: datetime
     run_id: str = ""
     trigger: str = ""
+    latest_term_start: date | None = None
+    new_school_year: str | None = None  # why it starts a new school year (publishing/school_year.py)
 
 
 def history_table(table: str) -> str:
@@ -102,6 +107,10 @@ def nullable_key_columns(project: SqlProject, table: str) -> set[str]:
 def prepare(sql: Statements, project: SqlProject) -> None:
     for relation, columns in ((CHANGES, CHANGES_COLUMNS), (PUBLISHES, publishes_columns(project))):
         sql.execute(f"create table if not exists {relation} ({', '.join(f'{n} {t}' for n, t, _ in columns)})")
+        have = table_columns(sql, *relation.split("."))
+        for name, kind, _ in columns:  # a log written by an earlier version gains the columns added since
+            if name not in have:
+                sql.execute(f"alter table {relation} add column {name} {kind}")
     if sql.dialect == "postgres":
         ensure_indexes(sql, PUBLISHED_SCHEMA, "roster_changes", [("district_id", "published_at"),
                                                                  ("district_id", "school_id")])
@@ -241,9 +250,10 @@ def record_changes(sql: Statements, table: str, entity: str, key: list[str], col
 
 def record_publish(sql: Statements, project: SqlProject, district_id: str, publish: Publish,
                    counts: dict[str, dict[str, int]]) -> None:
-    columns = ["district_id", "published_at", "run_id", "trigger"]
+    columns = ["district_id", "published_at", "run_id", "trigger", "latest_term_start", "new_school_year"]
     values = {"district_id": district_id, "published_at": publish.published_at, "run_id": publish.run_id,
-              "trigger": publish.trigger}
+              "trigger": publish.trigger, "latest_term_start": publish.latest_term_start,
+              "new_school_year": publish.new_school_year}
     for table in history_tables(project):
         for what in COUNTED:
             columns.append(f"{table}_{what}")

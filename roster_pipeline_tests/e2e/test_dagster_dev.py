@@ -26,6 +26,7 @@ from dagster import DagsterInstance, SkipReason, build_schedule_context, build_s
 from roster_pipeline.defs.constants import (
     DISTRICT_BATCH_JOB,
     DISTRICT_SYNC_JOB,
+    FRESHNESS_JOB,
     RAW_GROUP,
     REPORTS_GROUP,
     ROSTER_GROUP,
@@ -207,9 +208,9 @@ def test_dg_list_defs_lists_the_groups_jobs_and_automations_that_the_code_builds
 
     groups = {asset["group_name"] for asset in listed["assets"]}
     assert groups == {RAW_GROUP, ROSTER_GROUP, REPORTS_GROUP}
-    assert {job["name"] for job in listed["jobs"]} == {DISTRICT_SYNC_JOB, DISTRICT_BATCH_JOB}
-    assert [s["name"] for s in listed["schedules"]] == ["nightly_full_refresh"]
-    assert sorted(s["name"] for s in listed["sensors"]) == sorted(SENSORS)
+    assert {job["name"] for job in listed["jobs"]} == {DISTRICT_SYNC_JOB, DISTRICT_BATCH_JOB, FRESHNESS_JOB}
+    assert sorted(s["name"] for s in listed["schedules"]) == ["daily_freshness", "nightly_full_refresh"]
+    assert sorted(s["name"] for s in listed["sensors"]) == sorted([*SENSORS, "district_alerts"])
     assert {"clever", "warehouse", "rules", "dlt"} <= {r["name"] for r in listed["resources"]}
 
     # The same assets and checks as the Definitions the code builds (workspace.yaml's), nothing autoloaded besides.

@@ -60,10 +60,12 @@ from roster_pipeline.modeling.incremental import changed_condition, mark_affecte
 from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject
 from roster_pipeline.modeling.rules import write_rule_tables
 from roster_pipeline.modeling.runner import build_model, prepare_schemas
+from roster_pipeline.operations.alerts import Alert, post_alert
 from roster_pipeline.publishing.guard import GUARDED_TABLES, judge
 from roster_pipeline.publishing.history import COUNTED, Publish
 from roster_pipeline.publishing.publish import publish_district
-from roster_pipeline.settings import MassChangeSettings, history_retention_days
+from roster_pipeline.publishing.school_year import per_school_counts, school_year
+from roster_pipeline.settings import MassChangeSettings, OperationsSettings, history_retention_days
 from roster_pipeline.warehouse.analyst_copy import refresh_analyst_file
 from roster_pipeline.warehouse.connection import Statements, placeholder
 from roster_pipeline.warehouse.postgres_tables import reclaim_space
@@ -220,6 +222,15 @@ def name_run_after_district(context: AssetExecutionContext, wh, district_id: str
         context.instance.add_run_tags(context.run_id, {DISTRICT_NAME_TAG: row[0]})
 
 
+def announce_new_school_year(operations: OperationsSettings, district_id: str, name: str | None, why: str) -> None:
+    """Tell people (ROSTER_ALERT_WEBHOOK_URL) that a district rolled over; best effort, never failing the run."""
+    if operations.alert_webhook_url is not None:
+        post_alert(operations.alert_webhook_url, Alert(
+            district_id, name, "new school year", why,
+            "nothing to do unless the counts look wrong: last year's roster stays in the history tables "
+            "(roster.<table>_history), and the school confirmation pages show the new year."))
+
+
 def build_roster_assets(project: SqlProject, warehouse_kind: str):
     """The `roster` group: one multi-asset over the rules, every SQL model and the publish."""
     marts = [m.name for m in project.marts()]
@@ -274,10 +285,17 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         settings = MassChangeSettings.from_env()
         rewritten: dict[str, int] = {}
         timings: dict[str, float] = {}
+        operations = OperationsSettings.from_env()
+        year, counts_by_school = None, ""
         with wh.transaction() as sql:
-            verdicts = [judge(sql, table, district_id, settings, approved) for table in GUARDED_TABLES]
+            year = school_year(sql, district_id, operations.school_year_start, datetime.now(timezone.utc))
+            verdicts = [judge(sql, table, district_id, settings, approved, year.new_year is not None)
+                        for table in GUARDED_TABLES]
             if not blocked and not any(v.blocked for v in verdicts):
-                publish = Publish(datetime.now(timezone.utc), context.run_id, context.run.tags.get(TRIGGER_TAG, ""))
+                if year.new_year:
+                    counts_by_school = per_school_counts(sql, district_id)
+                publish = Publish(datetime.now(timezone.utc), context.run_id, context.run.tags.get(TRIGGER_TAG, ""),
+                                  year.latest_term_start, year.new_year)
                 counts = publish_district(sql, district_id, marts, project, rewritten, publish,
                                           history_retention_days(), timings,
                                           {t: changed_condition(c, wh.kind) for t, c in changed_rows.items()})
@@ -304,6 +322,12 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         metadata = {t: MetadataValue.int(c["rows"]) for t, c in counts.items()}
         metadata |= {f"{t}_{what}": MetadataValue.int(c[what]) for t, c in counts.items() for what in COUNTED if what in c}
         metadata |= timings  # the publish's seconds, and the history's part of them
+        if year.new_year:
+            metadata["new_school_year"] = MetadataValue.text(f"{year.new_year}. By school: {counts_by_school}")
+            context.log.info(f"District {district_id}: {year.new_year}; published without the mass-change guard's "
+                             "block (last year stays in the history tables).")
+            announce_new_school_year(operations, district_id, context.run.tags.get(DISTRICT_NAME_TAG),
+                                     f"{year.new_year}. By school: {counts_by_school}")
         vacuumed = reclaim_space(wh, {**rows_deleted, **rewritten})
         if vacuumed:
             metadata["vacuumed_tables"] = MetadataValue.int(len(vacuumed))
