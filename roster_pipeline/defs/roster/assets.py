@@ -286,7 +286,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         rewritten: dict[str, int] = {}
         timings: dict[str, float] = {}
         operations = OperationsSettings.from_env()
-        year, counts_by_school = None, ""
+        counts_by_school = ""
         with wh.transaction() as sql:
             year = school_year(sql, district_id, operations.school_year_start, datetime.now(timezone.utc))
             verdicts = [judge(sql, table, district_id, settings, approved, year.new_year is not None)
@@ -326,8 +326,8 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
             metadata["new_school_year"] = MetadataValue.text(f"{year.new_year}. By school: {counts_by_school}")
             context.log.info(f"District {district_id}: {year.new_year}; published without the mass-change guard's "
                              "block (last year stays in the history tables).")
-            announce_new_school_year(operations, district_id, context.run.tags.get(DISTRICT_NAME_TAG),
-                                     f"{year.new_year}. By school: {counts_by_school}")
+            name = context.instance.get_run_by_id(context.run_id).tags.get(DISTRICT_NAME_TAG)  # tagged mid-run
+            announce_new_school_year(operations, district_id, name, f"{year.new_year}. By school: {counts_by_school}")
         vacuumed = reclaim_space(wh, {**rows_deleted, **rewritten})
         if vacuumed:
             metadata["vacuumed_tables"] = MetadataValue.int(len(vacuumed))
