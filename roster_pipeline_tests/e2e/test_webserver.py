@@ -41,6 +41,7 @@ def expected_graph() -> tuple[dict[str, str], set[tuple[str, str]]]:
     assets["reports/school_confirmation"] = "reports"
     checks = {(f"roster/{m.name}", "pandera_contract") for m in project.marts()}
     checks |= {(f"roster/{t}", "mass_change_guard") for t in GUARDED_TABLES}
+    checks.add(("roster/published", "freshness"))
     return assets, checks
 
 
@@ -86,5 +87,6 @@ def test_webserver_serves_every_asset_group_and_check_with_descriptions(pipeline
     assert ["roster", "published"] in [d["path"] for d in served["reports/school_confirmation"]["dependencyKeys"]]
     checks = {(key, c["name"]): c for key, n in served.items()
               for c in (n["assetChecksOrError"] or {}).get("checks", [])}
-    assert set(checks) == expected_checks and len(checks) == 14  # 10 contracts, 4 mass-change guards
-    assert all(len(c["description"] or "") > 30 and c["blocking"] for c in checks.values())
+    assert set(checks) == expected_checks and len(checks) == 15  # 10 contracts, 4 mass-change guards, freshness
+    assert all(len(c["description"] or "") > 30 for c in checks.values())
+    assert all(c["blocking"] for key, c in checks.items() if key[1] != "freshness")  # freshness judges after the fact

@@ -188,7 +188,9 @@ def test_a_district_clever_paused_says_so_everywhere_and_skips_the_nightly_refre
     from dagster import build_schedule_context
 
     from roster_pipeline.cli import main
-    from roster_pipeline.definitions import build_definitions
+    from roster_pipeline.defs.automation.schedules import build_nightly_schedule
+    from roster_pipeline.defs.resources import CleverResource, WarehouseResource
+    from roster_pipeline.settings import data_dir, warehouse_url
 
     httpx.post(f"{district.base_url}/sandbox/pause", json={"paused": True, "pause_end": "2027-08-16T00:00:00.000Z"},
                timeout=60).raise_for_status()
@@ -202,13 +204,14 @@ def test_a_district_clever_paused_says_so_everywhere_and_skips_the_nightly_refre
     index = (tmp_path / "data" / "reports" / district_id / "index.html").read_text()
     assert "Sync paused." in index and "until August 16, 2027" in index
 
-    definitions = build_definitions()
-    repository = definitions.get_repository_def()
-    resources = {name: repository.get_top_level_resources()[name] for name in ("clever", "warehouse")}
+    env = district.env()
+    resources = {"clever": CleverResource(oauth_tokens_url=env["CLEVER_OAUTH_TOKENS_URL"],
+                                          client_id=env["CLEVER_CLIENT_ID"], client_secret=env["CLEVER_CLIENT_SECRET"]),
+                 "warehouse": WarehouseResource(url=warehouse_url(), dlt_dir=str(data_dir() / "dlt"))}
+    nightly = build_nightly_schedule("0 0 * * *", "UTC", batch_size=25)
     with DagsterInstance.get() as instance, build_schedule_context(
-            instance=instance, repository_def=repository, resources=resources,
-            scheduled_execution_time=datetime.now(timezone.utc)) as context:
-        assert list(repository.get_schedule_def("nightly_full_refresh")(context)) == []  # nothing to refresh
+            instance=instance, resources=resources, scheduled_execution_time=datetime.now(timezone.utc)) as context:
+        assert list(nightly(context)) == []  # nothing to refresh tonight
 
     httpx.post(f"{district.base_url}/sandbox/pause", json={"paused": False}, timeout=60).raise_for_status()
     assert sync(incremental=True, out=io.StringIO()) == 0  # the events bring the end of the pause
