@@ -48,6 +48,7 @@ def approve(district_ids: list[str] | None, all_blocked: bool, yes: bool, out=No
 
     from roster_pipeline.cli.sync import sync
     from roster_pipeline.defs.automation.district_status import district_statuses
+    from roster_pipeline.publishing.guard import without_approval_hint
 
     with DagsterInstance.get() as instance:
         statuses = district_statuses(instance, district_ids or None)
@@ -62,7 +63,7 @@ def approve(district_ids: list[str] | None, all_blocked: bool, yes: bool, out=No
     for s in blocked:
         print(f"- {s.name or s.district_id} ({s.district_id}), run {s.last_run_id}:", file=out)
         for sentence in s.blocked_because:
-            print(f"    {sentence.split(' If the change is real')[0]}", file=out)
+            print(f"    {without_approval_hint(sentence)}", file=out)
     if not yes:
         if answer is None and not sys.stdin.isatty():
             raise ConfigError("approve asks for confirmation on a terminal; add --yes to approve without asking.")

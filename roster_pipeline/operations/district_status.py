@@ -51,10 +51,13 @@ def warehouse_facts(warehouse: Warehouse) -> dict[str, WarehouseFacts]:
                 facts[district_id] = {"name": name, "published_at": _aware(published_at), "clever_state": state,
                                       "pause_start": _aware(start), "pause_end": _aware(end)}
         if table_columns(sql, RAW_DATASET, "_dlt_pipeline_state"):
-            # Each district's dlt pipeline (clever_<district id>) stores its state with every load.
+            # Each district's dlt pipeline (clever_<district id>) stores its whole state with every
+            # load; only each pipeline's newest version is read (a year of nightly loads is hundreds).
+            table = f"{RAW_DATASET}._dlt_pipeline_state"
             for pipeline_name, state in sql.execute(
-                    f"select pipeline_name, state from {RAW_DATASET}._dlt_pipeline_state "
-                    "where pipeline_name like 'clever_%' order by created_at").fetchall():
+                    f"select pipeline_name, state from {table} where pipeline_name like 'clever_%' and "
+                    f"(pipeline_name, version) in (select pipeline_name, max(version) from {table} "
+                    "group by pipeline_name)").fetchall():
                 found = cursor_in_state(dlt.common.versioned_state.decompress_state(state))
                 if found is not None:
                     stored_at = datetime.fromtimestamp(found[1], tz=timezone.utc)

@@ -78,6 +78,12 @@ def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSet
                    f"`roster-pipeline sync --district {district_id} --accept-mass-change`.", removed, added)
 
 
+def without_approval_hint(message: str) -> str:
+    """A blocking verdict's sentence up to its ": publish blocked. If the change is real, …" ending
+    (for the places that say once, their own way, how to approve)."""
+    return message.split(": publish blocked")[0]
+
+
 def changed_records(sql: Statements, table: str, district_id: str, before: str, after: str) -> tuple[int, tuple[str, ...]]:
     """How many of the district's records are in `before`.table and not in `after`.table, and the first ids."""
     keys = ", ".join(RECORD_KEYS[table])

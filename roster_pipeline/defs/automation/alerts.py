@@ -26,6 +26,7 @@ from roster_pipeline.defs.constants import (
     PARTITION_TAG,
 )
 from roster_pipeline.operations.alerts import Alert, post_alert
+from roster_pipeline.publishing.guard import without_approval_hint
 from roster_pipeline.settings import OperationsSettings
 
 ALERTED_KEY = "roster/alerted/{district_id}"  # → the night (a date) of the last alert sent for the district
@@ -45,7 +46,7 @@ def alert_for_run(run, events) -> Alert:
     name = run.tags.get(DISTRICT_NAME_TAG)
     if blocked:
         # The guard's sentences end with how to approve; the alert's `fix` says that once.
-        return Alert(district_id, name, "blocked", "; ".join(p.split(": publish blocked")[0] for p in blocked),
+        return Alert(district_id, name, "blocked", "; ".join(without_approval_hint(p) for p in blocked),
                      f"review the change (the mass_change_guard checks of run {run.run_id} in the Dagster UI, "
                      f"or the school confirmation pages), then run `roster-pipeline approve --district {district_id}` "
                      f"or launch district_sync for partition {district_id} with the tag {APPROVAL_TAG}=true.")

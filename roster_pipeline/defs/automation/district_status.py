@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
+from dagster import DagsterRunStatus, RunsFilter
 
 from roster_pipeline.defs.automation.batch import run_problems
 from roster_pipeline.defs.constants import (
@@ -21,6 +21,7 @@ from roster_pipeline.defs.constants import (
     PARTITION_TAG,
 )
 from roster_pipeline.operations.district_status import warehouse_facts
+from roster_pipeline.publishing.guard import without_approval_hint
 from roster_pipeline.settings import data_dir, warehouse_url
 from roster_pipeline.warehouse.connection import Warehouse
 
@@ -47,7 +48,7 @@ class DistrictStatus:
         who = f"{self.name} ({self.district_id})" if self.name else self.district_id
         published = f"published {self.last_publish}" if self.last_publish else "never published"
         run = f"last run {self.last_run} {self.last_run_at}" if self.last_run else "no run yet"
-        blocked = ("BLOCKED: " + "; ".join(s.split(": publish blocked")[0] for s in self.blocked_because)
+        blocked = ("BLOCKED: " + "; ".join(without_approval_hint(s) for s in self.blocked_because)
                    if self.blocked else "not blocked")
         cursor = ("events cursor " + _age(self.events_cursor_age_hours) if self.events_cursor_age_hours is not None
                   else "no events cursor")
@@ -77,20 +78,21 @@ def district_statuses(instance, district_ids: list[str] | None = None) -> list[D
                                            limit=1)
         run = records[0].dagster_run if records else None
         ended = records[0].end_time or records[0].start_time if records else None
-        because = []
-        if run is not None and run.status == DagsterRunStatus.FAILURE:
-            for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-                evaluation = entry.dagster_event.event_specific_data
-                if evaluation.check_name == MASS_CHANGE_CHECK and not evaluation.passed:
-                    because.append(evaluation.description or f"{evaluation.asset_key.to_user_string()} changed too much")
         failed = instance.get_run_records(RunsFilter(job_name=DISTRICT_SYNC_JOB, tags={PARTITION_TAG: district_id},
                                                      statuses=[DagsterRunStatus.FAILURE]), limit=1)
-        failure = failure_at = None
-        if failed:
+        because, failure, failure_at = [], None, None
+        if failed:  # the latest failed run's events, read once: its problems, and why it was blocked
             events = [e.dagster_event for e in instance.all_logs(failed[0].dagster_run.run_id) if e.dagster_event]
             failure = "; ".join(run_problems(events)) or "the run failed (see its log)"
             failure_at = _when(datetime.fromtimestamp(failed[0].end_time or failed[0].create_timestamp.timestamp(),
                                                       tz=timezone.utc))
+            if run is not None and run.run_id == failed[0].dagster_run.run_id:  # blocked now, not some time ago
+                for event in events:
+                    evaluation = event.event_specific_data
+                    if (event.event_type_value == "ASSET_CHECK_EVALUATION" and evaluation.check_name == MASS_CHANGE_CHECK
+                            and not evaluation.passed):
+                        because.append(evaluation.description
+                                       or f"{evaluation.asset_key.to_user_string()} changed too much")
         name = (fact.name if fact else None) or (run.tags.get(DISTRICT_NAME_TAG) if run else None)
         statuses.append(DistrictStatus(
             district_id, name, _when(fact.published_at if fact else None),
