@@ -39,6 +39,9 @@ class SchoolDayChanges:
     added_students: list[int] = field(default_factory=list)  # cohort of each enrolled student, index order
     withdrawn_on: dict[str, int] = field(default_factory=dict)  # student id → the day it withdrew (it may return)
     unshared: set[int] = field(default_factory=set)  # schools the district admin stopped sharing
+    school_year: int = 0  # rollovers so far: year y's sections and terms are new objects, students a grade up
+    same_person: dict[int, tuple[int, str | None]] = field(default_factory=dict)  # a re-issued id's student
+    # index → (the index Clever knew the person by, their new SIS id or None when it is unchanged)
 
 
 def _from_spec(name: str, doc: str | None = None) -> property:
@@ -84,8 +87,8 @@ class GeneratedDistrict:
             "district": 1, "school": spec.schools, "student": spec.students + len(self.changes.added_students),
             "teacher": spec.teachers,
             "staff": spec.staff, "district_admin": spec.district_admins,
-            "section": spec.cohorts * SLOTS_PER_COHORT, "course": len(SLOT_SUBJECTS) * len(GRADES),
-            "term": 2,
+            "section": spec.sections_per_year * (self.changes.school_year + 1),
+            "course": len(SLOT_SUBJECTS) * len(GRADES), "term": 2 * (self.changes.school_year + 1),
         }[kind]
 
     def student_cohort(self, index: int) -> int:
@@ -93,21 +96,33 @@ class GeneratedDistrict:
             return self.changes.added_students[index - self.spec.students]
         return index // COHORT_SIZE
 
+    def cohort_grade(self, cohort: int) -> int:
+        """The cohort's grade this school year."""
+        return self.spec.cohort_grade(cohort, self.changes.school_year)
+
+    def cohort_school(self, cohort: int) -> int:
+        """The cohort's school this school year (a promotion can move it to the next level's school)."""
+        return self.spec.cohort_school(cohort, self.changes.school_year)
+
+    def section_index(self, cohort: int, slot: int) -> int:
+        """The index of the cohort's section in a period slot this school year."""
+        return self.spec.sections_per_year * self.changes.school_year + cohort * SLOTS_PER_COHORT + slot
+
     def section_students(self, cohort: int) -> list[int]:
-        """The cohort's students still enrolled, then those who enrolled on simulated days."""
+        """The cohort's students still enrolled, then those who enrolled on simulated days (or in a
+        new kindergarten at a rollover)."""
         patches = self.changes.patches
-        current = [s for s in self.spec.cohort_students(cohort)
-                   if patches.get(self.make_id("student", s), {}) is not None]
-        return current + self.changes.enrolled.get(cohort, [])
+        enrolled = [*self.spec.cohort_students(cohort), *self.changes.enrolled.get(cohort, [])]
+        return [s for s in enrolled if patches.get(self.make_id("student", s), {}) is not None]
 
     def school_of(self, kind: str, index: int) -> int | None:
         """The school an object belongs to (None for district-wide objects)."""
         if kind == "school":
             return index
         if kind == "student":
-            return self.spec.cohort_school(self.student_cohort(index))
+            return self.cohort_school(self.student_cohort(index))
         if kind == "section":
-            return self.spec.cohort_school(index // SLOTS_PER_COHORT)
+            return self.cohort_school(index % self.spec.sections_per_year // SLOTS_PER_COHORT)
         if kind == "teacher":
             return self.spec.teacher_school(index)
         if kind == "staff":
@@ -119,8 +134,9 @@ class GeneratedDistrict:
             return False
         if self.changes.patches.get(self.make_id(kind, index), {}) is None:  # deleted on a simulated day
             return False
-        if kind == "section" and not self.spec.section_exists(index):
-            return False
+        if kind == "section":  # only this school year's sections, and the slots the cohort takes
+            year, local = divmod(index, self.spec.sections_per_year)
+            return year == self.changes.school_year and self.spec.section_exists(local)
         return True
 
     def visible(self, kind: str, index: int) -> bool:
@@ -134,14 +150,28 @@ class GeneratedDistrict:
     def build(self, kind: str, index: int) -> dict:
         """The object as Clever serves it today: generated, then patched by the simulated days."""
         if kind == "student":
-            obj = people.student(self.spec, index, self.student_cohort(index))
+            obj = self._student(index)
         elif kind == "section":
-            obj = schools_and_sections.section(self.spec, index, self.section_students(index // SLOTS_PER_COHORT))
+            cohort = index % self.spec.sections_per_year // SLOTS_PER_COHORT
+            obj = schools_and_sections.section(self.spec, index, self.section_students(cohort))
         else:
             obj = BUILDERS[kind](self.spec, index)
         patch = self.changes.patches.get(obj["id"])
         if patch:
             obj.update(copy.deepcopy(patch))
+        return obj
+
+    def _student(self, index: int) -> dict:
+        """A student this school year; a re-issued id carries the person its first id named (name,
+        birth date, state id and, unless it changed, SIS id) under the new id."""
+        cohort, year = self.student_cohort(index), self.changes.school_year
+        if index not in self.changes.same_person:
+            return people.student(self.spec, index, cohort, year)
+        first, sis_id = self.changes.same_person[index]
+        obj = people.student(self.spec, first, cohort, year)
+        obj["id"] = self.make_id("student", index)
+        if sis_id:
+            obj["roles"]["student"]["sis_id"] = sis_id
         return obj
 
     def page(self, kinds: tuple[str, ...], starting_after: str | None, limit: int) -> tuple[list[dict], str | None]:

@@ -117,11 +117,23 @@ class DistrictSpec:
         return 2 + self.number % 2
 
     # -- structure -------------------------------------------------------------------------
-    def cohort_grade(self, cohort: int) -> int:
-        return cohort % len(GRADES)
+    @property
+    def sections_per_year(self) -> int:
+        """Section index positions one school year takes (year y's sections follow year y-1's)."""
+        return self.cohorts * SLOTS_PER_COHORT
 
-    def cohort_school(self, cohort: int) -> int:
-        grade = self.cohort_grade(cohort)
+    def cohort_grade(self, cohort: int, year: int = 0) -> int:
+        """The cohort's grade in school year `year` (0 = the first): promoted each year; a cohort
+        past grade 12 graduated and its place is taken by a new kindergarten."""
+        return (cohort + year) % len(GRADES)
+
+    def cohort_intake(self, cohort: int, year: int = 0) -> int:
+        """Which group of students holds the cohort's place in `year`: 0 for those generated on the
+        first day, 1 for the kindergarten that replaced them when they graduated, and so on."""
+        return (cohort % len(GRADES) + year) // len(GRADES)
+
+    def cohort_school(self, cohort: int, year: int = 0) -> int:
+        grade = self.cohort_grade(cohort, year)
         level = next(i for i, (_, grades) in enumerate(SCHOOL_LEVELS) if grade in grades)
         return level + 3 * ((cohort // len(GRADES)) % self.schools_per_level)
 
@@ -138,4 +150,5 @@ class DistrictSpec:
         return range(cohort * COHORT_SIZE, min(self.students, (cohort + 1) * COHORT_SIZE))
 
     def teacher_school(self, teacher: int) -> int:
+        """Teachers stay at the school of their first-year load (a rollover moves students, not staff)."""
         return self.cohort_school(teacher * SECTIONS_PER_TEACHER // SLOTS_PER_COHORT)

@@ -25,10 +25,11 @@ def user(spec: DistrictSpec, kind: str, index: int, name: dict, email: str | Non
     }
 
 
-def student(spec: DistrictSpec, index: int, cohort: int) -> dict:
-    """A student of `cohort` (students enrolled on simulated days are not in their index's cohort)."""
-    grade = spec.cohort_grade(cohort)
-    school = spec.make_id("school", spec.cohort_school(cohort))
+def student(spec: DistrictSpec, index: int, cohort: int, year: int = 0) -> dict:
+    """A student of `cohort` in school year `year` (students enrolled on simulated days are not in
+    their index's cohort)."""
+    grade = spec.cohort_grade(cohort, year)
+    school = spec.make_id("school", spec.cohort_school(cohort, year))
     name = person_name(spec, "student", index)
     demo = spec.h("student", index, "demo")
     student = {

@@ -3,8 +3,10 @@
 A day withdraws and enrolls students (some who withdrew come back days later, with their id),
 promotes some students a grade, changes teachers' emails (every third day one to a colleague's
 email, which excludes both) and moves sections to another teacher and period, and logs the Clever events that describe each change. A district admin can also stop
-sharing a school and share it again (`set_school_shared`), with the deletes and creates Clever sends. The changes are
-seeded by (seed, district, day), so the same days replayed give the same roster.
+sharing a school and share it again (`set_school_shared`), with the deletes and creates Clever sends; a
+new school year rolls the district over (`start_school_year`); and Clever can re-issue a student's
+id (`reissue_student`). The changes are seeded by (seed, district, day), so the same days replayed
+give the same roster.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def advance_day(district: GeneratedDistrict, day: int, share: float = 0.01) -> d
         counts["withdrawn"] += 1
     for _ in range(how_many // 3):
         cohort = rng.randrange(spec.cohorts)
-        if not spec.school_shared(spec.cohort_school(cohort)) or spec.cohort_school(cohort) in changes.unshared:
+        if not spec.school_shared(district.cohort_school(cohort)) or district.cohort_school(cohort) in changes.unshared:
             continue
         index = district.count("student")
         changes.added_students.append(cohort)
@@ -100,7 +102,7 @@ def advance_day(district: GeneratedDistrict, day: int, share: float = 0.01) -> d
         counts["sections_moved"] += 1
     for cohort in sorted(touched_cohorts):  # their student lists changed
         for slot in range(SLOTS_PER_COHORT):
-            index = cohort * SLOTS_PER_COHORT + slot
+            index = district.section_index(cohort, slot)
             if district.visible("section", index) and index not in moved:
                 events.record("section", "updated", district.build("section", index))
     return counts
@@ -151,3 +153,85 @@ def set_district_paused(district: GeneratedDistrict, paused: bool, pause_start: 
     served = district.build("district", 0)
     district.events.record("district", "updated", served)
     return served
+
+
+def start_school_year(district: GeneratedDistrict) -> dict[str, int]:
+    """Roll the district over to its next school year, with the events Clever sends for it.
+
+    New terms, every section replaced by a new one (new id, new term), every student a grade up
+    (some move to the next level's school), the twelfth graders gone, and a new kindergarten (one
+    cohort of students where each graduating cohort was). What a day patched into a student's
+    grade or school is dropped: the new year decides both.
+    """
+    changes, events, spec = district.changes, district.events, district.spec
+    counts = {"terms": 2, "sections_ended": 0, "sections_started": 0, "promoted": 0, "graduated": 0,
+              "kindergarten": 0}
+    old_sections = [district.build("section", i) for i in range(district.count("section"))
+                    if district.visible("section", i)]
+    old_students = {i: district.build("student", i) for i in range(district.count("student"))
+                    if district.visible("student", i)}
+    changes.school_year += 1
+    for patch in changes.patches.values():
+        if patch:
+            patch.pop("roles", None)
+    for index in range(district.count("term") - 2, district.count("term")):
+        events.record("term", "created", district.build("term", index))
+    for section in old_sections:
+        events.record("section", "deleted", section)
+        counts["sections_ended"] += 1
+    for index, before in old_students.items():
+        cohort = district.student_cohort(index)
+        if district.cohort_grade(cohort) == 0:  # they were in grade 12: graduated
+            changes.patches[before["id"]] = None
+            changes.withdrawn_on.pop(before["id"], None)  # nobody comes back from graduation
+            events.record("student", "deleted", before)
+            counts["graduated"] += 1
+        else:
+            events.record("student", "updated", district.build("student", index), {"roles": before["roles"]})
+            counts["promoted"] += 1
+    for student in [s for s in changes.withdrawn_on if district.cohort_grade(
+            district.student_cohort(spec.parse_id(s)[1])) == 0]:
+        del changes.withdrawn_on[student]  # withdrawn twelfth graders do not come back either
+    for cohort in range(spec.cohorts):
+        school = district.cohort_school(cohort)
+        if district.cohort_grade(cohort) != 0 or not spec.school_shared(school) or school in changes.unshared:
+            continue
+        for _ in spec.cohort_students(cohort):  # as many as the cohort had on the first day
+            index = district.count("student")
+            changes.added_students.append(cohort)
+            changes.enrolled.setdefault(cohort, []).append(index)
+            events.record("student", "created", district.build("student", index))
+            counts["kindergarten"] += 1
+    for index in range(district.count("section")):
+        if district.visible("section", index):
+            events.record("section", "created", district.build("section", index))
+            counts["sections_started"] += 1
+    return counts
+
+
+def reissue_student(district: GeneratedDistrict, student_id: str, new_sis_id: str | None = None) -> str:
+    """Clever issues a new id for a student: their SIS id changed (`new_sis_id`), or they come back
+    after a long absence (the old id was withdrawn; the SIS id is the same). The old id leaves
+    (if it had not already) and the new one arrives, with the same name, birth date and state id,
+    in the same cohort. Returns the new id."""
+    changes, spec = district.changes, district.spec
+    parsed = spec.parse_id(student_id)
+    if parsed is None or parsed[0] != "student" or not district.exists("student", parsed[1]) and student_id not in changes.withdrawn_on:
+        raise ValueError("not a student of this district")
+    first = parsed[1]
+    first, earlier_sis = changes.same_person.get(first, (first, None))  # re-issued before: the same person still
+    cohort = district.student_cohort(parsed[1])
+    if district.exists("student", parsed[1]):
+        gone, shared = district.build("student", parsed[1]), district.visible("student", parsed[1])
+        changes.patches[student_id] = None
+        if shared:
+            district.events.record("student", "deleted", gone)
+    changes.withdrawn_on.pop(student_id, None)
+    index = district.count("student")
+    changes.added_students.append(cohort)
+    changes.enrolled.setdefault(cohort, []).append(index)
+    changes.same_person[index] = (first, new_sis_id or earlier_sis)
+    created = district.build("student", index)
+    if district.visible("student", index):
+        district.events.record("student", "created", created)
+    return created["id"]

@@ -58,23 +58,25 @@ def school(spec: DistrictSpec, index: int) -> dict:
 
 
 def section(spec: DistrictSpec, index: int, students: list[int]) -> dict:
-    """One cohort's class in one period; `students` are the student indexes enrolled in it today."""
-    cohort, slot = divmod(index, SLOTS_PER_COHORT)
-    grade = spec.cohort_grade(cohort)
+    """One cohort's class in one period of one school year (each year's sections take new index
+    positions, so new ids); `students` are the student indexes enrolled in it today."""
+    year, local = divmod(index, spec.sections_per_year)
+    cohort, slot = divmod(local, SLOTS_PER_COHORT)
+    grade = spec.cohort_grade(cohort, year)
     subject, short = SLOT_SUBJECTS[slot]
-    teacher = index // SECTIONS_PER_TEACHER
+    teacher = local // SECTIONS_PER_TEACHER
     teachers = [spec.make_id("teacher", teacher)]
     if spec.h("section", index, "coteach") % 10 == 0 and teacher + 1 < spec.teachers:
         teachers.append(spec.make_id("teacher", teacher + 1))
     label = "K" if grade == 0 else str(grade)
     return {
         "id": spec.make_id("section", index), "district": spec.id,
-        "school": spec.make_id("school", spec.cohort_school(cohort)),
+        "school": spec.make_id("school", spec.cohort_school(cohort, year)),
         "name": f"{short} {label} - P{slot + 1}", "period": str(slot + 1),
         "section_number": f"{cohort}-{slot + 1}", "sis_id": f"SEC{index + 10000}",
         "grade": dirty_values.grade(spec, "section", index, grade, 15),
         "subject": subject, "course": spec.make_id("course", slot * len(GRADES) + grade),
-        "term_id": spec.make_id("term", spec.h("section", index, "term") % 2),
+        "term_id": spec.make_id("term", 2 * year + spec.h("section", local, "term") % 2),
         "teacher": teachers[0], "teachers": teachers,
         "students": [spec.make_id("student", s) for s in students],
         **spec.stamps("section", index),
@@ -89,6 +91,8 @@ def course(spec: DistrictSpec, index: int) -> dict:
 
 
 def term(spec: DistrictSpec, index: int) -> dict:
-    start, end = [("2026-08-20", "2027-01-15"), ("2027-01-19", "2027-06-10")][index]
+    """Two terms a school year: fall and spring of the year that starts in August 2026 + index // 2."""
+    year, half = divmod(index, 2)
+    start, end = [(f"{2026 + year}-08-20", f"{2027 + year}-01-15"), (f"{2027 + year}-01-19", f"{2027 + year}-06-10")][half]
     return {"id": spec.make_id("term", index), "district": spec.id,
-            "name": ["Fall 2026", "Spring 2027"][index], "start_date": start, "end_date": end}
+            "name": [f"Fall {2026 + year}", f"Spring {2027 + year}"][half], "start_date": start, "end_date": end}

@@ -159,7 +159,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.send_json(status, {"message": message}, headers)
 
     def do_POST(self) -> None:
-        """Sandbox controls: faults, simulated school days, event retention and switch."""
+        """Sandbox controls: faults, simulated school days, sharing, pauses, rollover, re-issued ids,
+        event retention and switch."""
         path = urlsplit(self.path).path
         length = int(self.headers.get("Content-Length") or 0)
         body = orjson.loads(self.rfile.read(length) or b"{}")
@@ -179,6 +180,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
                                                                body.get("pause_start"), body.get("pause_end"))
                       for spec in specs if isinstance(spec, GeneratedDistrict)}
             return self.send_json(200, {"districts": served})
+        if path == "/sandbox/new-school-year":  # rollover: new terms and sections, promotions, graduates, kindergarten
+            return self.send_json(200, {"changes": {spec.id: school_days.start_school_year(spec)
+                                                    for spec in specs if isinstance(spec, GeneratedDistrict)}})
+        if path == "/sandbox/reissue-id":  # {"district": id, "student": id, "sis_id": "new or absent"}
+            try:
+                reissued = {spec.id: school_days.reissue_student(spec, body.get("student", ""), body.get("sis_id"))
+                            for spec in specs if isinstance(spec, GeneratedDistrict) and spec.parse_id(body.get("student", ""))}
+            except ValueError as error:
+                return self.error(400, str(error))
+            return self.send_json(200, {"new_ids": reissued})
         if path == "/sandbox/expire-events":
             for spec in specs:
                 spec.events.expire()

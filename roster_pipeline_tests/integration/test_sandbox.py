@@ -141,3 +141,57 @@ def test_pages_built_ahead_are_the_pages_built_per_request_until_the_data_change
     finally:
         for server in servers:
             server.shutdown()
+
+
+def test_a_new_school_year_and_reissued_ids_are_served_with_their_events():
+    """Rollover: new terms, every section new (in them), students a grade up, twelfth graders gone,
+    a new kindergarten; re-issued ids: the same person (name, state id) under a new id."""
+    from roster_pipeline.sandbox.server import start_sandbox
+
+    server = start_sandbox(SandboxData(seed=5, districts=1, students=1_300))
+    try:
+        spec = server.data.specs[0]
+
+        def served():
+            return {name: {o["id"]: o for o in fetch_all(server, spec, name)}
+                    for name in ("users", "sections", "terms")}
+
+        def students(objects):
+            return {i: o for i, o in objects["users"].items() if "student" in o["roles"]}
+
+        before = served()
+        post = lambda path, **body: httpx.post(f"{server.base_url}/sandbox/{path}", json=body,  # noqa: E731
+                                               timeout=60).raise_for_status().json()
+        changes = post("new-school-year")["changes"][spec.id]
+        after = served()
+        old_terms = {t["start_date"] for t in before["terms"].values()}
+        new_terms = {i for i, t in after["terms"].items() if t["start_date"] > max(old_terms)}
+        assert len(new_terms) == 2 and {s["term_id"] for s in after["sections"].values()} == new_terms
+        assert not set(after["sections"]) & set(before["sections"])
+        assert len(after["sections"]) == len(before["sections"]) == changes["sections_started"]
+        old, new = students(before), students(after)
+        graduates = [i for i, s in old.items() if s["roles"]["student"]["grade"] == "12"]
+        assert graduates and not set(graduates) & set(new) and changes["graduated"] >= len(graduates)
+        kindergarten = set(new) - set(old)
+        assert len(kindergarten) == changes["kindergarten"] > 0
+        grades = [new[i]["roles"]["student"]["grade"] for i in kindergarten]  # some dirty, as on day one
+        assert grades.count("Kindergarten") > 0.8 * len(grades)
+        promoted = [i for i in set(old) & set(new) if old[i]["roles"]["student"]["grade"] == "4"]
+        assert promoted and all(new[i]["roles"]["student"]["grade"] == "5" for i in promoted)
+        sixth = [i for i in set(old) & set(new) if old[i]["roles"]["student"]["grade"] == "5"]
+        assert all(new[i]["roles"]["student"]["school"] != old[i]["roles"]["student"]["school"] for i in sixth)
+        enrolled = {s for section in after["sections"].values() for s in section["students"]}
+        assert kindergarten <= enrolled and not enrolled & set(graduates)
+
+        someone = sorted(set(old) & set(new))[0]
+        reissued = post("reissue-id", student=someone, sis_id="S-NEW-1")["new_ids"][spec.id]
+        again = students(served())
+        assert someone not in again and again[reissued]["name"] == new[someone]["name"]
+        assert again[reissued]["roles"]["student"]["sis_id"] == "S-NEW-1"
+        assert again[reissued]["roles"]["student"]["state_id"] == new[someone]["roles"]["student"]["state_id"]
+        types = [e["type"] for e in spec.events.events[-2:]]
+        assert types == ["users.deleted", "users.created"]
+        with pytest.raises(httpx.HTTPStatusError):
+            post("reissue-id", student=spec.make_id("student", 10**9))
+    finally:
+        server.shutdown()
