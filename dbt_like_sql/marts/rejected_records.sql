@@ -2,6 +2,11 @@
 -- reason code (see seeds/reason_codes.csv) and a detail naming the offending value.
 -- Empty and null values are one case ("missing"): dlt's Postgres loader (CSV COPY with
 -- FORCE_NULL) turns empty strings into NULL, and both warehouses must say the same thing.
+{#- New ids whose match to someone who left was ambiguous (written by publishing/identities.py). -#}
+{% macro ambiguities(entity) -%}
+select record_id as ambiguous_id, other_ids, why from roster_build.identity_ambiguities
+where district_id = {{ district_id() }} and entity = '{{ entity }}'
+{%- endmacro %}
 with students as ({{ district_slice(ref('int_students__classified'), where=changed('student', 'student_id')) }}),
 teachers as ({{ district_slice(ref('int_teachers__classified'), where=changed('teacher', 'teacher_id')) }}),
 sections as ({{ district_slice(ref('int_sections__classified'), where=changed('section', 'section_id')) }}),
@@ -80,6 +85,18 @@ excluded_admins as (
     from admins where exclusion_reason is not null
 ),
 
+unlinked_people as (  -- new ids kept as new people: their match to someone who left was ambiguous
+    select {{ record_columns('student', 'student_id', person_name()) }}, 'IDENTITY_AMBIGUOUS' as reason_code,
+        'not_linked' as action, 'not linked to ' || other_ids || ': ' || why as detail
+    from students join ({{ ambiguities('student') }}) as a on a.ambiguous_id = students.student_id
+    where students.exclusion_reason is null
+    union all
+    select {{ record_columns('teacher', 'teacher_id', person_name()) }}, 'IDENTITY_AMBIGUOUS', 'not_linked',
+        'not linked to ' || other_ids || ': ' || why
+    from teachers join ({{ ambiguities('teacher') }}) as a on a.ambiguous_id = teachers.teacher_id
+    where teachers.exclusion_reason is null
+),
+
 final as (
     select * from excluded_schools
     union all select * from excluded_students
@@ -87,6 +104,7 @@ final as (
     union all select * from excluded_teachers
     union all select * from excluded_sections
     union all select * from excluded_admins
+    union all select * from unlinked_people
 )
 
 select * from final

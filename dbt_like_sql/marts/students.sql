@@ -5,6 +5,7 @@ final as (
     select
         district_id,
         student_id,
+        student_id as person_key,  -- a re-issued id's row gets its person's first id before the checks
         school_id,
         first_name,
         last_name,

@@ -3,7 +3,8 @@ with teachers as ({{ district_slice(ref('int_teachers__classified'),
 
 final as (
     select
-        district_id, teacher_id, school_id, first_name, last_name, email, sis_id, state_id, title
+        -- person_key: a re-issued id's row gets its person's first id before the checks
+        district_id, teacher_id, teacher_id as person_key, school_id, first_name, last_name, email, sis_id, state_id, title
     from teachers
 )
 

@@ -17,7 +17,7 @@ from roster_pipeline.modeling.contracts import TABLE_TESTS, checked_tables, fore
 from roster_pipeline.modeling.project import SQL_DIR, SqlProject, ref_name, sql_project
 from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline.modeling.rules import RulesProfile
-from roster_pipeline.publishing import history
+from roster_pipeline.publishing import history, identities
 from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
 
 # In a checkout the dictionary is the repository's docs/data_dictionary.md; an installed package
@@ -158,6 +158,22 @@ def _history_section(project: SqlProject) -> list[str]:
         "",
         "| column | type | description |", "| --- | --- | --- |",
         *[f"| `{name}` | {kind} | {_cell(description)} |" for name, kind, description in history.publishes_columns(project)],
+        "",
+        f"### `{identities.LINKS}`",
+        "",
+        "Clever issues a new id for a student or teacher whose SIS id changed, or who comes back after 300 days",
+        "or more. A new id that shares its `sis_id` (or else its `state_id`) with exactly one person who left (in",
+        "the same sync, or earlier) and whose birth date and school do not contradict it is the same person: one",
+        "row here, the new row's `person_key` is the old one's, and `roster_changes` says \"Clever id re-issued\".",
+        "Ambiguous matches are not linked (IDENTITY_AMBIGUOUS in `rejected_records`, with both ids). A person",
+        "across years, whatever their ids:",
+        "",
+        "```sql",
+        "select * from roster.students_history where district_id = '<district id>' and person_key = '<first id>';",
+        "```",
+        "",
+        "| column | type | description |", "| --- | --- | --- |",
+        *[f"| `{name}` | {kind} | {_cell(description)} |" for name, kind, description in identities.LINK_COLUMNS],
         "",
     ]
     return lines

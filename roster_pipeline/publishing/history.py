@@ -126,8 +126,9 @@ def ensure_history_table(sql: Statements, table: str, key: list[str]) -> bool:
         sql.execute(f"create table {history_table(table)} as select *, cast(null as timestamp with time zone) as "
                     f"valid_from, cast(null as timestamp with time zone) as valid_to from {PUBLISHED_SCHEMA}.{table} "
                     "limit 0")
-    else:
-        add_missing_columns(sql, (PUBLISHED_SCHEMA, table), (PUBLISHED_SCHEMA, f"{table}_history"))
+    elif "person_key" in add_missing_columns(sql, (PUBLISHED_SCHEMA, table), (PUBLISHED_SCHEMA, f"{table}_history")):
+        # versions kept before identities were linked: each person is still known by their only id
+        sql.execute(f"update {history_table(table)} set person_key = {key[0]}")
     if kept:
         index_history_table(sql, table, key)
     return not kept

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from roster_pipeline.modeling.project import SqlProject, sql_project
-from roster_pipeline.publishing import history
+from roster_pipeline.publishing import history, identities
 from roster_pipeline.warehouse.connection import Statements, Warehouse, add_missing_columns, placeholder, table_columns
 from roster_pipeline.warehouse.postgres_tables import ensure_indexes, ensure_key, refresh_statistics
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
@@ -165,6 +165,7 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
             rows = result[table]["rows"]
             refresh_statistics(sql, published, rows - inserted + deleted, rows)
     with keeping_history.running():
+        identities.commit_links(sql, district_id, publish.published_at, result)
         history.record_publish(sql, project, district_id, publish, result)
         history.trim(sql, project, district_id, publish, retention_days)
     if sql.dialect == "postgres":

@@ -154,7 +154,7 @@ def test_the_contracts_keep_their_checks_and_record_keys():
     assert checks("admins")["role"] == ["isin(['school_admin', 'district_admin'])"]
     rejected = checks("rejected_records")
     assert rejected["entity"] == ["isin(['school', 'student', 'teacher', 'section', 'admin'])"]
-    assert rejected["action"] == ["isin(['excluded', 'field_nulled'])"]
+    assert rejected["action"] == ["isin(['excluded', 'field_nulled', 'not_linked'])"]
     assert rejected["detail"] == ["str_length(1, None)"]
     assert rejected["reason_code"] == [f"isin({sorted(REASON_CODES)})"]
     assert checks("demographics")["(table)"] == [
@@ -173,8 +173,8 @@ def build_tables():
     con.raw_sql(f"create table {BUILD_SCHEMA}.schools (district_id varchar, school_id varchar, name varchar, "
                 "sis_id varchar, state_id varchar, nces_id varchar, low_grade integer, high_grade integer)")
     con.raw_sql(f"insert into {BUILD_SCHEMA}.schools values ('{DISTRICT}', 's1', 'One', null, null, null, 0, 5)")
-    con.raw_sql(f"create table {BUILD_SCHEMA}.students (district_id varchar, student_id varchar, school_id varchar, "
-                "first_name varchar, last_name varchar, gender varchar, birth_date date, state_id varchar, "
+    con.raw_sql(f"create table {BUILD_SCHEMA}.students (district_id varchar, student_id varchar, person_key varchar, "
+                "school_id varchar, first_name varchar, last_name varchar, gender varchar, birth_date date, state_id varchar, "
                 "sis_id varchar, email varchar, grade integer, race varchar, hispanic_ethnicity varchar)")
     yield con
     con.disconnect()
@@ -182,8 +182,8 @@ def build_tables():
 
 def add_student(con, student_id: str, school_id: str = "s1", email: str | None = "kid@school.org", grade: int = 3):
     email_sql = "null" if email is None else repr(email)
-    con.raw_sql(f"insert into {BUILD_SCHEMA}.students values ('{DISTRICT}', '{student_id}', '{school_id}', "
-                f"'Secret', 'Person', null, null, null, null, {email_sql}, {grade}, null, null)")
+    con.raw_sql(f"insert into {BUILD_SCHEMA}.students values ('{DISTRICT}', '{student_id}', '{student_id}', "
+                f"'{school_id}', 'Secret', 'Person', null, null, null, null, {email_sql}, {grade}, null, null)")
 
 
 def test_a_contract_built_from_the_yml_catches_bad_rows_and_names_them_by_id_only(build_tables):

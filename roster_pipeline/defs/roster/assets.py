@@ -61,6 +61,7 @@ from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject
 from roster_pipeline.modeling.rules import write_rule_tables
 from roster_pipeline.modeling.runner import build_model, prepare_schemas
 from roster_pipeline.operations.alerts import Alert, post_alert
+from roster_pipeline.publishing import identities
 from roster_pipeline.publishing.guard import GUARDED_TABLES, judge
 from roster_pipeline.publishing.history import COUNTED, Publish
 from roster_pipeline.publishing.publish import publish_district
@@ -173,6 +174,7 @@ def build_models(context: AssetExecutionContext, wh, project: SqlProject, distri
     with wh.session() as session:
         with session.transaction() as sql:
             prepare_schemas(sql)
+            identities.prepare(sql)  # the rejected_records model reads the ambiguous identity matches
             counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, district_rules)
             parameters = district_rules.sql_parameters()
             plan = plan_build(sql, project, district_id, district_rules, parameters)
@@ -263,7 +265,19 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         rows_deleted: dict[str, int] = {}  # dead rows per table, for the vacuum after publish
         plan = yield from build_models(context, wh, project, district_id, district_rules, profile, rows_deleted)
         changed_rows = {t: rows for t in marts if plan.incremental and (rows := project.changed_rows(t))}
+        changed_sql = {t: changed_condition(c, wh.kind) for t, c in changed_rows.items()}
         name_run_after_district(context, wh, district_id)
+        operations = OperationsSettings.from_env()
+        with wh.transaction() as sql:
+            year = school_year(sql, district_id, operations.school_year_start, datetime.now(timezone.utc))
+            matches = identities.match(sql, district_id, changed_sql, year.new_year is not None)
+            if any(matches.ambiguous.values()):  # their IDENTITY_AMBIGUOUS records join rejected_records
+                build_model(sql, project, project.models["rejected_records"], district_id,
+                            district_rules.sql_parameters(), rows_deleted, plan.incremental)
+        for entity, linked in matches.linked.items():
+            if linked or matches.ambiguous[entity]:
+                context.log.info(f"District {district_id}: {linked} re-issued {entity} ids linked to the person they "
+                                 f"named before, {matches.ambiguous[entity]} not linked (IDENTITY_AMBIGUOUS).")
 
         blocked: list[str] = []
         checks = []
@@ -285,10 +299,8 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         settings = MassChangeSettings.from_env()
         rewritten: dict[str, int] = {}
         timings: dict[str, float] = {}
-        operations = OperationsSettings.from_env()
         counts_by_school = ""
         with wh.transaction() as sql:
-            year = school_year(sql, district_id, operations.school_year_start, datetime.now(timezone.utc))
             verdicts = [judge(sql, table, district_id, settings, approved, year.new_year is not None)
                         for table in GUARDED_TABLES]
             if not blocked and not any(v.blocked for v in verdicts):
@@ -297,8 +309,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
                 publish = Publish(datetime.now(timezone.utc), context.run_id, context.run.tags.get(TRIGGER_TAG, ""),
                                   year.latest_term_start, year.new_year)
                 counts = publish_district(sql, district_id, marts, project, rewritten, publish,
-                                          history_retention_days(), timings,
-                                          {t: changed_condition(c, wh.kind) for t, c in changed_rows.items()})
+                                          history_retention_days(), timings, changed_sql)
                 record_publish(sql, district_id, plan.fingerprint)
         for verdict in verdicts:
             if verdict.blocked:
@@ -322,6 +333,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         metadata = {t: MetadataValue.int(c["rows"]) for t, c in counts.items()}
         metadata |= {f"{t}_{what}": MetadataValue.int(c[what]) for t, c in counts.items() for what in COUNTED if what in c}
         metadata |= timings  # the publish's seconds, and the history's part of them
+        metadata |= {f"{entity}_ids_reissued": MetadataValue.int(n) for entity, n in matches.linked.items() if n}
         if year.new_year:
             metadata["new_school_year"] = MetadataValue.text(f"{year.new_year}. By school: {counts_by_school}")
             context.log.info(f"District {district_id}: {year.new_year}; published without the mass-change guard's "
