@@ -146,7 +146,8 @@ def _candidate_pairs(sql: Statements, table: str, entity: str, key: str, has_bir
         select n.id, o.id, case when n.sis_id = o.sis_id then 'sis_id' else 'state_id' end, o.person_key,
                case when n.birth_date <> o.birth_date then 'another birth date'
                     when {school_differs} then 'another school' end
-        from new_ids as n join left_ids as o on n.sis_id = o.sis_id or n.state_id = o.state_id
+        from new_ids as n join left_ids as o on (n.sis_id = o.sis_id or n.state_id = o.state_id)
+            and n.id <> o.id  -- an id that comes back is simply back: nothing was re-issued
         order by 1, 2""", params).fetchall()
 
 

@@ -10,42 +10,16 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from dagster import DagsterInstance, build_run_status_sensor_context
+from dagster import DagsterInstance
 
 from roster_pipeline.cli.sync import sync
-from roster_pipeline.defs.automation.alerts import build_alerts_sensor
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
+from roster_pipeline_tests.fixtures.operations import Receiver, evaluate_sensor, latest_freshness
 from roster_pipeline_tests.fixtures.warehouses import point_at, warehouse_query
-
-
-class Receiver(ThreadingHTTPServer):
-    """A webhook: records each JSON body it is sent and answers `status`."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status, self.bodies = status, []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(handler) -> None:
-                self.bodies.append(json.loads(handler.rfile.read(int(handler.headers["Content-Length"]))))
-                handler.send_response(self.status)
-                handler.send_header("Content-Length", "0")
-                handler.end_headers()
-
-            def log_message(handler, *args) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hooks/secret-path-token"
 
 
 @pytest.fixture
@@ -56,16 +30,6 @@ def district(tmp_path, monkeypatch):
     yield server
     server.shutdown()
     server.server_close()
-
-
-def evaluate_sensor(instance):
-    """The alerts sensor on the latest run, as the daemon evaluates it after the run's failure."""
-    run = instance.get_runs(limit=1)[0]
-    failure = next(e.dagster_event for e in instance.all_logs(run.run_id)
-                   if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE")
-    sensor = build_alerts_sensor("America/Los_Angeles")
-    return sensor(build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=failure,
-                                                  dagster_instance=instance, dagster_run=run).for_run_failure())
 
 
 def test_a_blocked_publish_is_alerted_once_a_night_shown_by_status_and_approved(district, monkeypatch, caplog, capsys):
@@ -140,15 +104,6 @@ def test_no_webhook_means_no_alert_and_a_malformed_one_is_one_sentence(district,
     with pytest.raises(ConfigError) as error:
         OperationsSettings.from_env({"ROSTER_ALERT_WEBHOOK_URL": "hooks.slack.com/services/T000/B000/XXXX"})
     assert "ROSTER_ALERT_WEBHOOK_URL" in str(error.value) and "XXXX" not in str(error.value)
-
-
-def latest_freshness(instance):
-    """The freshness check's latest evaluation of the district (recorded without a run)."""
-    from dagster import AssetCheckKey, AssetKey
-
-    key = AssetCheckKey(AssetKey(["roster", "published"]), "freshness")
-    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
-    return record.event.dagster_event.event_specific_data
 
 
 def test_the_freshness_check_goes_red_with_the_last_failure_and_green_after_a_publish(district, monkeypatch):

@@ -10,8 +10,8 @@ import io
 
 from roster_pipeline.cli.sync import sync
 from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, oid, section
+from roster_pipeline_tests.fixtures.operations import Receiver
 from roster_pipeline_tests.fixtures.warehouses import warehouse_query
-from roster_pipeline_tests.integration.test_operations import Receiver
 
 NEW_SECTIONS = [(21, "Math K - P1", "math", "Kindergarten", 1, [1, 2, 4]), (22, "ELA 1 - P2", "english/language arts",
                 "1", 1, [2, 5]), (24, "Math 12 - P1", "math", "12", 5, [3])]
