@@ -26,10 +26,11 @@ def grade(spec: DistrictSpec, kind: str, index: int, clean: int, per_mille: int)
     return grade_label(clean)
 
 
-def student_dob(spec: DistrictSpec, index: int, grade: int) -> str:
-    """A birth date that fits the grade (M/D/YYYY, as Clever sends it); 1 in 100 impossible."""
+def student_dob(spec: DistrictSpec, index: int, grade: int, year: int = 0) -> str:
+    """A birth date that fits the grade in school year `year` (M/D/YYYY, as Clever sends it; the
+    same every year for the same student); 1 in 100 impossible."""
     roll = spec.h("student", index, "dob") % 1000
-    birth_year = 2026 - 6 - grade + (roll % 2)
+    birth_year = 2026 + year - 6 - grade + (roll % 2)
     return BAD_DOBS[roll % len(BAD_DOBS)] if roll < 10 else f"{1 + roll % 12}/{1 + roll % 28}/{birth_year}"
 
 

@@ -35,9 +35,9 @@ def student(spec: DistrictSpec, index: int, cohort: int, year: int = 0) -> dict:
     student = {
         "school": school, "schools": [school], "sis_id": f"S{index + 100000}",
         "state_id": f"{9000000000 + index}", "student_number": f"{index + 100000}",
-        "dob": dirty_values.student_dob(spec, index, grade), "gender": GENDERS[demo % len(GENDERS)],
+        "dob": dirty_values.student_dob(spec, index, grade, year), "gender": GENDERS[demo % len(GENDERS)],
         "grade": dirty_values.grade(spec, "student", index, grade, 40),
-        "graduation_year": str(2026 + 12 - grade + 1),
+        "graduation_year": str(2026 + year + 12 - grade + 1),
         "race": RACES[demo // 7 % len(RACES)],
         "hispanic_ethnicity": ["Y", "N", "N", ""][demo // 11 % 4],
         "ell_status": ["Y", "N", "N", "N", "N", ""][demo // 13 % 6],

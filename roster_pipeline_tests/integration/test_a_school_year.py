@@ -144,6 +144,7 @@ def test_a_district_through_a_school_year(district, monkeypatch, capsys, tmp_pat
     assert [m["problem"] for m in receiver.bodies] == ["new school year", "blocked"]
     rollover, blocked = receiver.bodies
     assert rollover["district_id"] == district_id and "students" in rollover["reason"]
+    assert f"{name} ({district_id}): new school year. Every section's term starts on or after" in rollover["text"]
     assert all(m["problem"] == "blocked" for m in failing.bodies)
     assert blocked["district_id"] == district_id and f"{name} ({district_id}): publish blocked" in blocked["text"]
     assert f"{school_name}: " in blocked["text"] and f"roster-pipeline approve --district {district_id}" in blocked["text"]

@@ -178,6 +178,8 @@ def test_a_new_school_year_and_reissued_ids_are_served_with_their_events():
         assert grades.count("Kindergarten") > 0.8 * len(grades)
         promoted = [i for i in set(old) & set(new) if old[i]["roles"]["student"]["grade"] == "4"]
         assert promoted and all(new[i]["roles"]["student"]["grade"] == "5" for i in promoted)
+        assert all(new[i]["roles"]["student"][f] == old[i]["roles"]["student"][f] for i in promoted
+                   for f in ("dob", "graduation_year", "sis_id", "state_id"))  # the same person, a year older
         sixth = [i for i in set(old) & set(new) if old[i]["roles"]["student"]["grade"] == "5"]
         assert all(new[i]["roles"]["student"]["school"] != old[i]["roles"]["student"]["school"] for i in sixth)
         enrolled = {s for section in after["sections"].values() for s in section["students"]}

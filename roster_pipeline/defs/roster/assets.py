@@ -227,8 +227,9 @@ def name_run_after_district(context: AssetExecutionContext, wh, district_id: str
 def announce_new_school_year(operations: OperationsSettings, district_id: str, name: str | None, why: str) -> None:
     """Tell people (ROSTER_ALERT_WEBHOOK_URL) that a district rolled over; best effort, never failing the run."""
     if operations.alert_webhook_url is not None:
+        why = why.removeprefix("new school year: ")  # the headline already says so
         post_alert(operations.alert_webhook_url, Alert(
-            district_id, name, "new school year", why,
+            district_id, name, "new school year", why[:1].upper() + why[1:],
             "nothing to do unless the counts look wrong: last year's roster stays in the history tables "
             "(roster.<table>_history), and the school confirmation pages show the new year."))
 
