@@ -186,6 +186,8 @@ def _apply_person_keys(sql: Statements, table: str, entity: str, key: str, param
 def commit_links(sql: Statements, district_id: str, published_at, counts: dict[str, dict[str, int]]) -> int:
     """In the publish's transaction: keep the build's links, and say "Clever id re-issued" in the
     change log instead of "withdrawn" plus "enrolled" (the publish's counts follow). Returns links."""
+    if not table_columns(sql, BUILD_SCHEMA, "identity_matches"):  # a publish without matching (no people)
+        return 0
     d, params = _values(sql, district_id)
     t = placeholder(sql.dialect, "published_at")
     params["published_at"] = published_at

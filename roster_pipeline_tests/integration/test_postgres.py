@@ -66,7 +66,7 @@ def test_duckdb_and_postgres_build_identical_roster_tables(pipeline_env, sandbox
     assert len(on_duckdb["students"]) > 500 and len(on_duckdb["rejected_records"]) > 50
     columns = "select column_name, data_type from information_schema.columns where table_schema = 'roster' " \
               "and table_name = 'students' order by ordinal_position"
-    assert [c for c, _ in warehouse_query(columns)] == ["district_id", "student_id", "school_id", "first_name",
+    assert [c for c, _ in warehouse_query(columns)] == ["district_id", "student_id", "person_key", "school_id", "first_name",
                                                         "last_name", "gender", "birth_date", "state_id", "sis_id",
                                                         "email", "grade", "race", "hispanic_ethnicity"]
     assert dict(warehouse_query(columns))["birth_date"] == "date"
