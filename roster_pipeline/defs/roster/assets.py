@@ -269,12 +269,14 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         changed_sql = {t: changed_condition(c, wh.kind) for t, c in changed_rows.items()}
         name_run_after_district(context, wh, district_id)
         operations = OperationsSettings.from_env()
+        started = time.monotonic()
         with wh.transaction() as sql:
             year = school_year(sql, district_id, operations.school_year_start, datetime.now(timezone.utc))
             matches = identities.match(sql, district_id, changed_sql, year.new_year is not None)
             if any(matches.ambiguous.values()):  # their IDENTITY_AMBIGUOUS records join rejected_records
                 build_model(sql, project, project.models["rejected_records"], district_id,
                             district_rules.sql_parameters(), rows_deleted, plan.incremental)
+        identity_seconds = round(time.monotonic() - started, 3)
         for entity, linked in matches.linked.items():
             if linked or matches.ambiguous[entity]:
                 context.log.info(f"District {district_id}: {linked} re-issued {entity} ids linked to the person they "
@@ -335,6 +337,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         metadata |= {f"{t}_{what}": MetadataValue.int(c[what]) for t, c in counts.items() for what in COUNTED if what in c}
         metadata |= timings  # the publish's seconds, and the history's part of them
         metadata |= {f"{entity}_ids_reissued": MetadataValue.int(n) for entity, n in matches.linked.items() if n}
+        metadata["identity_seconds"] = identity_seconds  # matching new ids to people who left
         if year.new_year:
             metadata["new_school_year"] = MetadataValue.text(f"{year.new_year}. By school: {counts_by_school}")
             context.log.info(f"District {district_id}: {year.new_year}; published without the mass-change guard's "
