@@ -14,7 +14,10 @@ so the table exists with its columns and `clear_emptied_tables` can clear stale 
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import time
+from pathlib import Path
 from typing import Iterator
 
 import dlt
@@ -139,6 +142,30 @@ def raw_tables() -> list[str]:
     return [*TABLES, *SECTION_PAIR_TABLES]
 
 
+def discard_unfinished_loads(pipeline: dlt.Pipeline) -> list[str]:
+    """Throw away what a killed load left in the district's dlt folder; what was discarded.
+
+    A sync killed after dlt extracted or normalized a package leaves it pending, and dlt's
+    `run()` then loads that stale package *instead of* the data it is given (and returns as if
+    done): the next sync would publish the killed run's (maybe days old) data, with its event
+    cursor. A pending package is aborted instead (dlt restores its local state from before it;
+    an aborted package never records a completed load, so its state never becomes the stored
+    cursor); the next load pages Clever again. A sync killed while paging leaves an extract
+    folder dlt never reuses (`normalize/<16 hex>`); it is removed. Each district has its own
+    pipeline folder and one run at a time, so nothing here belongs to a live run.
+    Needs the warehouse (an abort finishes through dlt's loader): call it during a turn.
+    """
+    discarded = []
+    if pipeline.has_pending_data:
+        discarded += [f"pending package {p}" for p in (*pipeline.list_extracted_load_packages(),
+                                                      *pipeline.list_normalized_load_packages())]
+        pipeline.abort_packages()
+    normalize = Path(pipeline.working_dir) / "normalize"
+    for folder in normalize.glob("*"):
+        if folder.is_dir() and re.fullmatch(r"[0-9a-f]{16}", folder.name):
+            shutil.rmtree(folder, ignore_errors=True)
+            discarded.append(f"unfinished extract {folder.name}")
+    return discarded
 
 
 def clear_emptied_tables(pipeline: dlt.Pipeline, district_id: str) -> list[str]:

@@ -13,13 +13,22 @@ cannot hold it back: before each district, `sync_in_process` (the batch's and th
 until no other run of that district is in progress. The other way round the queue does the work:
 the in-process run carries `dagster/partition` while it is in progress, so the daemon keeps a
 queued run of the same district (a sensor's, a UI launch) waiting until it ends.
+
+A process killed outright (SIGKILL, the OOM killer, a lost node) cannot mark its run failed: the
+run stays STARTED in the instance and would hold its district for good. So each in-process run
+is tagged with the process executing it (`roster/process`), and a run whose process is gone from
+this machine is marked failed, and its pool slots freed, instead of being waited for (see
+`release_dead_runs`).
 """
 
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dagster import (
     Config,
@@ -54,7 +63,55 @@ IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunSt
 # A district's run takes minutes; one still "in progress" after an hour has most likely died
 # without a word (a killed process): the district is skipped, never run beside it.
 DISTRICT_WAIT_SECONDS = 3600
+# The process executing an in-process run: "host:boot id:pid:start ticks" (see `this_process`).
+PROCESS_TAG = "roster/process"
 logger = logging.getLogger(__name__)
+
+
+def _start_ticks(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, from /proc); None if it is gone or a zombie,
+    "-" where /proc is missing (then only the pid is checked)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if not Path("/proc/self/stat").exists():  # no /proc (macOS): is the pid alive at all?
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return None
+            except PermissionError:
+                pass
+            return "-"
+        return None
+    state, *rest = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is field 3, starttime field 22
+    return None if state in ("Z", "X") else rest[18]
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "-"
+
+
+def this_process() -> str:
+    """This process's identity, unambiguous on its machine: a reused pid has another start time."""
+    return f"{socket.gethostname()}:{_boot_id()}:{os.getpid()}:{_start_ticks(os.getpid())}"
+
+
+def process_gone(identity: str) -> bool:
+    """Whether the process a `roster/process` tag names has ended (False when it is another
+    machine's, or this machine rebooted: we cannot tell, so the run is waited for as before)."""
+    try:
+        host, boot, pid, ticks = identity.rsplit(":", 3)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    if boot != _boot_id():
+        return boot != "-"  # the machine restarted since: every process of that boot is gone
+    now = _start_ticks(int(pid))
+    return now is None or (ticks != "-" and now != ticks)
 
 
 @dataclass
@@ -79,6 +136,33 @@ def root_cause(error) -> str:
     return error.message.strip().splitlines()[-1]
 
 
+def release_dead_runs(instance, district_id: str, log: Callable[[str], None] | None = None) -> list[str]:
+    """Mark failed the district's in-progress runs whose executing process has died; their ids.
+
+    A killed sync leaves its run STARTED forever (nothing is left to say otherwise), and that run
+    would keep every later run of the district waiting (`wait_for_district`, the queue's
+    one-run-per-district limit). Only runs tagged `roster/process` by `sync_in_process` are
+    judged, and only from the machine that ran them; other runs are left to Dagster's run monitoring.
+    """
+    released = []
+    for record in instance.get_run_records(RunsFilter(statuses=IN_PROGRESS, tags={PARTITION_TAG: district_id})):
+        run = record.dagster_run
+        identity = run.tags.get(PROCESS_TAG)
+        if identity and process_gone(identity):
+            message = (f"The process that ran this run (pid {identity.rsplit(':', 2)[-2]} on {identity.split(':')[0]}) "
+                       "ended without finishing it (killed); marked failed so that the district can sync again.")
+            instance.report_run_failed(run, message)
+            # Its steps' pool slots (the warehouse pool) stay claimed too until freed: two killed
+            # runs would block every later step of that pool. Dagster's daemon frees them for the
+            # runs it monitors; nobody does for a run executed in a process that died.
+            if instance.event_log_storage.supports_global_concurrency_limits:
+                instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            (log or logger.warning)(f"District {district_id}: run {run.run_id} was left in progress by a killed "
+                                    "process; marked failed.")
+            released.append(run.run_id)
+    return released
+
+
 def run_holding_district(instance, district_id: str) -> str | None:
     """The id of a run of the district that is in progress, if any (whoever launched it)."""
     records = instance.get_run_records(RunsFilter(statuses=IN_PROGRESS, tags={PARTITION_TAG: district_id}), limit=1)
@@ -89,12 +173,14 @@ def wait_for_district(instance, district_id: str, *, timeout: float = DISTRICT_W
                       log: Callable[[str], None] | None = None) -> str | None:
     """Wait until no run of the district is in progress; None then, else the run still holding it."""
     deadline = time.monotonic() + timeout
+    release_dead_runs(instance, district_id, log)
     holder = run_holding_district(instance, district_id)
     if holder is not None:
         (log or logger.warning)(f"District {district_id}: run {holder} of it is in progress; waiting for it to end "
                                 f"(up to {timeout / 60:.0f} min).")
     while holder is not None and time.monotonic() < deadline:
         time.sleep(poll)
+        release_dead_runs(instance, district_id, log)  # the holder may be killed while we wait
         holder = run_holding_district(instance, district_id)
     return holder
 
@@ -110,7 +196,7 @@ def sync_in_process(district_job, instance, district_id: str, *, incremental: bo
             f"run {holder} of the district was still in progress after {wait_seconds / 60:.0f} min, so it was not "
             "synced beside it (if that run is dead, mark it failed or terminate it in the UI)."])
     result = district_job.execute_in_process(
-        partition_key=district_id, instance=instance, raise_on_error=False, tags=tags,
+        partition_key=district_id, instance=instance, raise_on_error=False, tags={**tags, PROCESS_TAG: this_process()},
         run_config={**QUIET_CONSOLE, **sync_run_config(incremental)},
     )
     outcome = DistrictOutcome(district_id, result.run_id, result.success, time.monotonic() - started,

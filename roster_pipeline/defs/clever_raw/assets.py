@@ -31,7 +31,13 @@ from roster_pipeline.clever.events import (
     stored_cursor,
 )
 from roster_pipeline.clever.settings import RAW_DATASET
-from roster_pipeline.clever.source import PROGRESS_LOGGER, clear_emptied_tables, clever_source, raw_tables
+from roster_pipeline.clever.source import (
+    PROGRESS_LOGGER,
+    clear_emptied_tables,
+    clever_source,
+    discard_unfinished_loads,
+    raw_tables,
+)
 from roster_pipeline.defs.constants import OWNER, RAW_GROUP, WAREHOUSE_POOL
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import CleverResource, WarehouseResource
@@ -169,6 +175,11 @@ def build_clever_raw_assets(warehouse: Warehouse):
         district_id = context.partition_key
         wh = warehouse.warehouse()
         pipeline = wh.raw_pipeline(district_id)
+        with wh.turn():  # before the cursor is read: a killed run's package holds a cursor never loaded
+            discarded = discard_unfinished_loads(pipeline)
+        if discarded:
+            context.log.warning(f"District {district_id}: a killed sync left {', '.join(discarded)}; discarded "
+                                "(this run loads from Clever afresh).")
         token = clever.token_for(district_id)
         try:
             with clever.client_for(district_id, token) as client, progress_in_run_log():
