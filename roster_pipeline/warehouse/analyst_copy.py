@@ -26,9 +26,10 @@ def refresh_analyst_file(warehouse: Warehouse) -> Path:
     """Copy every published table into a new file, then atomically replace the analysts' file."""
     target = analyst_file(warehouse)
     fresh = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    for leftover in (fresh, Path(f"{fresh}.wal")):
-        leftover.unlink(missing_ok=True)
-    with warehouse.connect() as conn:
+    with warehouse.connect() as conn:  # holds the warehouse file's lock: no other refresh runs meanwhile
+        # A refresh killed half way (SIGKILL, power loss) left its copy behind; nobody else will finish it.
+        for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
+            leftover.unlink(missing_ok=True)
         tables = [r[0] for r in conn.execute(
             "select table_name from information_schema.tables where table_schema = ? and table_catalog = current_database()",
             [PUBLISHED_SCHEMA]).fetchall()]
@@ -40,5 +41,5 @@ def refresh_analyst_file(warehouse: Warehouse) -> Path:
                 conn.execute(f"create table analysts.{PUBLISHED_SCHEMA}.{table} as select * from {PUBLISHED_SCHEMA}.{table}")
         finally:
             conn.execute("detach analysts")
-    os.replace(fresh, target)
+        os.replace(fresh, target)
     return target

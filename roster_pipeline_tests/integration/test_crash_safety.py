@@ -329,6 +329,7 @@ def kill_through_a_day(killed: Killed, clean: Clean, monkeypatch, points: list[K
     killed.sync(*options)
     unlike = differences(killed.contents(), new)
     assert not unlike, f"after the kills, the next sync differs from a clean one in {unlike}"
+    assert not list(killed.data.glob(".*.tmp*")), "a killed analysts' copy was left behind"
     return landed
 
 

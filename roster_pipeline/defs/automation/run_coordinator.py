@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dagster import DagsterRun, QueuedRunCoordinator, SubmitRunContext
 
+from roster_pipeline.defs.automation.batch import release_dead_runs
 from roster_pipeline.defs.constants import (
     DISTRICT_SYNC_JOB,
     DISTRICT_TAG,
@@ -35,6 +36,11 @@ class RosterRunCoordinator(QueuedRunCoordinator):
         missing = self.missing_tags(context)
         if missing:
             self._instance.add_run_tags(context.dagster_run.run_id, missing)
+        district = context.dagster_run.tags.get(PARTITION_TAG)
+        if district and project_job(context) is not None:
+            # A command-line sync killed mid-run left its run STARTED: it would hold the district's
+            # one-run limit until the next nightly or command-line sync of the district noticed.
+            release_dead_runs(self._instance, district)
         return super().submit_run(context)  # queues the run and returns it reloaded, tags included
 
     @staticmethod
