@@ -109,46 +109,67 @@ def match(sql: Statements, district_id: str, changed: dict[str, str], new_school
     return Matches(linked, ambiguous)
 
 
+def _stage(sql: Statements, name: str, select: str, params: dict) -> int:
+    """A temporary table of the query's rows (analyzed on Postgres, whose autovacuum never does it
+    for temporary tables: with a guess of one row, the plans were nested loops); returns its rows."""
+    sql.execute(f"drop table if exists {name}")
+    sql.execute(f"create temporary table {name} as {select}", params)
+    if sql.dialect == "postgres":
+        sql.execute(f"analyze {name}")
+    return sql.execute(f"select count(*) from {name}").fetchone()[0]
+
+
 def _candidate_pairs(sql: Statements, table: str, entity: str, key: str, has_birth_date: bool, params: dict,
                      changed: str | None, new_school_year: bool) -> list[tuple]:
     """(new id, old id, matched_on, old person_key, contradiction) for every new id that shares a
-    sis_id or state_id with someone who left (in this sync, or earlier and never linked)."""
+    sis_id or state_id with someone who left (in this sync, or earlier and never linked).
+
+    Ids are compared as sets (EXCEPT: hashed or sorted, never row by row), and the two match
+    columns are joined separately (an OR condition cannot be hashed).
+    """
     d = placeholder(sql.dialect, "district_id")
-    build, published = f"{BUILD_SCHEMA}.{table}", f"{PUBLISHED_SCHEMA}.{table}"
+    build, published, history = f"{BUILD_SCHEMA}.{table}", f"{PUBLISHED_SCHEMA}.{table}", history_table(table)
     narrow = f" and ({changed})" if changed else ""
+    build_ids, published_ids = (f"select {key} from {relation} where district_id = {d}{narrow}"
+                                for relation in (build, published))
+    if not _stage(sql, "identity_new_ids", f"{build_ids} except {published_ids}", params):
+        return []  # nobody new: nothing to match (most nights)
+    _stage(sql, "identity_gone_ids", f"{published_ids} except {build_ids}", params)
     dob = "birth_date" if has_birth_date else "cast(null as date)"
-    new = (f"select {key} as id, nullif(sis_id, '') as sis_id, nullif(state_id, '') as state_id, {dob} as birth_date, "
-           f"school_id from {build} as b where district_id = {d}{narrow} and not exists "
-           f"(select 1 from {published} as p where p.district_id = {d} and p.{key} = b.{key})")
-    gone = (f"select {key} as id, nullif(sis_id, '') as sis_id, nullif(state_id, '') as state_id, {dob} as birth_date, "
-            f"school_id, coalesce(person_key, {key}) as person_key, true as same_sync from {published} as p "
-            f"where district_id = {d}{narrow} and not exists "
-            f"(select 1 from {build} as b where b.district_id = {d} and b.{key} = p.{key})")
-    sources = [gone]
-    history = history_table(table)
+    values = f"nullif(sis_id, '') as sis_id, nullif(state_id, '') as state_id, {dob} as birth_date, school_id"
+    _stage(sql, "identity_new", f"select {key} as id, {values} from {build} as b where district_id = {d} "
+                                f"and {key} in (select * from identity_new_ids)", params)
+    left = [f"select {key} as id, {values}, coalesce(person_key, {key}) as person_key, true as same_sync "
+            f"from {published} where district_id = {d} and {key} in (select * from identity_gone_ids)"]
     if table_columns(sql, PUBLISHED_SCHEMA, f"{table}_history"):  # left earlier: their last version
-        sources.append(f"""
+        left.append(f"""
             select id, sis_id, state_id, birth_date, school_id, person_key, false as same_sync from (
-                select {key} as id, nullif(sis_id, '') as sis_id, nullif(state_id, '') as state_id,
-                       {dob} as birth_date, school_id, coalesce(person_key, {key}) as person_key,
+                select {key} as id, {values}, coalesce(person_key, {key}) as person_key,
                        row_number() over (partition by {key} order by valid_from desc) as latest
                 from {history} as h
                 where district_id = {d} and valid_to is not null
-                  and (nullif(sis_id, '') in (select sis_id from new_ids) or
-                       nullif(state_id, '') in (select state_id from new_ids))
+                  and (nullif(sis_id, '') in (select sis_id from identity_new) or
+                       nullif(state_id, '') in (select state_id from identity_new))
                   and not exists (select 1 from {published} as p where p.district_id = {d} and p.{key} = h.{key})
                   and not exists (select 1 from {LINKS} as l where l.district_id = {d} and l.entity = '{entity}'
                                   and l.old_id = h.{key})) as versions
             where latest = 1""")
+    _stage(sql, "identity_left", " union all ".join(left), params)
     school_differs = "false" if new_school_year else "o.same_sync and n.school_id is distinct from o.school_id"
-    return sql.execute(f"""
-        with new_ids as ({new}), left_ids as ({' union all '.join(sources)})
-        select n.id, o.id, case when n.sis_id = o.sis_id then 'sis_id' else 'state_id' end, o.person_key,
+    matched = [f"""
+        select n.id, o.id, '{column}', o.person_key,
                case when n.birth_date <> o.birth_date then 'another birth date'
                     when {school_differs} then 'another school' end
-        from new_ids as n join left_ids as o on (n.sis_id = o.sis_id or n.state_id = o.state_id)
-            and n.id <> o.id  -- an id that comes back is simply back: nothing was re-issued
-        order by 1, 2""", params).fetchall()
+        from identity_new as n join identity_left as o on n.{column} = o.{column}
+        where n.id <> o.id"""  # an id that comes back is simply back: nothing was re-issued
+               for column in ("sis_id", "state_id")]
+    pairs = sql.execute(" union all ".join(matched) + " order by 1, 2, 3").fetchall()
+    for name in ("identity_new_ids", "identity_gone_ids", "identity_new", "identity_left"):
+        sql.execute(f"drop table if exists {name}")
+    unique = {}  # (new, old) matched on both columns: once, on sis_id (sorted first)
+    for pair in pairs:
+        unique.setdefault(pair[:2], pair)
+    return list(unique.values())
 
 
 def _one_to_one(pairs: list[tuple]) -> tuple[dict[str, tuple[str, str, str]], dict[str, tuple[list[str], str]]]:
