@@ -32,7 +32,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,6 @@ from roster_pipeline.cli.sync import sync
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.fixtures.services import CLEVER_VARS
-from roster_pipeline_tests.fixtures.warehouses import POSTGRES
 
 STUDENTS = 20_000
 SEED = 23
@@ -288,25 +286,6 @@ class Killed(Installation):
             assert pending, f"{point.phase}: dlt had finished loading before the kill"
         return (f"{point.phase}: killed {delay:.2f}s after '{point.anchor}'; run {status}, last event "
                 f"{kind(last) or 'log'} {(last.user_message or '')[:70]!r}; dlt pending: {pending or 'none'}")
-
-
-@pytest.fixture
-def twin_warehouses(request):
-    """Two warehouses of one kind: None for DuckDB (each installation's own file), else two Postgres URLs."""
-    if request.param == "duckdb":
-        yield [None, None]
-        return
-    names = [f"roster_test_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    admin = psycopg2.connect(f"{POSTGRES}/postgres")
-    admin.autocommit = True
-    for name in names:
-        admin.cursor().execute(f"create database {name}")
-    try:
-        yield [f"{POSTGRES}/{name}" for name in names]
-    finally:
-        for name in names:
-            admin.cursor().execute(f"drop database if exists {name} with (force)")
-        admin.close()
 
 
 def kill_through_a_day(killed: Killed, clean: Clean, monkeypatch, points: list[KillPoint], *options: str) -> list[str]:

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import io
 import random
-import uuid
 
 import httpx
-import psycopg2
 import pytest
 
 from roster_pipeline.cli.dagster_home import LOCAL_INSTANCE_YAML
@@ -24,7 +22,7 @@ from roster_pipeline.cli.sync import sync
 from roster_pipeline.modeling.rules import DEFAULT_RULES_PATH
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline_tests.fixtures.warehouses import POSTGRES, WAREHOUSE_KINDS, point_at, warehouse_query
+from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, point_at, warehouse_query
 
 DAYS = 10
 SEED = 19
@@ -93,25 +91,6 @@ class Installation:
         with DagsterInstance.get() as instance:
             run = instance.get_runs(limit=1)[0]
             return "\n".join(e.message for e in instance.all_logs(run.run_id) if e.message)
-
-
-@pytest.fixture
-def twin_warehouses(request):
-    """Two warehouses of one kind: None for DuckDB (each installation's own file), else two Postgres URLs."""
-    if request.param == "duckdb":
-        yield [None, None]
-        return
-    names = [f"roster_test_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    admin = psycopg2.connect(f"{POSTGRES}/postgres")
-    admin.autocommit = True
-    for name in names:
-        admin.cursor().execute(f"create database {name}")
-    try:
-        yield [f"{POSTGRES}/{name}" for name in names]
-    finally:
-        for name in names:
-            admin.cursor().execute(f"drop database if exists {name} with (force)")
-        admin.close()
 
 
 @pytest.mark.parametrize("twin_warehouses", WAREHOUSE_KINDS, indirect=True)
