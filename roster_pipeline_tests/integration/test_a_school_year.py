@@ -17,19 +17,13 @@ from dagster import DagsterInstance
 
 from roster_pipeline.cli import main
 from roster_pipeline.cli.sync import sync
-from roster_pipeline.sandbox.districts import SandboxData
-from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.fixtures.operations import Receiver, evaluate_sensor, latest_freshness
-from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, point_at, warehouse_query
+from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
 
 
 @pytest.fixture
-def district(tmp_path, monkeypatch, warehouse_env):
-    server = start_sandbox(SandboxData(seed=23, districts=1, students=700))
-    point_at(server, tmp_path, monkeypatch)
-    yield server
-    server.shutdown()
-    server.server_close()
+def district(own_sandbox, warehouse_env):
+    return own_sandbox(seed=23, students=700)
 
 
 def synced(expected: int = 0, **options) -> str:

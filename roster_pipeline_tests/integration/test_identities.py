@@ -14,18 +14,12 @@ import httpx
 import pytest
 
 from roster_pipeline.cli.sync import sync
-from roster_pipeline.sandbox.districts import SandboxData
-from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, point_at, warehouse_query
+from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
 
 
 @pytest.fixture
-def district(tmp_path, monkeypatch, warehouse_env):
-    server = start_sandbox(SandboxData(seed=31, districts=1, students=900))
-    point_at(server, tmp_path, monkeypatch)
-    yield server
-    server.shutdown()
-    server.server_close()
+def district(own_sandbox, warehouse_env):
+    return own_sandbox(seed=31, students=900)
 
 
 def synced(**options) -> None:

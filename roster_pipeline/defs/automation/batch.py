@@ -100,8 +100,9 @@ def this_process() -> str:
 
 
 def process_gone(identity: str) -> bool:
-    """Whether the process a `roster/process` tag names has ended (False when it is another
-    machine's, or this machine rebooted: we cannot tell, so the run is waited for as before)."""
+    """Whether the process a `roster/process` tag names has ended: True when this machine has
+    rebooted since it started; False when it is another machine's (we cannot tell, so the run is
+    waited for as before)."""
     try:
         host, boot, pid, ticks = identity.rsplit(":", 3)
     except ValueError:
