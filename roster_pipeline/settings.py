@@ -6,6 +6,7 @@ directory may set them (python-dotenv, never overriding the real environment).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -113,11 +114,42 @@ def warehouse_url(env: Mapping[str, str] | None = None) -> str:
     raise ConfigError(f"ROSTER_WAREHOUSE has the unknown scheme {scheme!r}; use duckdb:/// or postgresql://.")
 
 
+def _is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or localhost (urlsplit gives the host lower-cased, without brackets)."""
+    if host in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    """An https URL; plain http only to this machine (the sandbox), as it would carry tokens and secrets in clear."""
     value = (env.get(name) or default).rstrip("/")
-    if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- a port that is not a number raises here, not at the first request
+    except ValueError:
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(f"{name} must use https (plain http is only allowed to localhost), got {value!r}.")
     return value
+
+
+def clever_max_objects_per_collection(env: Mapping[str, str] | None = None) -> int:
+    """CLEVER_MAX_OBJECTS_PER_COLLECTION: a collection paging past this many objects is an error (default 5,000,000).
+
+    A server handing out fresh cursors forever would otherwise be paged all night; the largest
+    districts hold about a million students.
+    """
+    env = os.environ if env is None else env
+    raw = (env.get("CLEVER_MAX_OBJECTS_PER_COLLECTION") or "5000000").strip().replace("_", "")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"CLEVER_MAX_OBJECTS_PER_COLLECTION must be a whole number of objects, got {raw!r}.")
+    return int(raw)
 
 
 @dataclass(frozen=True)
