@@ -23,6 +23,7 @@ from roster_pipeline.settings import (
     OperationsSettings,
     data_dir,
     history_retention_days,
+    keep_files_private,
     load_dotenv,
     warehouse_url,
 )
@@ -31,6 +32,7 @@ from roster_pipeline.warehouse.connection import Warehouse
 
 def build_definitions() -> Definitions:
     load_dotenv()
+    keep_files_private()  # the code server and every run it starts write rosters: owner-only (settings.py)
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
     rules_path = os.environ.get("ROSTER_RULES") or None
     RulesProfile.load(rules_path)  # a malformed rules file stops loading here, not mid-run

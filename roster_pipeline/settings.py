@@ -42,6 +42,24 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("ROSTER_DATA_DIR") or Path.cwd() / "data").resolve()
 
 
+PRIVATE_UMASK = 0o077  # files 0600, folders 0700: rosters are their owner's alone unless shared on purpose
+GROUP_READABLE_FILE = 0o640  # what is written for a group of readers (the analysts' copy): see the README
+
+
+def keep_files_private(env: Mapping[str, str] | None = None) -> None:
+    """Everything this process writes from now on is readable by its owner only, and so is the data folder.
+
+    The warehouse file, the analysts' copy, dlt's folders and the school pages all hold student
+    records; a umask covers every writer at once (DuckDB, dlt, SQLite, our own files), where a
+    chmod after each write would leave a window and miss the files a library creates. A data
+    folder an older version created 0755 is narrowed here too.
+    """
+    os.umask(PRIVATE_UMASK)
+    folder = data_dir(env)
+    if folder.is_dir() and folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)
+
+
 def validate_clever_id(value: str, what: str, source: str) -> str:
     """A Clever object id (`what`: "district", "school", ...) given by `source`, or one sentence naming both.
 

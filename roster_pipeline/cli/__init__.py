@@ -15,7 +15,7 @@ import sys
 
 from roster_pipeline.clever.client import CleverAPIError
 from roster_pipeline.cli import maintenance, operations, sandbox, sync
-from roster_pipeline.settings import RosterError, load_dotenv
+from roster_pipeline.settings import RosterError, keep_files_private, load_dotenv
 
 
 def interruptible() -> None:
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     """The `roster-pipeline` command: parse the arguments, run one command, return its exit code."""
     load_dotenv()
     interruptible()
+    keep_files_private()  # before any command writes: warehouse, dlt folders, Dagster home, pages
     parser = argparse.ArgumentParser(prog="roster-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -53,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     p_approve.add_argument("--all-blocked", action="store_true", help="approve every blocked district")
     p_approve.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
 
-    p_forget = commands.add_parser("forget", help="delete a district's rows from every table (after de-authorization)")
+    p_forget = commands.add_parser("forget", help="remove every trace of a district (after de-authorization)")
     p_forget.add_argument("--district", required=True, metavar="ID")
+    p_forget.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
 
     commands.add_parser("grants", help="create the Postgres reader roles and grant them the roster tables")
 
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grants":
             return maintenance.grants()
         if args.command == "forget":
-            return maintenance.forget(args.district)
+            return maintenance.forget(args.district, args.yes)
         if args.command == "report":
             return maintenance.report(args.district, args.school)
         if args.command == "dictionary":

@@ -1,37 +1,67 @@
 """Maintenance commands: forget a district, grant reader roles, regenerate reports and the data dictionary.
 
-`forget` is what a district's de-authorization requires (every row and the Dagster partition
-gone); `grants` sets up the Postgres reader roles; `report` and `dictionary` regenerate the
+`forget` is what a district's de-authorization requires (every trace of it under the data folder,
+the reports folder and DAGSTER_HOME gone); `grants` sets up the Postgres reader roles; `report` and `dictionary` regenerate the
 school confirmation pages and docs/data_dictionary.md on demand.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 from roster_pipeline.cli.dagster_home import ensure_dagster_home
 from roster_pipeline.settings import ConfigError, data_dir, validate_clever_id, validate_district_id
 
+PARTITION_TAG = "dagster/partition"  # the tag Dagster puts on a partition's runs
 
-def forget(district_id: str, out=None) -> int:
-    """Delete every row of a district (raw, build, published, dlt state) and its partition."""
+
+def forget(district_id: str, yes: bool = False, out=None, ask=input) -> int:
+    """Remove every trace of a district: warehouse rows, the readers' copies, dlt's folder, its school
+    pages, and its runs and partition in the Dagster instance; asks first unless `yes`."""
     out = out or sys.stdout
+    validate_district_id(district_id, "--district")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("forget deletes a district's every record: confirm on a terminal, or pass --yes.")
+        answer = ask(f"Forget district {district_id}: its rows in every table, its school pages, its dlt folder "
+                     "and its runs in the Dagster instance? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing removed.", file=out)
+            return 1
     ensure_dagster_home()
-    from dagster import DagsterInstance
+    from dagster import DagsterInstance, RunsFilter
 
     from roster_pipeline.defs.constants import DISTRICT_PARTITIONS_NAME
+    from roster_pipeline.modeling.project import sql_project
+    from roster_pipeline.reports.school_reports import reports_dir
     from roster_pipeline.settings import warehouse_url
+    from roster_pipeline.warehouse.analyst_copy import refresh_analyst_file
     from roster_pipeline.warehouse.connection import Warehouse
 
-    validate_district_id(district_id, "--district")
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
     deleted = warehouse.forget_district(district_id)
+    for table, rows in sorted(deleted.items()):
+        if rows:
+            print(f"  {table}: {rows} rows deleted", file=out)
+    if warehouse.kind == "duckdb":
+        refresh_analyst_file(warehouse, sql_project().access_classes)
+        print(f"  the warehouse file was rewritten without the deleted rows, and the readers' copies "
+              f"({warehouse.analyst_path.name}, {warehouse.demographics_path.name}) refreshed", file=out)
+    pages = reports_dir() / district_id
+    if pages.is_dir():
+        files = sum(1 for p in pages.rglob("*") if p.is_file())
+        shutil.rmtree(pages)
+        print(f"  {pages}: {files} school pages and CSVs removed", file=out)
     with DagsterInstance.get() as instance:
+        runs = instance.get_run_ids(RunsFilter(tags={PARTITION_TAG: district_id}))
+        for run_id in runs:  # each run's event log and captured output go with it
+            instance.delete_run(run_id)
+            instance.compute_log_manager.delete_logs(prefix=[run_id])
         if instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id):
             instance.delete_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id)
-    for table, rows in sorted(deleted.items()):
-        print(f"  {table}: {rows} rows deleted", file=out)
-    print(f"District {district_id} forgotten: {sum(deleted.values())} rows deleted, partition removed.", file=out)
+    print(f"  Dagster instance: {len(runs)} runs with their logs deleted, partition removed", file=out)
+    print(f"District {district_id} forgotten: {sum(deleted.values())} rows deleted.", file=out)
     return 0
 
 
@@ -40,12 +70,13 @@ def grants(out=None) -> int:
     out = out or sys.stdout
     from roster_pipeline.settings import warehouse_url
     from roster_pipeline.warehouse.connection import Warehouse
+    from roster_pipeline.modeling.project import sql_project
     from roster_pipeline.warehouse.grants import setup_grants
 
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
     if warehouse.kind != "postgres":
         raise ConfigError("ROSTER_WAREHOUSE points at DuckDB; access roles need a Postgres warehouse.")
-    for role, tables in setup_grants(warehouse).items():
+    for role, tables in setup_grants(warehouse, sql_project().access_classes).items():
         print(f"{role}: select on {', '.join(tables) or '(no roster tables yet)'}", file=out)
     return 0
 

@@ -36,6 +36,7 @@ def _sql_dir() -> Path:
 SQL_DIR = _sql_dir()
 LAYERS = ("staging", "intermediate", "marts")
 RULE_TABLES = ("rules_grades", "rules_subject_names", "rules_subjects_kept", "rules_school_scope")
+ACCESS_CLASSES = ("reader", "demographics")  # meta.access of a published table: see access_classes
 
 
 @dataclass
@@ -178,6 +179,28 @@ class SqlProject:
                                                   "columns": {c["name"]: c for c in t.get("columns", [])}}
                                       for t in s.get("tables", [])}
         return sources
+
+    @cached_property
+    def access_classes(self) -> dict[str, str]:
+        """Published table → who may read it (`meta.access` in the marts' yml): `reader` or `demographics`.
+
+        A table with history passes its class to `<table>_history`; the publish step's own tables
+        are listed under `published_tables`. Grants and the DuckDB copies give a table only to its
+        class, so a table missing here is readable by nobody (an allow-list, not a deny-list).
+        """
+        classes: dict[str, str] = {}
+        for path, content in self._yml:
+            entries = [(m, m.get("meta") or {}) for m in content.get("models") or [] if m["name"] in self.models
+                       and self.models[m["name"]].layer == "marts"]
+            entries += [(t, t.get("meta") or {}) for t in content.get("published_tables") or []]
+            for entry, meta in entries:
+                access = meta.get("access")
+                if access not in ACCESS_CLASSES:
+                    raise ValueError(f"{path.name}: {entry['name']} needs meta.access, one of {', '.join(ACCESS_CLASSES)}")
+                classes[entry["name"]] = access
+                if meta.get("history") is not None:
+                    classes[f"{entry['name']}_history"] = access
+        return classes
 
     def build_order(self) -> list[SqlModel]:
         """Every model after the models it refers to (rule tables are written before any model)."""

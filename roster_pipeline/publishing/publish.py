@@ -172,7 +172,7 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
         from roster_pipeline.warehouse.grants import apply_grants, roles_exist
 
         if roles_exist(sql):  # a table created just now gets its readers too, in the same transaction
-            apply_grants(sql)
+            apply_grants(sql, project.access_classes)
     if timings is not None:
         timings.update(publish_seconds=round(time.monotonic() - started, 3),
                        history_seconds=round(keeping_history.seconds, 3))

@@ -67,6 +67,12 @@ class Warehouse:
         return path.with_name(f"{path.stem}_for_analysts.duckdb")
 
     @property
+    def demographics_path(self) -> Path:
+        """The DuckDB copy of the `demographics` tables, for the people allowed to see them (analyst_copy.py)."""
+        path = self.duckdb_path
+        return path.with_name(f"{path.stem}_demographics.duckdb")
+
+    @property
     def placeholder(self) -> str:
         """The DB-API parameter marker of the warehouse's driver."""
         return "?" if self.kind == "duckdb" else "%s"
@@ -215,7 +221,27 @@ class Warehouse:
                 sql.execute(f"delete from {RAW_DATASET}._dlt_pipeline_state where pipeline_name = {p}",
                             [f"clever_{district_id}"])
         shutil.rmtree(self.dlt_dir / f"clever_{district_id}", ignore_errors=True)
+        if self.kind == "duckdb":
+            self.rewrite_duckdb_file()
         return deleted
+
+    def rewrite_duckdb_file(self) -> None:
+        """Copy the DuckDB warehouse into a new file and put it in place of the old one.
+
+        A delete only marks DuckDB's blocks free: the deleted rows' bytes stay in the file until
+        something overwrites them. After `forget`, nothing of the district may stay on disk, so
+        the file is rewritten from what is left (`COPY FROM DATABASE`: tables, views, data).
+        """
+        fresh = self.duckdb_path.with_name(f".{self.duckdb_path.name}.{os.getpid()}.rewrite")
+        fresh.unlink(missing_ok=True)
+        with self.connect() as conn:  # the turn stays held until the new file is in place
+            name = conn.execute("select current_database()").fetchone()[0]
+            conn.execute(f"attach '{str(fresh).replace(chr(39), chr(39) * 2)}' as rewritten")
+            conn.execute(f'copy from database "{name}" to rewritten')
+            conn.execute("detach rewritten")
+            conn.close()
+            os.replace(fresh, self.duckdb_path)
+            Path(f"{self.duckdb_path}.wal").unlink(missing_ok=True)  # the old file's log, if any
 
     def raw_row_counts(self, district_id: str, tables: list[str]) -> dict[str, int]:
         """Rows per raw table for one district (0 for a table that does not exist yet)."""

@@ -300,7 +300,7 @@ def test_events_sensor_brings_sandbox_changes_to_the_clean_tables(pipeline_env, 
 def test_forget_removes_a_district_everywhere(dirty, capsys):
     _, data_dir = dirty
     synced()
-    assert main(["forget", "--district", DISTRICT_ID]) == 0
+    assert main(["forget", "--district", DISTRICT_ID, "--yes"]) == 0
     assert "forgotten" in capsys.readouterr().out
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         tables = con.execute("select table_schema, table_name from information_schema.columns "

@@ -207,6 +207,6 @@ def test_changes_reach_the_school_pages_and_history_is_trimmed_and_forgotten(sch
     assert warehouse_query("select count(*) from roster.students_history where valid_to is null") == [(open_before,)]
 
     # forget --district removes the district's history, change log and publishes too.
-    assert main(["forget", "--district", district]) == 0
+    assert main(["forget", "--district", district, "--yes"]) == 0
     for table in ("students_history", "enrollments_history", "demographics_history", "roster_changes", "publishes"):
         assert warehouse_query(f"select count(*) from roster.{table}") == [(0,)], table

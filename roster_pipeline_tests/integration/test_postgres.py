@@ -104,6 +104,13 @@ def test_reader_roles_keep_demographics_and_raw_data_away(pipeline_env, sandbox,
         for user in (analyst, counselor):
             assert not can_read(user, "clever_raw.students")
             assert not can_read(user, "roster_build.students")
+        # An allow-list: a table nobody classified (meta.access) stays private through the next publish.
+        admin.cursor().execute("create table roster.student_disabilities as "
+                               "select district_id, student_id from roster.students")
+        assert sync(out=io.StringIO()) == 0
+        assert not can_read(analyst, "roster.student_disabilities")
+        assert not can_read(counselor, "roster.student_disabilities")
+        assert can_read(analyst, "roster.students") and can_read(counselor, "roster.demographics")
     finally:
         admin.cursor().execute(f"drop role {analyst}; drop role {counselor}")
         admin.close()

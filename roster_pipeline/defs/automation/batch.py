@@ -263,9 +263,10 @@ def build_district_batch_job(warehouse_kind: str, resolve_district_job: Callable
             if not outcome.success:
                 failed.append(district_id)
         if wh.kind == "duckdb":  # one refresh of the analysts' file for the whole batch
+            from roster_pipeline.modeling.project import sql_project
             from roster_pipeline.warehouse.analyst_copy import refresh_analyst_file
 
-            refresh_analyst_file(wh)
+            refresh_analyst_file(wh, sql_project().access_classes)
         if failed:
             raise Failure(description=f"{len(failed)} of {len(config.districts)} districts failed: {', '.join(failed)} "
                                       "(each district's own run says why).")
