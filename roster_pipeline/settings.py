@@ -270,6 +270,77 @@ def history_retention_days(env: Mapping[str, str] | None = None) -> int | None:
     return int(raw)
 
 
+WEBHOOK = "ROSTER_ALERT_WEBHOOK_URL"
+LINK_LOCAL_NETWORKS = [ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10")]  # cloud metadata lives here
+PRIVATE_NETWORKS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")]
+
+
+def webhook_address_problem(address: str, allow_private: bool) -> str | None:
+    """Why alerts must not go to this IP address (one sentence naming the variable, never the URL), or None.
+
+    The webhook is the one place we send data to an address an operator typed: a link-local address
+    reaches a cloud's metadata service (instance credentials), a private one the internal network.
+    Loopback stays allowed (a local relay, the tests' receivers).
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope (fe80::1%eth0) names no other address
+    if ip.version == 6 and ip.ipv4_mapped:  # ::ffff:169.254.169.254 is 169.254.169.254
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return None
+    if any(ip in n for n in LINK_LOCAL_NETWORKS):
+        return f"{WEBHOOK} points at a link-local address (169.254.0.0/16 or fe80::/10, where cloud metadata services " \
+               "answer), which alerts are never sent to (the URL is not shown: it is a secret)."
+    if any(ip in n for n in PRIVATE_NETWORKS):
+        if allow_private:
+            return None
+        return f"{WEBHOOK} points at a private network address; set ROSTER_ALERT_WEBHOOK_ALLOW_PRIVATE=1 if the " \
+               "receiver is meant to be on your network (the URL is not shown: it is a secret)."
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return f"{WEBHOOK} points at an address that is no single host (unspecified, multicast or reserved); " \
+               "the URL is not shown: it is a secret."
+    return None
+
+
+def webhook_host_is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_webhook_url(url: str, allow_private: bool) -> None:
+    """https (plain http only to loopback), and no literal address `webhook_address_problem` refuses.
+
+    A hostname is checked again where it is resolved, at each send (operations/alerts.py).
+    """
+    try:
+        parts = urlsplit(url)
+        scheme, host, _ = parts.scheme, parts.hostname, parts.port  # a port that is not a number raises here
+    except ValueError:
+        scheme = host = None
+    # The value is a secret (a Slack webhook URL is its own credential): never repeated.
+    if scheme not in ("http", "https") or not host:
+        raise ConfigError(f"{WEBHOOK} must be an https URL (its value is not shown: it is a secret).")
+    if scheme == "http" and not webhook_host_is_loopback(host):
+        raise ConfigError(f"{WEBHOOK} must be an https URL; plain http is only for a receiver on this machine "
+                          "(127.0.0.1, ::1, localhost); the value is not shown: it is a secret.")
+    try:
+        problem = webhook_address_problem(host, allow_private)
+    except ValueError:  # a hostname, not an address
+        problem = None
+    if problem:
+        raise ConfigError(problem)
+
+
+def _allow_private(env: Mapping[str, str]) -> bool:
+    raw = (env.get("ROSTER_ALERT_WEBHOOK_ALLOW_PRIVATE") or "0").strip().lower()
+    if raw not in ("0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"ROSTER_ALERT_WEBHOOK_ALLOW_PRIVATE must be 1 or 0, got {raw!r}.")
+    return raw in ("1", "true", "yes")
+
+
 @dataclass(frozen=True)
 class OperationsSettings:
     """Who is told when a district fails, when a district counts as stale, and when a school year starts."""
@@ -277,6 +348,7 @@ class OperationsSettings:
     alert_webhook_url: SecretStr | None
     freshness_hours: float = 26.0
     school_year_start: tuple[int, int] = (7, 1)  # (month, day)
+    alert_webhook_allow_private: bool = False  # ROSTER_ALERT_WEBHOOK_ALLOW_PRIVATE=1: a receiver on a private network
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "OperationsSettings":
@@ -284,9 +356,9 @@ class OperationsSettings:
 
         env = os.environ if env is None else env
         url = (env.get("ROSTER_ALERT_WEBHOOK_URL") or "").strip()
-        if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
-            # The value is a secret (a Slack webhook URL is its own credential): never repeated.
-            raise ConfigError("ROSTER_ALERT_WEBHOOK_URL must be an http(s) URL (its value is not shown: it is a secret).")
+        allow_private = _allow_private(env)
+        if url:
+            check_webhook_url(url, allow_private)
         raw_hours = (env.get("ROSTER_FRESHNESS_HOURS") or "26").strip()
         try:
             hours = float(raw_hours)
@@ -302,4 +374,4 @@ class OperationsSettings:
             start = None
         if start is None:
             raise ConfigError(f"ROSTER_SCHOOL_YEAR_START must be a month and day like 07-01, got {raw_start!r}.")
-        return cls(SecretStr(url) if url else None, hours, (start.month, start.day))
+        return cls(SecretStr(url) if url else None, hours, (start.month, start.day), allow_private)

@@ -13,6 +13,7 @@ import sys
 from dataclasses import asdict
 
 from roster_pipeline.cli.dagster_home import ensure_dagster_home
+from roster_pipeline.operations.terminal import printable
 from roster_pipeline.settings import ConfigError, validate_district_id
 
 
@@ -32,7 +33,7 @@ def status(as_json: bool = False, out=None) -> int:
         print("No districts yet: run `roster-pipeline sync` once Clever districts have authorized the application.",
               file=out)
     for s in [] if as_json else statuses:
-        print(s.line(), file=out)
+        print(printable(s.line()), file=out)  # names are Clever's (JSON escapes control characters itself)
     return 0
 
 
@@ -55,15 +56,15 @@ def approve(district_ids: list[str] | None, all_blocked: bool, yes: bool, out=No
     blocked = [s for s in statuses if s.blocked]
     for s in statuses:
         if not s.blocked:
-            print(f"{s.name or s.district_id} ({s.district_id}): no blocked publish; nothing to approve.", file=out)
+            print(printable(f"{s.name or s.district_id} ({s.district_id}): no blocked publish; nothing to approve."), file=out)
     if not blocked:
         print("No blocked district to approve.", file=out)
         return 0 if all_blocked else 1
     print(f"{len(blocked)} district(s) blocked by the mass-change guard:", file=out)
     for s in blocked:
-        print(f"- {s.name or s.district_id} ({s.district_id}), run {s.last_run_id}:", file=out)
+        print(printable(f"- {s.name or s.district_id} ({s.district_id}), run {s.last_run_id}:"), file=out)
         for sentence in s.blocked_because:
-            print(f"    {without_approval_hint(sentence)}", file=out)
+            print(f"    {printable(without_approval_hint(sentence))}", file=out)
     if not yes:
         if answer is None and not sys.stdin.isatty():
             raise ConfigError("approve asks for confirmation on a terminal; add --yes to approve without asking.")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
+from roster_pipeline.operations.terminal import printable
+
 
 class ProgressDisplay(logging.Handler):
     """A long sync's paging progress on the terminal: one updating line per collection on a TTY, plain lines otherwise.
@@ -31,7 +33,7 @@ class ProgressDisplay(logging.Handler):
             logger.removeHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
+        message = printable(record.getMessage())  # may quote Clever's names; our own escapes are added below
         if not self.tty:
             print(f"  {message}", file=self.out)
             return

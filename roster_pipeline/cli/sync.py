@@ -11,6 +11,7 @@ import sys
 
 from roster_pipeline.cli.dagster_home import ensure_dagster_home
 from roster_pipeline.cli.progress import ProgressDisplay
+from roster_pipeline.operations.terminal import printable
 from roster_pipeline.settings import ConfigError, data_dir, validate_district_id, warehouse_url
 
 
@@ -74,13 +75,14 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
                 job, instance, district_id, incremental=incremental,
                 tags={**run_tags(district_id, trigger), **({APPROVAL_TAG: "true"} if accept_mass_change else {}),
                       **({DISTRICT_NAME_TAG: names[district_id]} if district_id in names else {}), **batch})
-            print(outcome.line(), file=out)
+            print(printable(outcome.line()), file=out)  # the district's name (and schools' in problems) is Clever's
             for problem in outcome.problems:
-                print(f"  {problem}", file=out)
+                print(f"  {printable(problem)}", file=out)
             failures += not outcome.success
         if batch and failures < len(targets):
+            from roster_pipeline.modeling.project import sql_project
             from roster_pipeline.warehouse.analyst_copy import refresh_analyst_file
 
-            refresh_analyst_file(warehouse)
+            refresh_analyst_file(warehouse, sql_project().access_classes)
     print(f"{len(targets) - failures} of {len(targets)} districts synced.", file=out)
     return 1 if failures else 0

@@ -30,7 +30,7 @@ from roster_pipeline.clever.pause import clever_paused
 from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline.modeling.rules import RulesProfile
 from roster_pipeline.publishing.publish import PREVIOUS_SUMMARY, district_labels
-from roster_pipeline.settings import ConfigError, data_dir, validate_clever_id, validate_district_id
+from roster_pipeline.settings import CLEVER_ID_PATTERN, ConfigError, data_dir, validate_clever_id, validate_district_id
 from roster_pipeline.warehouse.connection import Statements, Warehouse, placeholder, table_columns
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
 
@@ -284,12 +284,32 @@ def _environment(subjects: Sequence[str]) -> jinja2.Environment:
     return env
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula, with a leading `'` (OWASP's CSV-injection advice).
+
+    Names and SIS values are typed at the district: "=HYPERLINK(...)" in a teacher's name must stay
+    text when a liaison opens the CSV. Numbers are written as numbers, untouched.
+    """
+    return "'" + value if value.__class__ is str and value.startswith(FORMULA_STARTS) else value
+
+
 def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
     """The named columns of each row (plain csv.writer: DictWriter's per-field checks cost seconds at 1M students)."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
-        writer.writerows([row.get(c) for c in columns] for row in rows)
+        writer.writerows([spreadsheet_safe(row.get(c)) for c in columns] for row in rows)
+
+
+def inside(folder: Path, name: str) -> Path:
+    """folder/name, refused unless it resolves inside `folder`: a page is never written anywhere else."""
+    path = (folder / name).resolve()
+    if path.parent != folder.resolve():
+        raise RuntimeError(f"A school page's file name would leave the reports folder {folder}; nothing written there.")
+    return path
 
 
 SECTION_COLUMNS = ["section_id", "name", "period", "subject", "grade", "course_name", "teacher", "teacher_email", "enrollments"]
@@ -304,15 +324,15 @@ def _write_school_files(folder: Path, district: str, reports: list[SchoolReport]
     env = _environment(subjects)
     template = env.get_template("school_report.html.j2")
     for report in reports:
-        (folder / f"{report.file_stem}.html").write_text(
+        inside(folder, f"{report.file_stem}.html").write_text(
             template.render(report=report, district=district, paused=paused), encoding="utf-8")
-        _write_csv(folder / f"{report.file_stem}_grades.csv",
+        _write_csv(inside(folder, f"{report.file_stem}_grades.csv"),
                    [{"grade": g, "students": now, "previous_sync": prev} for g, now, prev in report.grades],
                    ["grade", "students", "previous_sync"])
-        _write_csv(folder / f"{report.file_stem}_sections.csv", report.sections, SECTION_COLUMNS)
-        _write_csv(folder / f"{report.file_stem}_changes.csv", report.changes, CHANGE_COLUMNS)
+        _write_csv(inside(folder, f"{report.file_stem}_sections.csv"), report.sections, SECTION_COLUMNS)
+        _write_csv(inside(folder, f"{report.file_stem}_changes.csv"), report.changes, CHANGE_COLUMNS)
         # the page's order: to fix, values left empty, then by design
-        _write_csv(folder / f"{report.file_stem}_excluded.csv", report.to_fix + report.cleared + report.by_design,
+        _write_csv(inside(folder, f"{report.file_stem}_excluded.csv"), report.to_fix + report.cleared + report.by_design,
                    EXCLUDED_COLUMNS)
 
 
@@ -368,6 +388,10 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
     the district's `subjects.keep` in the rules profile of `ROSTER_RULES`, or the bundled one).
     """
     reports, unplaced = load_reports(warehouse, district_id, school_id)
+    # A file name is built from the school's id: one that is not a Clever id ("../../x", "a/b") gets no
+    # page, named by its place in the district's list (never by the id, which could be anything).
+    invalid = [n for n, r in enumerate(reports, 1) if not CLEVER_ID_PATTERN.match(r.school_id)]
+    reports = [r for r in reports if CLEVER_ID_PATTERN.match(r.school_id)]
     subjects = kept_subjects(district_id) if subjects is None else tuple(subjects)
     district = district_labels(warehouse, [district_id], short=True)[district_id]
     paused = pause_note(warehouse, district_id)
@@ -375,14 +399,16 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
     folder.mkdir(parents=True, exist_ok=True)
     _write_all_school_files(folder, district, reports, subjects, parallel, paused)
     env = _environment(subjects)
-    index = folder / "index.html"
+    index = inside(folder, "index.html")
     if school_id is None:  # the index covers the whole district
         totals = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts} if reports else {}
         index.write_text(env.get_template("district_index.html.j2").render(
-            district=district, reports=reports, totals=totals, unplaced=unplaced, paused=paused), encoding="utf-8")
+            district=district, reports=reports, totals=totals, unplaced=unplaced, paused=paused,
+            without_page=len(invalid)), encoding="utf-8")
     preview = ["| school | students | sections | to fix in the SIS | by design |", "| --- | ---: | ---: | ---: | ---: |"] + [
         f"| {r.name.replace('|', '/')} | {r.counts['students']} | {r.counts['sections']} | {len(r.to_fix)} | {len(r.by_design)} |"
         for r in reports[:10]]
     return {"folder": folder, "index": index, "schools": len(reports), "preview": "\n".join(preview),
+            "schools_without_page": invalid,  # positions (1-based, by name) of schools whose id is not a Clever id
             "excluded": sum(len(r.excluded) for r in reports) + sum(u["action"] == "excluded" for u in unplaced)}
 

@@ -71,7 +71,8 @@ def build_alerts_sensor(timezone: str):
         run = context.dagster_run
         if run.job_name != DISTRICT_SYNC_JOB or PARTITION_TAG not in run.tags:
             return SkipReason(f"run {run.run_id} is not a district's sync.")
-        url = OperationsSettings.from_env().alert_webhook_url
+        operations = OperationsSettings.from_env()
+        url = operations.alert_webhook_url
         if url is None:
             return SkipReason("ROSTER_ALERT_WEBHOOK_URL is not set: no alert sent.")
         district_id = run.tags[PARTITION_TAG]
@@ -83,7 +84,7 @@ def build_alerts_sensor(timezone: str):
             return SkipReason(f"district {district_id} was already alerted for the night of {night}.")
         events = [e.dagster_event for e in context.instance.all_logs(run.run_id) if e.dagster_event]
         alert = alert_for_run(run, events)
-        if post_alert(url, alert):
+        if post_alert(url, alert, allow_private=operations.alert_webhook_allow_private):
             storage.set_cursor_values({key: night})
             context.log.info(f"Alert sent for district {district_id} ({alert.problem}).")
         else:

@@ -41,6 +41,9 @@ def build_school_confirmation(warehouse_kind: str):
         subjects = rules.profile().for_district(district_id).subjects_keep  # the profile the roster step used
         written = write_reports(warehouse.warehouse(), district_id, reports_dir(), subjects=subjects)
         context.log.info(f"Wrote {written['schools']} school pages to {written['folder']}.")
+        if written["schools_without_page"]:
+            context.log.warning(f"{len(written['schools_without_page'])} schools got no page: their id is not a Clever id "
+                                f"(schools {', '.join(map(str, written['schools_without_page']))} of the district's list).")
         return MaterializeResult(metadata={
             "index": MetadataValue.path(str(written["index"])),
             "schools": MetadataValue.int(written["schools"]),

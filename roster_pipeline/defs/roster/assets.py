@@ -225,10 +225,15 @@ def name_run_after_district(context: AssetExecutionContext, wh, district_id: str
 
 
 def announce_new_school_year(operations: OperationsSettings, district_id: str, name: str | None, why: str) -> None:
-    """Tell people (ROSTER_ALERT_WEBHOOK_URL) that a district rolled over; best effort, never failing the run."""
+    """Tell people (ROSTER_ALERT_WEBHOOK_URL) that a district rolled over; best effort, never failing the run.
+
+    Called last in the roster step, once its warehouse work (publish, vacuum, analysts' copy) is
+    done and the publish is recorded: a slow receiver then costs at most post_alert's deadline and
+    holds no warehouse turn.
+    """
     if operations.alert_webhook_url is not None:
         why = why.removeprefix("new school year: ")  # the headline already says so
-        post_alert(operations.alert_webhook_url, Alert(
+        post_alert(operations.alert_webhook_url, allow_private=operations.alert_webhook_allow_private, alert=Alert(
             district_id, name, "new school year", why[:1].upper() + why[1:],
             "nothing to do unless the counts look wrong: last year's roster stays in the history tables "
             "(roster.<table>_history), and the school confirmation pages show the new year."))
@@ -342,13 +347,14 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
             metadata["new_school_year"] = MetadataValue.text(f"{year.new_year}. By school: {counts_by_school}")
             context.log.info(f"District {district_id}: {year.new_year}; published without the mass-change guard's "
                              "block (last year stays in the history tables).")
-            name = context.instance.get_run_by_id(context.run_id).tags.get(DISTRICT_NAME_TAG)  # tagged mid-run
-            announce_new_school_year(operations, district_id, name, f"{year.new_year}. By school: {counts_by_school}")
         vacuumed = reclaim_space(wh, {**rows_deleted, **rewritten})
         if vacuumed:
             metadata["vacuumed_tables"] = MetadataValue.int(len(vacuumed))
         if wh.kind == "duckdb" and context.run.tags.get(SKIP_ANALYST_COPY_TAG) != "true":
-            metadata["analyst_file"] = MetadataValue.path(str(refresh_analyst_file(wh)))
+            metadata["analyst_file"] = MetadataValue.path(str(refresh_analyst_file(wh, project.access_classes)))
         yield MaterializeResult(asset_key=PUBLISHED_KEY, metadata=metadata)
+        if year.new_year:  # after the warehouse work and the publish's record, never inside them
+            name = context.instance.get_run_by_id(context.run_id).tags.get(DISTRICT_NAME_TAG)  # tagged mid-run
+            announce_new_school_year(operations, district_id, name, f"{year.new_year}. By school: {counts_by_school}")
 
     return roster_models
