@@ -137,10 +137,18 @@ def events_since_cursor(pipeline, client, warehouse: Warehouse) -> tuple[Changes
 
 def newest_event_or_none(client, context, district_id: str) -> str | None:
     try:
-        return latest_event_id(client)
+        newest = latest_event_id(client)
     except EventsUnavailable as reason:
         context.log.info(f"District {district_id}: {reason}; the next incremental sync will refresh fully.")
         return None
+    log_skipped_events(context, district_id, newest.skipped)
+    return newest.id
+
+
+def log_skipped_events(context, district_id: str, skipped: int) -> None:
+    if skipped:
+        context.log.warning(f"District {district_id}: {skipped} malformed Clever events skipped (not an object, "
+                            "without an id, or naming no object).")
 
 
 def tune_after_load(context: AssetExecutionContext, wh: Warehouse, district_id: str, replaced: dict[str, int]) -> None:
@@ -152,6 +160,43 @@ def tune_after_load(context: AssetExecutionContext, wh: Warehouse, district_id: 
     vacuumed = reclaim_space(wh, {f"{RAW_DATASET}.{table}": rows for table, rows in replaced.items()})
     if vacuumed:
         context.log.info(f"District {district_id}: space of the replaced raw rows reclaimed in {', '.join(vacuumed)}.")
+
+
+def refresh_district(context: AssetExecutionContext, dlt_resource: DagsterDltResource, wh: Warehouse,
+                     pipeline: dlt.Pipeline, source) -> Iterator[MaterializeResult]:
+    """Replace the district's raw slice, paging Clever outside the warehouse turn.
+
+    What `DagsterDltResource.run` does (subset, fresh local state, run, materializations), but in
+    dlt's steps: the local state is restored from the warehouse in a short turn; extract (paging
+    Clever, as slow as Clever is) and normalize work on local files only, between turns, so
+    `status` and other districts use the DuckDB file meanwhile; the load and the small warehouse
+    steps around it take one turn. A run killed between the steps leaves a pending package, which
+    `discard_unfinished_loads` aborts at the next run's start.
+    """
+    district_id = context.partition_key
+    selected = {AssetKey([RAW_GROUP, name]): resource for name, resource in source.selected_resources.items()}
+    if context.is_subset:
+        selected = {key: resource for key, resource in selected.items() if key in context.selected_asset_keys}
+        source = source.with_resources(*(resource.name for resource in selected.values()))
+    with wh.turn():
+        pipeline.drop()  # the local state is the warehouse's (what dagster-dlt does before a run) ...
+        pipeline.sync_destination()  # ... with its stored schemas and event cursor
+    pipeline.extract(source)
+    pipeline.normalize()
+    with wh.turn():
+        with wh.transaction() as sql:  # the next roster build is a full one
+            note_full_refresh(sql, district_id)
+        replaced = wh.raw_row_counts(district_id, raw_tables()) if wh.kind == "postgres" else {}
+        load_info = pipeline.load()
+        load_info.raise_on_failed_jobs()
+        emptied = clear_emptied_tables(pipeline, district_id)
+        tune_after_load(context, wh, district_id, replaced)
+    # Dagster records the results after the turn, while another process may use the warehouse.
+    for key, resource in selected.items():
+        yield MaterializeResult(asset_key=key,
+                                metadata=dlt_resource.extract_resource_metadata(context, resource, load_info, pipeline))
+    if emptied:
+        context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")
 
 
 def build_clever_raw_assets(warehouse: Warehouse):
@@ -189,6 +234,7 @@ def build_clever_raw_assets(warehouse: Warehouse):
                     except EventsUnavailable as reason:
                         context.log.warning(f"District {district_id}: full refresh instead of events: {reason}.")
                     else:
+                        log_skipped_events(context, district_id, changes.skipped)
                         if not changes.events:  # nothing to load and the cursor stays: no dlt load at all
                             context.log.info(f"District {district_id}: no Clever events since {cursor}.")
                             for key in sorted(context.selected_asset_keys):
@@ -206,19 +252,8 @@ def build_clever_raw_assets(warehouse: Warehouse):
                         return
                 # Events after the refresh started are applied next time (replaying a few is harmless).
                 newest = newest_event_or_none(client, context, district_id)
-                # dlt reads its state from the warehouse, pages and loads during the turn; Dagster
-                # records the results after it, while another process may use the warehouse.
-                with wh.turn():
-                    with wh.transaction() as sql:  # the next roster build is a full one
-                        note_full_refresh(sql, district_id)
-                    replaced = wh.raw_row_counts(district_id, raw_tables()) if wh.kind == "postgres" else {}
-                    results = list(dlt.run(context=context, dlt_pipeline=pipeline,
-                                           dlt_source=clever.source_for(district_id, token, events_cursor=newest)))
-                    emptied = clear_emptied_tables(pipeline, district_id)
-                    tune_after_load(context, wh, district_id, replaced)
-                yield from results
-                if emptied:
-                    context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")
+                yield from refresh_district(context, dlt, wh, pipeline,
+                                            clever.source_for(district_id, token, events_cursor=newest))
         except Exception as exc:
             api_error = find_cause(exc, CleverAPIError)
             if api_error is not None and api_error.transient:
