@@ -43,6 +43,7 @@ class Changes:
     _deletes: dict[str, dict[str, None]] = field(default_factory=dict)
     events: int = 0
     last_event_id: str | None = None
+    skipped: int = 0  # malformed events (not an object, no string id, or naming no object): counted, not applied
 
     def add(self, table: str, object_id: str, obj: dict | None) -> None:
         # Last event wins: drop what an earlier event said about this id.
@@ -91,15 +92,38 @@ def _events_call(call):
         raise
 
 
-def latest_event_id(client: CleverClient) -> str | None:
+def event_id(event) -> str | None:
+    """The event's id, or None for a malformed event (not an object, or no non-empty string id)."""
+    if isinstance(event, dict) and isinstance(event.get("id"), str) and event["id"]:
+        return event["id"]
+    return None
+
+
+@dataclass
+class NewestEvent:
+    """The newest well-formed event id (None when there is none) and how many malformed ones were skipped."""
+
+    id: str | None = None
+    skipped: int = 0
+
+
+def newest_event(client: CleverClient, params: dict[str, str] | None = None) -> NewestEvent:
+    """Page the events (after `params`' cursor) for the newest one; a malformed event is counted, never
+    a cursor, and never stops the paging (one bad event must not stop a district, or the sensor)."""
+    newest = NewestEvent()
+    for page in client.pages("events", params):
+        for event in page:
+            found = event_id(event)
+            if found is None:
+                newest.skipped += 1
+            else:
+                newest.id = found
+    return newest
+
+
+def latest_event_id(client: CleverClient) -> NewestEvent:
     """The newest event id now (None when there are no events); EventsUnavailable when off."""
-    def newest() -> str | None:
-        last = None
-        for page in client.pages("events"):
-            if page:
-                last = page[-1]["id"]
-        return last
-    return _events_call(newest)
+    return _events_call(lambda: newest_event(client))
 
 
 def fetch_changes(client: CleverClient, cursor: str | None) -> Changes:
@@ -115,13 +139,23 @@ def fetch_changes(client: CleverClient, cursor: str | None) -> Changes:
     return changes
 
 
-def apply_event(changes: Changes, event: dict) -> None:
+def apply_event(changes: Changes, event) -> None:
+    """Apply one event; a malformed one (no id, or naming no object) is counted in `skipped`.
+
+    An event with an id but no usable object still moves the cursor: replaying it could not help.
+    """
+    found = event_id(event)
+    if found is None:
+        changes.skipped += 1
+        return
     changes.events += 1
-    changes.last_event_id = event.get("id") or changes.last_event_id
+    changes.last_event_id = found
     collection, _, action = str(event.get("type", "")).partition(".")
-    obj = (event.get("data") or {}).get("object")
-    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-        return  # nothing to apply (a malformed event names no object)
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"]:
+        changes.skipped += 1
+        return
     object_id = obj["id"]
     if collection == "users":
         roles = obj.get("roles") if isinstance(obj.get("roles"), dict) else {}

@@ -14,6 +14,7 @@ import time
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from roster_pipeline.clever.client import CleverAPIError
+from roster_pipeline.clever.events import newest_event
 from roster_pipeline.defs.automation.batch import batch_run_requests
 from roster_pipeline.defs.automation.jobs import run_tags, sync_run_config
 from roster_pipeline.defs.constants import (
@@ -92,8 +93,11 @@ def request_event_syncs(context: SensorEvaluationContext, clever: CleverResource
         try:
             with clever.client_for(district_id, tokens[district_id]) as client:
                 params = {"starting_after": seen[district_id]} if seen.get(district_id) else {}
-                for page in client.pages("events", params):
-                    newest = page[-1]["id"] if page else newest
+                found = newest_event(client, params)
+            newest = found.id
+            if found.skipped:
+                context.log.warning(f"District {district_id}: {found.skipped} malformed Clever events skipped "
+                                    "(not an object or without an id).")
         except CleverAPIError as exc:
             if exc.status == 404:  # our last seen event expired: let the run decide (it refreshes fully)
                 seen[district_id], newest = None, f"expired-{time.strftime('%Y%m%dT%H%M')}"
