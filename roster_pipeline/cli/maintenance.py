@@ -13,8 +13,6 @@ import sys
 from roster_pipeline.cli.dagster_home import ensure_dagster_home
 from roster_pipeline.settings import ConfigError, data_dir, validate_clever_id, validate_district_id
 
-PARTITION_TAG = "dagster/partition"  # the tag Dagster puts on a partition's runs
-
 
 def forget(district_id: str, yes: bool = False, out=None, ask=input) -> int:
     """Remove every trace of a district: warehouse rows, the readers' copies, dlt's folder, its school
@@ -23,16 +21,16 @@ def forget(district_id: str, yes: bool = False, out=None, ask=input) -> int:
     validate_district_id(district_id, "--district")
     if not yes:
         if not sys.stdin.isatty():
-            raise ConfigError("forget deletes a district's every record: confirm on a terminal, or pass --yes.")
+            raise ConfigError("forget deletes every record of a district: confirm on a terminal, or pass --yes.")
         answer = ask(f"Forget district {district_id}: its rows in every table, its school pages, its dlt folder "
                      "and its runs in the Dagster instance? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing removed.", file=out)
             return 1
-    ensure_dagster_home()
-    from dagster import DagsterInstance, RunsFilter
+    home = ensure_dagster_home()
+    from dagster import DagsterInstance
 
-    from roster_pipeline.defs.constants import DISTRICT_PARTITIONS_NAME
+    from roster_pipeline.defs.forget import forget_district_runs, vacuum_local_instance
     from roster_pipeline.modeling.project import sql_project
     from roster_pipeline.reports.school_reports import reports_dir
     from roster_pipeline.settings import warehouse_url
@@ -41,9 +39,12 @@ def forget(district_id: str, yes: bool = False, out=None, ask=input) -> int:
 
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
     deleted = warehouse.forget_district(district_id)
-    for table, rows in sorted(deleted.items()):
+    by_schema: dict[str, list[int]] = {}
+    for table, rows in deleted.items():
         if rows:
-            print(f"  {table}: {rows} rows deleted", file=out)
+            by_schema.setdefault(table.split(".")[0], []).append(rows)
+    for schema, counts in sorted(by_schema.items()):
+        print(f"  {schema}: {sum(counts):,} rows deleted from {len(counts)} tables", file=out)
     if warehouse.kind == "duckdb":
         refresh_analyst_file(warehouse, sql_project().access_classes)
         print(f"  the warehouse file was rewritten without the deleted rows, and the readers' copies "
@@ -54,23 +55,19 @@ def forget(district_id: str, yes: bool = False, out=None, ask=input) -> int:
         shutil.rmtree(pages)
         print(f"  {pages}: {files} school pages and CSVs removed", file=out)
     with DagsterInstance.get() as instance:
-        runs = instance.get_run_ids(RunsFilter(tags={PARTITION_TAG: district_id}))
-        for run_id in runs:  # each run's event log and captured output go with it
-            instance.delete_run(run_id)
-            instance.compute_log_manager.delete_logs(prefix=[run_id])
-        if instance.has_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id):
-            instance.delete_dynamic_partition(DISTRICT_PARTITIONS_NAME, district_id)
-    print(f"  Dagster instance: {len(runs)} runs with their logs deleted, partition removed", file=out)
-    print(f"District {district_id} forgotten: {sum(deleted.values())} rows deleted.", file=out)
+        runs = forget_district_runs(instance, district_id)
+    vacuum_local_instance(home)
+    print(f"  Dagster instance: {runs} runs with their logs and check results deleted, partition removed", file=out)
+    print(f"District {district_id} forgotten: {sum(deleted.values()):,} rows deleted.", file=out)
     return 0
 
 
 def grants(out=None) -> int:
     """Create the Postgres reader roles and grant them the roster tables."""
     out = out or sys.stdout
+    from roster_pipeline.modeling.project import sql_project
     from roster_pipeline.settings import warehouse_url
     from roster_pipeline.warehouse.connection import Warehouse
-    from roster_pipeline.modeling.project import sql_project
     from roster_pipeline.warehouse.grants import setup_grants
 
     warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")

@@ -92,7 +92,7 @@ def test_a_planted_name_is_only_in_the_warehouse_and_forget_removes_every_trace(
 
     assert main(["forget", "--district", DISTRICT_ID, "--yes"]) == 0
     said = capsys.readouterr().out
-    assert "school pages and CSVs removed" in said and "runs with their logs deleted" in said
+    assert "school pages and CSVs removed" in said and "runs with their logs and check results deleted" in said
     assert files_holding(data_dir, PLANTED) == set()
     assert not pages.exists() and not (data_dir / "dlt" / f"clever_{DISTRICT_ID}").exists()
     assert files_holding(data_dir / "dagster_home", DISTRICT_ID) == set()
