@@ -171,7 +171,7 @@ class CleverClient:
         query: dict[str, str] | None = {**(params or {}), "limit": str(self.page_size)}
         cursor = (params or {}).get("starting_after") or ""
         objects = 0
-        for page in range(1, max_pages + 1):
+        for _ in range(max_pages):
             body = self.get_json(url, query)
             items = [item["data"] if isinstance(item, dict) and "data" in item else item
                      for item in body.get("data") or []]
@@ -187,12 +187,13 @@ class CleverClient:
                 return
             try:
                 url = httpx.URL(urljoin(self.base_url + "/", str(next_uri)))
-            except httpx.InvalidURL:
-                url = httpx.URL("invalid:")
-            if not self.is_clever(url):
+                foreign = not self.is_clever(url)
+            except (ValueError, httpx.InvalidURL):  # urljoin refuses some, httpx others
+                foreign = True
+            if foreign:
                 raise CleverAPIError(
-                    f"Clever paging for {collection} gave a next link outside {self.base_url} "
-                    f"(to {url.scheme}://{url.host or '?'}); stopping without following it.")
+                    f"Clever paging for {collection} gave a next link outside {self.base_url}; stopping "
+                    "without following it (the district token goes only to the configured API).")
             previous, cursor = cursor, (parse_qs(url.query.decode()).get("starting_after") or [""])[-1]
             if not cursor or cursor <= previous:
                 raise CleverAPIError(
