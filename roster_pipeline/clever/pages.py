@@ -9,12 +9,17 @@ path, where each such value is kept as its JSON text instead of crashing the run
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from roster_pipeline.clever.settings import LIST, Column
+
+# A child of the progress logger (source.py's PROGRESS_LOGGER), so the Dagster layer forwards it into the run's log.
+log = logging.getLogger("roster_pipeline.clever.progress.pages")
 
 
 def struct_type(columns: list[Column]) -> pa.StructType:
@@ -40,9 +45,34 @@ def objects_to_arrow(objects: list, columns: list[Column], district_id: str) -> 
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         array = pa.array([_coerce(obj, struct) for obj in objects], type=struct)
     arrays = [district_column(district_id, len(objects))]
-    for _, path, _ in columns:
-        arrays.append(pc.struct_field(array, _index(struct, path)))
+    cleaned: dict[str, int] = {}
+    for name, path, _ in columns:
+        values, count = without_nul(pc.struct_field(array, _index(struct, path)))
+        arrays.append(values)
+        if count:
+            cleaned[name] = count
+    if cleaned:
+        log.warning("NUL characters removed from %d values (%s)", sum(cleaned.values()),
+                    ", ".join(f"{name}: {count}" for name, count in sorted(cleaned.items())))
     return pa.Table.from_arrays(arrays, schema=table_schema(columns))
+
+
+def without_nul(values: pa.Array) -> tuple[pa.Array, int]:
+    """A string (or list of strings) column without NUL characters, and how many values held one.
+
+    Postgres text cannot hold NUL (the load would fail every night) while DuckDB keeps it; both
+    warehouses get the value without it, so they publish the same. Checked in C, rebuilt only
+    when a NUL is there.
+    """
+    strings = values.values if pa.types.is_list(values.type) else values
+    found = pc.match_substring(strings, "\x00")
+    count = pc.sum(found).as_py() or 0
+    if not count:
+        return values, 0
+    clean = pc.replace_substring(strings, "\x00", "")
+    if pa.types.is_list(values.type):
+        return pa.ListArray.from_arrays(values.offsets, clean, mask=values.is_null()), count
+    return clean, count
 
 
 def lists_as_json(table: pa.Table, keep: set[str] = frozenset()) -> pa.Table:
