@@ -26,6 +26,7 @@ final as (
         described.*,
         teachers.exclusion_reason as teacher_exclusion_reason,
         case
+            when described.section_id is null then 'ID_MISSING'
             when described.clever_district_id is not null and described.clever_district_id <> described.district_id
                 then 'DISTRICT_MISMATCH'
             when coalesce(schools.in_scope, false) = false then 'SCHOOL_NOT_IN_SCOPE'

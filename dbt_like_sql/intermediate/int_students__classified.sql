@@ -16,6 +16,7 @@ final as (
     select
         normalized.*,
         case
+            when normalized.student_id is null then 'ID_MISSING'
             when normalized.clever_district_id is not null and normalized.clever_district_id <> normalized.district_id
                 then 'DISTRICT_MISMATCH'
             when coalesce(schools.in_scope, false) = false then 'SCHOOL_NOT_IN_SCOPE'

@@ -2,6 +2,13 @@
 -- reason code (see seeds/reason_codes.csv) and a detail naming the offending value.
 -- Empty and null values are one case ("missing"): dlt's Postgres loader (CSV COPY with
 -- FORCE_NULL) turns empty strings into NULL, and both warehouses must say the same thing.
+{#- A record without a Clever id is named by its SIS id, which the district can find and fix. -#}
+{% macro record_id(id_column) -%}
+coalesce({{ id_column }}, 'sis_id:' || sis_id, '(no id, no sis_id)')
+{%- endmacro %}
+{% macro id_missing_detail() -%}
+'the record has no Clever id (SIS id ' || coalesce(sis_id, 'missing too') || ')'
+{%- endmacro %}
 {#- New ids whose match to someone who left was ambiguous (written by publishing/identities.py). -#}
 {% macro ambiguities(entity) -%}
 select record_id as ambiguous_id, other_ids, why from roster_build.identity_ambiguities
@@ -24,9 +31,10 @@ excluded_schools as (
 ),
 
 excluded_students as (
-    select {{ record_columns('student', 'student_id', person_name()) }}, exclusion_reason as reason_code,
+    select {{ record_columns('student', record_id('student_id'), person_name()) }}, exclusion_reason as reason_code,
         'excluded' as action,
         case
+            when exclusion_reason = 'ID_MISSING' then {{ id_missing_detail() }}
             when exclusion_reason = 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when exclusion_reason = 'SCHOOL_NOT_IN_SCOPE'
                 then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
@@ -48,8 +56,10 @@ nulled_student_fields as (  -- kept students whose invalid email or birth date w
 ),
 
 excluded_teachers as (
-    select {{ record_columns('teacher', 'teacher_id', person_name()) }}, exclusion_reason as reason_code, 'excluded' as action,
+    select {{ record_columns('teacher', record_id('teacher_id'), person_name()) }}, exclusion_reason as reason_code,
+        'excluded' as action,
         case exclusion_reason
+            when 'ID_MISSING' then {{ id_missing_detail() }}
             when 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
             when 'TEACHER_EMAIL_MISSING' then 'email is missing (empty or null)'
@@ -61,8 +71,10 @@ excluded_teachers as (
 ),
 
 excluded_sections as (
-    select {{ record_columns('section', 'section_id', 'name') }}, exclusion_reason as reason_code, 'excluded' as action,
+    select {{ record_columns('section', record_id('section_id'), 'name') }}, exclusion_reason as reason_code,
+        'excluded' as action,
         case exclusion_reason
+            when 'ID_MISSING' then {{ id_missing_detail() }}
             when 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
             when 'SECTION_SUBJECT_NOT_IN_SCOPE' then 'subject is "' || coalesce(subject_raw, '') || '"'
