@@ -41,6 +41,11 @@ class EventLog:
             self.events.append(event)
             return event
 
+    def record_malformed(self, event: object) -> None:
+        """Log `event` as given (no id, a number, ...): a hostile or broken Clever, for tests."""
+        with self.lock:
+            self.events.append(copy.deepcopy(event))
+
     def expire(self) -> None:
         with self.lock:
             self.events = []
@@ -51,9 +56,10 @@ class EventLog:
             events = list(self.events)
         start = 0
         if starting_after:
-            positions = [i for i, e in enumerate(events) if e["id"] == starting_after]
+            positions = [i for i, e in enumerate(events) if isinstance(e, dict) and e.get("id") == starting_after]
             if not positions:
                 raise LookupError("starting_after is not a retained event (older than 30 days or unknown)")
             start = positions[0] + 1
         chunk = events[start:start + limit]
-        return chunk, (chunk[-1]["id"] if start + limit < len(events) else None)
+        ids = [e["id"] for e in chunk if isinstance(e, dict) and isinstance(e.get("id"), str)]  # skips malformed ones
+        return chunk, (ids[-1] if ids and start + limit < len(events) else None)

@@ -293,7 +293,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         links = [{"rel": "self", "uri": f"{API_PREFIX}/events?{urlencode(query)}"}]
         if cursor:
             links.append({"rel": "next", "uri": f"{API_PREFIX}/events?{urlencode({'limit': limit, 'starting_after': cursor})}"})
-        self.send_json(200, {"data": [{"data": e, "uri": f"{API_PREFIX}/events/{e['id']}"} for e in events],
+        self.send_json(200, {"data": [{"data": e, "uri": f"{API_PREFIX}/events/{e.get('id') if isinstance(e, dict) else ''}"}
+                                      for e in events],
                              "links": links}, headers)
 
     def one(self, spec: GeneratedDistrict | HandmadeDistrict, name: str, object_id: str, headers: dict[str, str]) -> None:
