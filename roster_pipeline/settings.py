@@ -323,15 +323,15 @@ def check_webhook_url(url: str, allow_private: bool) -> None:
     # The value is a secret (a Slack webhook URL is its own credential): never repeated.
     if scheme not in ("http", "https") or not host:
         raise ConfigError(f"{WEBHOOK} must be an https URL (its value is not shown: it is a secret).")
-    if scheme == "http" and not webhook_host_is_loopback(host):
-        raise ConfigError(f"{WEBHOOK} must be an https URL; plain http is only for a receiver on this machine "
-                          "(127.0.0.1, ::1, localhost); the value is not shown: it is a secret.")
     try:
         problem = webhook_address_problem(host, allow_private)
     except ValueError:  # a hostname, not an address
         problem = None
     if problem:
         raise ConfigError(problem)
+    if scheme == "http" and not webhook_host_is_loopback(host):
+        raise ConfigError(f"{WEBHOOK} must be an https URL; plain http is only for a receiver on this machine "
+                          "(127.0.0.1, ::1, localhost); the value is not shown: it is a secret.")
 
 
 def _allow_private(env: Mapping[str, str]) -> bool:
