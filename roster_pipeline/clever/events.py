@@ -11,8 +11,8 @@ its id, and deletes delete by id.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import dlt
 import pyarrow as pa

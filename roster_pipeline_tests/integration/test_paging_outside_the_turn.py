@@ -44,7 +44,7 @@ def test_another_process_uses_the_warehouse_while_clever_answers_a_page_slowly(o
             time.sleep(0.05)
         assert server.faults.count == 0, "the sync never requested the slow page"
         slow_began = time.monotonic()
-        other = subprocess.run([sys.executable, "-c", TAKE_THE_TURN], env=os.environ.copy(), capture_output=True,
+        other = subprocess.run([sys.executable, "-c", TAKE_THE_TURN], env=os.environ.copy(), capture_output=True, check=False,
                                text=True, timeout=SLOW_SECONDS * 4)
         assert other.returncode == 0, other.stderr[-2000:]
         waited = float(other.stdout.strip().splitlines()[-1])
