@@ -22,9 +22,11 @@ case trim({{ expr }}) when 'Y' then true when 'N' then false end
 coalesce(first_name, '') || ' ' || coalesce(last_name, '')
 {%- endmacro %}
 
-{#- The columns that say which record rejected_records is about. -#}
-{% macro record_columns(entity, record_id, record_name) -%}
-district_id, '{{ entity }}' as entity, {{ record_id }} as record_id, {{ record_name }} as record_name, school_id
+{#- The columns that say which record rejected_records is about (`sis_id`: how the school pages name
+    people, whose names stay in the warehouse). -#}
+{% macro record_columns(entity, record_id, record_name, sis_id='sis_id') -%}
+district_id, '{{ entity }}' as entity, {{ record_id }} as record_id, {{ record_name }} as record_name, school_id,
+{{ sis_id }} as sis_id
 {%- endmacro %}
 
 {#- The rows with their grade number and, when the grade is not processed, its reason code, from the

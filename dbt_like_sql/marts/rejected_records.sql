@@ -92,7 +92,7 @@ excluded_sections as (
 ),
 
 excluded_admins as (
-    select {{ record_columns('admin', 'user_id', person_name()) }}, exclusion_reason as reason_code, 'excluded' as action,
+    select {{ record_columns('admin', 'user_id', person_name(), 'cast(null as varchar)') }}, exclusion_reason as reason_code, 'excluded' as action,
         'school ' || school_id || ' is not in scope or not shared' as detail
     from admins where exclusion_reason is not null
 ),

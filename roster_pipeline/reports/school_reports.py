@@ -9,6 +9,10 @@ need no fix, so they are only counted, in a collapsed list at the end; the reaso
 `to_fix_in_sis` column decides which is which. A district index links the schools. Everything
 is read from the published `roster` tables, so the page says exactly what analysts see; the
 pages carry their CSS inline and load nothing from the internet.
+
+Pages and CSVs are files outside the warehouse and its roles, so they name people by their SIS
+id (the id the liaison looks up in the SIS), never by name, email or birth date, and a reason
+about an email or a birth date is said without quoting the value.
 """
 
 from __future__ import annotations
@@ -124,8 +128,35 @@ def expected_grade(value: str) -> str | None:
     return None
 
 
+PEOPLE = ("student", "teacher", "admin")
+# Reasons whose detail quotes a person's own value (an email, a birth date): the page says it without the value.
+DETAIL_WITHOUT_VALUE = {
+    "STUDENT_EMAIL_INVALID": "the email in the SIS is not a valid address; email left empty",
+    "STUDENT_DOB_INVALID": "the birth date in the SIS is not a valid date; birth date left empty",
+    "TEACHER_EMAIL_INVALID": "the email in the SIS is not a valid address",
+    "TEACHER_EMAIL_DUPLICATE": "the same email as the teacher with Clever id {others}",
+}
+
+
+def person_label(sis_id: str | None, clever_id: str | None = None) -> str:
+    """How a page names a student or teacher: by SIS id (names stay in the warehouse)."""
+    if sis_id:
+        return f"SIS id {sis_id}"
+    return f"Clever id {clever_id}" if clever_id else "(no SIS id)"
+
+
 def _explained(row: dict) -> dict:
-    """The reason code's meaning and fix; a grade Clever does not define gets the value Clever expects instead."""
+    """The reason code's meaning and fix; a grade Clever does not define gets the value Clever expects instead.
+
+    The record is named for the page (`record`): a person by SIS id, a section or school by name.
+    """
+    row = dict(row)
+    name = row.pop("record_name", None)
+    sis_id = row.pop("sis_id", None)
+    row["record"] = person_label(sis_id) if row["entity"] in PEOPLE else (name or "(no name)")
+    if row["reason_code"] in DETAIL_WITHOUT_VALUE:  # the other teachers by id: they are on the page too
+        others = ", ".join(re.findall(r"\(([0-9a-f]{24})\)", row["detail"] or "")) or "(unknown)"
+        row["detail"] = DETAIL_WITHOUT_VALUE[row["reason_code"]].format(others=others)
     code = REASON_CODES.get(row["reason_code"])
     fix = code.fix if code else ""
     raw = re.fullmatch(r'grade is "(.*)"', row["detail"] or "", re.S) if row["reason_code"] == "GRADE_NOT_NUMERIC" else None
@@ -174,7 +205,8 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
                 where district_id = {d} group by section_id
             )
             select s.school_id, s.section_id, s.name, s.period, s.subject, s.grade, s.course_name,
-                   t.first_name || ' ' || t.last_name as teacher, t.email as teacher_email,
+                   case when t.teacher_id is not null then coalesce('SIS id ' || t.sis_id, 'Clever id ' || t.teacher_id)
+                   end as teacher,
                    coalesce(enrolled.enrollments, 0) as enrollments
             from {PUBLISHED_SCHEMA}.sections s
             left join {PUBLISHED_SCHEMA}.teachers t on t.district_id = s.district_id and t.teacher_id = s.teacher_id
@@ -183,9 +215,9 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
         served = {r["school_id"]: (r["low_grade"], r["high_grade"]) for r in _rows(
             sql, f"select school_id, low_grade, high_grade from {PUBLISHED_SCHEMA}.schools where district_id = {d}", params)}
         rejected = [_explained(r) for r in _rows(sql, f"""
-            select school_id, entity, record_id, record_name, reason_code, action, detail
+            select school_id, entity, record_id, record_name, sis_id, reason_code, action, detail
             from {PUBLISHED_SCHEMA}.rejected_records where district_id = {d}
-            order by entity, record_name, record_id, reason_code, action""", params)]
+            order by entity, sis_id, record_name, record_id, reason_code, action""", params)]
         changes, week = _changes(sql, district_id)
     reports = []
     by_school: dict[tuple, list[dict]] = defaultdict(list)  # (school, table) → rows: one pass, not one per school
@@ -230,7 +262,7 @@ def _changes(sql: Statements, district_id: str) -> tuple[list[dict], dict[str, d
     """(the last publish's changes, named; per school the changes of the 7 days before it).
 
     Names come from the history tables: a record's version current at the publish, or the one it
-    removed. An enrollment is named by its student and section.
+    removed (people by SIS id). An enrollment is named by its student and section.
     """
     if not table_columns(sql, PUBLISHED_SCHEMA, "roster_changes"):
         return [], {}
@@ -250,8 +282,9 @@ def _changes(sql: Statements, district_id: str) -> tuple[list[dict], dict[str, d
     rows = _rows(sql, f"select entity, change, record_id, school_id, detail, published_at "
                       f"from {PUBLISHED_SCHEMA}.roster_changes where district_id = {d} and published_at = {t}", at)
     names: dict[tuple[str, str], str] = {}
-    for entity, table, key, label in (("student", "students", "student_id", "coalesce(first_name, '') || ' ' || coalesce(last_name, '')"),
-                                      ("teacher", "teachers", "teacher_id", "coalesce(first_name, '') || ' ' || coalesce(last_name, '')"),
+    people = "coalesce('SIS id ' || sis_id, 'Clever id ' || {key})"  # names stay in the warehouse
+    for entity, table, key, label in (("student", "students", "student_id", people.format(key="student_id")),
+                                      ("teacher", "teachers", "teacher_id", people.format(key="teacher_id")),
                                       ("section", "sections", "section_id", "name"), ("school", "schools", "school_id", "name")):
         if table_columns(sql, PUBLISHED_SCHEMA, f"{table}_history"):
             for record, name in sql.execute(
@@ -312,8 +345,8 @@ def inside(folder: Path, name: str) -> Path:
     return path
 
 
-SECTION_COLUMNS = ["section_id", "name", "period", "subject", "grade", "course_name", "teacher", "teacher_email", "enrollments"]
-EXCLUDED_COLUMNS = ["entity", "action", "to_fix_in_sis", "record_name", "record_id", "reason_code", "meaning", "detail", "fix"]
+SECTION_COLUMNS = ["section_id", "name", "period", "subject", "grade", "course_name", "teacher", "enrollments"]
+EXCLUDED_COLUMNS = ["entity", "action", "to_fix_in_sis", "record", "record_id", "reason_code", "meaning", "detail", "fix"]
 
 
 PARALLEL_MIN_SCHOOLS = 200  # below this a second process costs more than it saves

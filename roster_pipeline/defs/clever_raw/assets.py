@@ -30,6 +30,7 @@ from roster_pipeline.clever.events import (
     latest_event_id,
     stored_cursor,
 )
+from roster_pipeline.clever.load_packages import remove_loaded_packages
 from roster_pipeline.clever.settings import RAW_DATASET
 from roster_pipeline.clever.source import (
     PROGRESS_LOGGER,
@@ -259,5 +260,22 @@ def build_clever_raw_assets(warehouse: Warehouse):
             if api_error is not None and api_error.transient:
                 raise RetryRequested(max_retries=3, seconds_to_wait=30) from exc
             raise
+        finally:
+            remove_load_files(context, wh, pipeline)
 
     return clever_raw
+
+
+def remove_load_files(context: AssetExecutionContext, wh: Warehouse, pipeline: dlt.Pipeline) -> None:
+    """dlt's copies of the district's rows go when the load is done, or failed: they are student
+    records outside the warehouse and its roles (clever/load_packages.py). A failed load's package
+    is still pending; it is aborted first (through the warehouse, so in a turn). Best effort: a
+    warehouse that is down leaves it to the next run's start, which discards it anyway."""
+    try:
+        if pipeline.has_pending_data:
+            with wh.turn():
+                discard_unfinished_loads(pipeline)
+    except Exception as exc:  # never hide the run's own error behind this one
+        context.log.warning(f"District {context.partition_key}: a failed load's files stay until the next run "
+                            f"({type(exc).__name__}).")
+    remove_loaded_packages(pipeline)
