@@ -21,7 +21,7 @@ import pytest
 
 from roster_pipeline.cli import main
 from roster_pipeline.modeling.project import sql_project
-from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, student, teacher
+from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, TOKEN, student, teacher
 from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
 
 PLANTED = "Quillonbright"  # in no word list, no sandbox name, no Dagster text
@@ -59,6 +59,7 @@ def test_a_planted_name_is_only_in_the_warehouse_and_forget_removes_every_trace(
     assert holding <= allowed, holding - allowed
     if warehouse_env == "duckdb":
         assert "warehouse.duckdb" in holding  # the scan finds the name where it belongs
+    assert files_holding(data_dir, TOKEN) == set()  # the district token: in no file at all
 
     # Every folder is its owner's; every file too, but the analysts' copy, which its group may read.
     for path in [data_dir, *data_dir.rglob("*")]:
