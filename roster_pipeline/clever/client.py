@@ -258,32 +258,8 @@ class CleverClient:
 
     def _fetch(self, url: httpx.URL, params: dict[str, str] | None) -> tuple[int, httpx.Headers, bytes]:
         """One GET read whole, within the deadline (_Expired) and the size cap (_PageTooLarge)."""
-        deadline = _Deadline(self.timeout)
-        request = self.http.build_request(
-            "GET", url, params=params, timeout=self.timeout, extensions={"trace": deadline.trace},
-            headers={"Authorization": f"Bearer {self.token.get_secret_value()}"})
-        try:
-            with deadline:
-                response = self.http.send(request, stream=True)
-                try:
-                    declared = response.headers.get("Content-Length") or "0"
-                    if declared.isdigit() and int(declared) > self.max_page_bytes:
-                        raise _PageTooLarge
-                    content = bytearray()
-                    for chunk in response.iter_bytes():
-                        content += chunk
-                        if len(content) > self.max_page_bytes:
-                            raise _PageTooLarge
-                        deadline.check()
-                finally:
-                    response.close()
-        except httpx.TransportError:
-            if deadline.expired:
-                raise _Expired from None
-            raise
-        if deadline.expired:
-            raise _Expired
-        return response.status_code, response.headers, bytes(content)
+        return _get_whole(self.http, url, params=params, timeout=self.timeout, max_bytes=self.max_page_bytes,
+                          headers={"Authorization": f"Bearer {self.token.get_secret_value()}"})
 
     def _where(self, url: str | httpx.URL) -> str:
         path = urlsplit(str(url)).path
@@ -315,6 +291,39 @@ class CleverClient:
         return CleverAPIError(f"Clever answered {status} on {where}: {text}", status=status)
 
 
+def _get_whole(http: httpx.Client, url, *, params: dict[str, str] | None, timeout: float, max_bytes: int,
+               headers: dict[str, str] | None = None, auth=None) -> tuple[int, httpx.Headers, bytes]:
+    """One GET read whole, within `timeout` for all of it (_Expired) and `max_bytes` (_PageTooLarge).
+
+    `http` must keep no idle connections, so that the request's deadline can shut its own socket.
+    """
+    deadline = _Deadline(timeout)
+    request = http.build_request("GET", url, params=params, headers=headers, timeout=timeout,
+                                 extensions={"trace": deadline.trace})
+    try:
+        with deadline:
+            response = http.send(request, auth=auth, stream=True)
+            try:
+                declared = response.headers.get("Content-Length") or "0"
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise _PageTooLarge
+                content = bytearray()
+                for chunk in response.iter_bytes():
+                    content += chunk
+                    if len(content) > max_bytes:
+                        raise _PageTooLarge
+                    deadline.check()
+            finally:
+                response.close()
+    except httpx.TransportError:
+        if deadline.expired:
+            raise _Expired from None
+        raise
+    if deadline.expired:
+        raise _Expired
+    return response.status_code, response.headers, bytes(content)
+
+
 def discover_district_tokens(settings: CleverSettings, *, timeout: float = 30.0) -> dict[str, SecretStr]:
     """District id → token, from `CLEVER_DISTRICT_TOKENS` or the OAuth token endpoint.
 
@@ -324,23 +333,26 @@ def discover_district_tokens(settings: CleverSettings, *, timeout: float = 30.0)
     if settings.district_tokens:
         return dict(settings.district_tokens)
     assert settings.client_id and settings.client_secret  # CleverSettings.from_env guarantees one or the other
+    where = f"CLEVER_OAUTH_TOKENS_URL ({settings.oauth_tokens_url})"
     try:
-        response = httpx.get(
-            settings.oauth_tokens_url, params={"owner_type": "district"}, timeout=timeout,
-            auth=(settings.client_id, settings.client_secret.get_secret_value()),
-            headers={"User-Agent": USER_AGENT},
-        )
+        with httpx.Client(headers={"User-Agent": USER_AGENT}, limits=httpx.Limits(max_keepalive_connections=0)) as http:
+            status, _, content = _get_whole(
+                http, settings.oauth_tokens_url, params={"owner_type": "district"}, timeout=timeout,
+                max_bytes=MAX_PAGE_BYTES, auth=(settings.client_id, settings.client_secret.get_secret_value()))
+    except _Expired:
+        raise CleverAPIError(f"{where} gave no complete answer within {timeout:g}s.") from None
+    except _PageTooLarge:
+        raise CleverAPIError(f"{where} answered more than {MAX_PAGE_BYTES:,} bytes; that is no token list.") from None
     except httpx.HTTPError as exc:
-        raise CleverAPIError(
-            f"Could not reach CLEVER_OAUTH_TOKENS_URL ({settings.oauth_tokens_url}): {type(exc).__name__}.") from None
-    if response.status_code in (401, 403):
+        raise CleverAPIError(f"Could not reach {where}: {type(exc).__name__}.") from None
+    if status in (401, 403):
         raise CleverAPIError(
             "The Clever token endpoint refused CLEVER_CLIENT_ID/CLEVER_CLIENT_SECRET "
-            f"({response.status_code}); check the application's credentials.")
-    if response.status_code != 200:
-        raise CleverAPIError(f"The Clever token endpoint answered {response.status_code}.")
+            f"({status}); check the application's credentials.")
+    if status != 200:
+        raise CleverAPIError(f"The Clever token endpoint answered {status}.")
     try:
-        entries = orjson.loads(response.content).get("data")
+        entries = orjson.loads(content).get("data")
     except (orjson.JSONDecodeError, AttributeError):
         entries = None
     if not isinstance(entries, list):

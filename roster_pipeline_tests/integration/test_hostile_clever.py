@@ -202,3 +202,14 @@ def test_a_token_answer_that_is_no_list_of_tokens_is_one_sentence(body, caplog):
 
     with pytest.raises(CleverAPIError, match=r"answered 200 without a JSON list of tokens \(`data`\); check the URL\.$"):
         tokens_from(answer, caplog)
+
+
+def test_a_dripping_token_endpoint_fails_within_its_deadline(caplog):
+    """Discovery asks Clever first every night: a token endpoint that drips must not hold the night."""
+    started = time.monotonic()
+    with hostile_server(lambda h: drip(h, every=0.3, for_seconds=20, headers_too=False)) as endpoint:
+        settings = CleverSettings.from_env({"CLEVER_CLIENT_ID": "app", "CLEVER_CLIENT_SECRET": "app-secret",
+                                            "CLEVER_OAUTH_TOKENS_URL": f"{endpoint.origin}/oauth/tokens"})
+        with pytest.raises(CleverAPIError, match=r"CLEVER_OAUTH_TOKENS_URL .* gave no complete answer within 1s\.$"):
+            discover_district_tokens(settings, timeout=1)
+    assert time.monotonic() - started < 5

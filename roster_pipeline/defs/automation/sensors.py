@@ -104,6 +104,10 @@ def request_event_syncs(context: SensorEvaluationContext, clever: CleverResource
             else:  # events off (403) or Clever unreachable: the nightly full refresh covers the district
                 context.log.info(f"District {district_id}: events not checked ({exc}).")
                 continue
+        except Exception as exc:  # one district's surprise never costs the others their tick (its message may quote data)
+            context.log.warning(f"District {district_id}: events not checked ({type(exc).__name__}); the nightly "
+                                "full refresh covers it.")
+            continue
         if newest:
             changed[district_id] = newest
             if not newest.startswith("expired-"):
