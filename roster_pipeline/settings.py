@@ -132,12 +132,13 @@ def warehouse_url(env: Mapping[str, str] | None = None) -> str:
     raise ConfigError(f"ROSTER_WAREHOUSE has the unknown scheme {scheme!r}; use duckdb:/// or postgresql://.")
 
 
-def _is_loopback(host: str | None) -> bool:
-    """127.0.0.0/8, ::1 or localhost (urlsplit gives the host lower-cased, without brackets)."""
-    if host in ("localhost", "localhost."):
+def is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 (an IPv6 scope ignored) or localhost: this machine, where plain http stays on it."""
+    host = (host or "").lower().rstrip(".")
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host or "").is_loopback
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
 
@@ -152,7 +153,7 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}.")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ConfigError(f"{name} must use https (plain http is only allowed to localhost), got {value!r}.")
     return value
 
@@ -301,15 +302,6 @@ def webhook_address_problem(address: str, allow_private: bool) -> str | None:
     return None
 
 
-def webhook_host_is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
 def check_webhook_url(url: str, allow_private: bool) -> None:
     """https (plain http only to loopback), and no literal address `webhook_address_problem` refuses.
 
@@ -329,7 +321,7 @@ def check_webhook_url(url: str, allow_private: bool) -> None:
         problem = None
     if problem:
         raise ConfigError(problem)
-    if scheme == "http" and not webhook_host_is_loopback(host):
+    if scheme == "http" and not is_loopback_host(host):
         raise ConfigError(f"{WEBHOOK} must be an https URL; plain http is only for a receiver on this machine "
                           "(127.0.0.1, ::1, localhost); the value is not shown: it is a secret.")
 
