@@ -178,8 +178,9 @@ class CleverClient:
             objects += len(items)
             if objects > max_objects:
                 raise CleverAPIError(
-                    f"Clever paging for {collection} passed {max_objects:,} objects "
-                    "(CLEVER_MAX_OBJECTS_PER_COLLECTION); stopping instead of paging without end.")
+                    f"Clever paging for {collection} passed {max_objects:,} objects, this collection's cap "
+                    "(ten times what the district held at its last sync, at least 100,000; or "
+                    "CLEVER_MAX_OBJECTS_PER_COLLECTION); stopping instead of paging without end.")
             yield items
             links = body.get("links") if isinstance(body.get("links"), list) else []
             next_uri = next((link.get("uri") for link in links if isinstance(link, dict) and link.get("rel") == "next"), None)

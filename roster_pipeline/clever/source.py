@@ -14,11 +14,12 @@ so the table exists with its columns and `clear_emptied_tables` can clear stale 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import dlt
 import pyarrow as pa
@@ -32,7 +33,7 @@ from roster_pipeline.clever.settings import (
     SECTION_PAIR_TABLES,
     TABLES,
 )
-from roster_pipeline.settings import DEFAULT_API_BASE_URL
+from roster_pipeline.settings import DEFAULT_API_BASE_URL, clever_max_objects_per_collection
 
 DISTRICT_SLICE = {"disposition": "merge", "strategy": "delete-insert"}
 PROGRESS_LOGGER = "roster_pipeline.clever.progress"  # the Dagster layer forwards it into the run's log
@@ -78,11 +79,13 @@ def clever_source(
     timeout: float = 60.0,
     record_events_cursor: bool = False,
     events_cursor: str | None = None,
+    known_rows: dict[str, int] | None = None,
 ):
     """All Clever roster collections of one district (token: that district's bearer token).
 
     With `record_events_cursor`, the load also stores `events_cursor` (the newest Clever event
     before paging began) as the district's event cursor, in the same commit as the rows.
+    `known_rows` (raw table → the district's rows now) caps each collection's paging (`object_cap`).
     """
 
     def collection(table: str) -> Iterator[pa.Table]:
@@ -96,7 +99,7 @@ def clever_source(
         yielded = False
         progress = Progress(table)
         with CleverClient(base_url, token, district_id=district_id, page_size=page_size, timeout=timeout) as client:
-            for objects in client.pages(path, params):
+            for objects in client.pages(path, params, max_objects=object_cap((known_rows or {}).get(table))):
                 progress.page(len(objects))
                 if objects:
                     yielded = True
@@ -135,6 +138,24 @@ def clever_source(
         return transform
 
     return [*resources, section_pages, sections, *(pairs(t, c) for t, c in SECTION_PAIR_TABLES.items())]
+
+
+GROWTH_FACTOR, GROWTH_FLOOR = 10, 100_000
+
+
+def object_cap(known_rows: int | None, env: Mapping[str, str] | None = None) -> int:
+    """How many objects a collection may page before it is an error: a server that never ends its paging.
+
+    A district grows (a new school year, more schools shared), but not tenfold overnight beyond
+    100,000 objects; a first sync knows nothing and gets CLEVER_MAX_OBJECTS_PER_COLLECTION (5,000,000
+    by default). Setting that variable makes it the cap of every collection, for a district that
+    really did grow that much.
+    """
+    env = os.environ if env is None else env
+    ceiling = clever_max_objects_per_collection(env)
+    if not known_rows or (env.get("CLEVER_MAX_OBJECTS_PER_COLLECTION") or "").strip():
+        return ceiling
+    return min(ceiling, max(GROWTH_FACTOR * known_rows, GROWTH_FLOOR))
 
 
 def raw_tables() -> list[str]:

@@ -58,11 +58,13 @@ class CleverResource(ConfigurableResource):
                 "de-authorized the application; its data is kept until `roster-pipeline forget` removes it.")
         return token
 
-    def source_for(self, district_id: str, token: SecretStr, events_cursor: str | None = None):
+    def source_for(self, district_id: str, token: SecretStr, events_cursor: str | None = None,
+                   known_rows: dict[str, int] | None = None):
         """The dlt source of one district, with that district's token and no other; the load
-        records `events_cursor` as where the next incremental sync starts."""
+        records `events_cursor` as where the next incremental sync starts; `known_rows` (raw
+        table → the district's rows) caps how far each collection may page."""
         return clever_source(district_id, token, self.api_base_url, self.page_size, self.timeout_seconds,
-                             record_events_cursor=True, events_cursor=events_cursor)
+                             record_events_cursor=True, events_cursor=events_cursor, known_rows=known_rows)
 
     def client_for(self, district_id: str, token: SecretStr) -> CleverClient:
         return CleverClient(self.api_base_url, token, district_id=district_id, page_size=self.page_size,

@@ -245,8 +245,10 @@ class Warehouse:
 
     def raw_row_counts(self, district_id: str, tables: list[str]) -> dict[str, int]:
         """Rows per raw table for one district (0 for a table that does not exist yet)."""
+        if self.kind == "duckdb" and not self.duckdb_path.exists():  # the first sync of a new installation
+            return {table: 0 for table in tables}
         counts: dict[str, int] = {}
-        with self.connect(read_only=self.kind == "duckdb") as conn:
+        with self.connect() as conn:  # read-write like every connection of a run: DuckDB refuses mixing modes
             cursor = conn.cursor()
             for table in tables:
                 try:

@@ -10,10 +10,12 @@ import logging
 import random
 import time
 
+import dlt
 import pytest
 from pydantic import SecretStr
 
 from roster_pipeline.clever.client import CleverAPIError, CleverClient, discover_district_tokens
+from roster_pipeline.clever.source import clever_source, object_cap
 from roster_pipeline.settings import CleverSettings, ConfigError
 from roster_pipeline_tests.fixtures.hostile_clever import API_PREFIX, drip, hostile_server, page, send_json
 from roster_pipeline_tests.fixtures.services import free_port
@@ -213,3 +215,29 @@ def test_a_dripping_token_endpoint_fails_within_its_deadline(caplog):
         with pytest.raises(CleverAPIError, match=r"CLEVER_OAUTH_TOKENS_URL .* gave no complete answer within 1s\.$"):
             discover_district_tokens(settings, timeout=1)
     assert time.monotonic() - started < 5
+
+
+def test_a_collection_may_grow_tenfold_but_not_without_end():
+    """What the district held at its last sync caps its paging; a first sync, or a set variable, the ceiling."""
+    assert object_cap(None, {}) == object_cap(0, {}) == 5_000_000
+    assert object_cap(300, {}) == 100_000 and object_cap(40_000, {}) == 400_000
+    assert object_cap(900_000, {}) == 5_000_000
+    assert object_cap(300, {"CLEVER_MAX_OBJECTS_PER_COLLECTION": "2000000"}) == 2_000_000
+
+
+def test_the_dlt_source_stops_a_known_district_that_pages_without_end(tmp_path):
+    """The raw load passes what the district held (students: 300) down to the paging: an endless
+    server is stopped at 100,000 objects (ten times 300, at least 100,000), not at the 5,000,000 ceiling."""
+    def answer(h):
+        served = len(server.requests)
+        send_json(h, page([user(served * 10_000 + i) for i in range(10_000)],
+                          f"{API_PREFIX}/users?starting_after={user(served * 10_000 + 9_999)['id']}"))
+
+    with hostile_server(answer) as server:
+        source = clever_source(DISTRICT, SecretStr(TOKEN), server.base_url, known_rows={"students": 300})
+        pipeline = dlt.pipeline("endless", destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+                                pipelines_dir=str(tmp_path / "dlt"))
+        with pytest.raises(Exception) as error:
+            pipeline.extract(source.with_resources("students"))
+    assert "passed 100,000 objects" in str(error.value)
+    assert len(server.requests) == 11  # 10 pages of 10,000, and the one that passed the cap

@@ -31,7 +31,7 @@ from roster_pipeline.clever.events import (
     stored_cursor,
 )
 from roster_pipeline.clever.load_packages import remove_loaded_packages
-from roster_pipeline.clever.settings import RAW_DATASET
+from roster_pipeline.clever.settings import RAW_DATASET, TABLES
 from roster_pipeline.clever.source import (
     PROGRESS_LOGGER,
     clear_emptied_tables,
@@ -253,8 +253,9 @@ def build_clever_raw_assets(warehouse: Warehouse):
                         return
                 # Events after the refresh started are applied next time (replaying a few is harmless).
                 newest = newest_event_or_none(client, context, district_id)
+                known = wh.raw_row_counts(district_id, list(TABLES))  # caps each collection's paging
                 yield from refresh_district(context, dlt, wh, pipeline,
-                                            clever.source_for(district_id, token, events_cursor=newest))
+                                            clever.source_for(district_id, token, events_cursor=newest, known_rows=known))
         except Exception as exc:
             api_error = find_cause(exc, CleverAPIError)
             if api_error is not None and api_error.transient:
