@@ -103,7 +103,9 @@ def test_a_planted_name_is_only_in_the_warehouse_and_forget_removes_every_trace(
 def test_forget_asks_first_and_refuses_without_a_terminal(dirty, capsys, monkeypatch):
     _, data_dir = dirty
     assert main(["sync"]) == 0, capsys.readouterr()
+    data_dir.chmod(0o755)  # as an older version left it: the next command narrows it
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal, and no --yes
     assert main(["forget", "--district", DISTRICT_ID]) == 2
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     assert "confirm on a terminal, or pass --yes" in capsys.readouterr().err
     assert warehouse_query("select count(*) from roster.students")[0][0] > 0  # nothing was removed
