@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from roster_pipeline.clever.settings import MAX_PAGE_SIZE, USER_AGENT
 from roster_pipeline.settings import (
     CLEVER_ID_PATTERN,
+    DEFAULT_OAUTH_TOKENS_URL,
     CleverSettings,
     ConfigError,
     clever_max_objects_per_collection,
@@ -286,6 +287,12 @@ class CleverClient:
                 "de-authorized the application, or the token is wrong.", status=status)
         if status == 413:
             return CleverAPIError(f"Clever answered 413 on {where}: the page size is above Clever's limit.", status=status)
+        if status == 404 and "/" not in url.path.removeprefix(self.base.path).strip("/"):
+            # A collection (`schools`, not `schools/{id}`) exists for every district Clever serves: its
+            # 404 is the API's address, most often another version than the one this client speaks.
+            return CleverAPIError(
+                f"Clever answered 404 on {urlsplit(str(url)).path}, a collection every district has: "
+                f"check CLEVER_API_BASE_URL (it should end in /v3.1; it is {self.base_url}).", status=status)
         if status == 404:
             return CleverAPIError(f"Clever answered 404 on {where}: not found or not shared.", status=status)
         text = content[:200].decode("utf-8", "replace").replace(self.token.get_secret_value(), "***")
@@ -350,8 +357,11 @@ def discover_district_tokens(settings: CleverSettings, *, timeout: float = 30.0)
         raise CleverAPIError(
             "The Clever token endpoint refused CLEVER_CLIENT_ID/CLEVER_CLIENT_SECRET "
             f"({status}); check the application's credentials.")
+    if status == 404:
+        raise CleverAPIError(f"The Clever token endpoint answered 404: check CLEVER_OAUTH_TOKENS_URL (it is "
+                             f"{settings.oauth_tokens_url}; Clever's is {DEFAULT_OAUTH_TOKENS_URL}).")
     if status != 200:
-        raise CleverAPIError(f"The Clever token endpoint answered {status}.")
+        raise CleverAPIError(f"The Clever token endpoint ({where}) answered {status}.")
     try:
         entries = orjson.loads(content).get("data")
     except (orjson.JSONDecodeError, AttributeError):

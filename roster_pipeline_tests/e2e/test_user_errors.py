@@ -51,6 +51,13 @@ def mistakes_before_any_warehouse_work(tmp_path: Path) -> None:
     assert_one_sentence(cli("sync", env={"ROSTER_RULES": str(rules)}), "ROSTER_RULES", "grades.numbers.5", "'five'")
     rules.write_text('[subjects]\nkeep = "math"\n')  # a bare string would be read letter by letter
     assert_one_sentence(cli("sync", env={"ROSTER_RULES": str(rules)}), "ROSTER_RULES", "subjects.keep")
+    # The API's address without its version, or with another one: every collection answers 404.
+    api = os.environ["CLEVER_API_BASE_URL"]
+    for wrong in (api.replace("/v3.1", "/v3"), api.replace("/v3.1", "")):
+        assert_one_sentence(cli("sync", env={"CLEVER_API_BASE_URL": wrong}), "check CLEVER_API_BASE_URL", "/v3.1")
+    tokens_url = os.environ["CLEVER_OAUTH_TOKENS_URL"]
+    assert_one_sentence(cli("sync", env={"CLEVER_OAUTH_TOKENS_URL": tokens_url + "/v2"}),
+                        "404", "check CLEVER_OAUTH_TOKENS_URL")
 
 
 @pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)
@@ -118,3 +125,28 @@ def test_settings_read_duckdb_urls_the_standard_way(tmp_path, monkeypatch):
             warehouse_url({"ROSTER_WAREHOUSE": bad})
     with pytest.raises(ConfigError, match="folder"):
         warehouse_url({"ROSTER_WAREHOUSE": f"duckdb:///{tmp_path}"})
+
+
+def test_a_blocked_sync_is_one_paragraph(own_sandbox, tmp_path):
+    """A blocked publish is a designed outcome: the district, what happened, each table's sentence and
+    the fix once, on stdout; no Dagster error record or stack trace on the terminal (they stay in the run's log)."""
+    import httpx
+
+    server = own_sandbox(11, 300)
+    assert cli("sync").returncode == 0
+    school = warehouse_query("select school_id from roster.school_roster_summary order by students desc limit 1")[0][0]
+    httpx.post(f"{server.base_url}/sandbox/share-school", json={"school": school, "shared": False},
+               timeout=60).raise_for_status()
+
+    blocked = cli("sync")
+    assert blocked.returncode == 1, blocked.stderr[-2000:]
+    assert blocked.stderr == "", blocked.stderr[-3000:]
+    lines = blocked.stdout.strip().splitlines()
+    assert len(lines) < 16 and "Traceback" not in blocked.stdout and "Stack Trace" not in blocked.stdout, lines
+    said = [line for line in lines if ": done, " not in line]  # the paging progress, one line per collection
+    district_id = warehouse_query("select district_id from roster.districts")[0][0]
+    assert said[0].startswith("district ") and district_id in said[0] and "FAILED" in said[0]
+    assert said[1] == f"  roster_models: District {district_id} not published; the previous version stays."
+    assert [line.split(":")[0] for line in said[2:4]] == ["  check roster/students", "  check roster/enrollments"]
+    assert said[4].startswith("  If the change is real, approve it with ") and said[4].count("--accept-mass-change") == 1
+    assert blocked.stdout.count("--accept-mass-change") == 1 and said[5] == "0 of 1 districts synced."
