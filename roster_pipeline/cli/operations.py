@@ -1,7 +1,7 @@
 """`roster-pipeline status` and `approve`: every district at a glance, and blocked publishes approved in bulk.
 
-status prints each district's state (defs/automation/district_status.py: the warehouse's facts
-and the district's last run). approve shows where each blocked change is concentrated (the
+status prints each district's state in one short line (defs/automation/district_status.py: the
+warehouse's facts and the district's last run), and `status --district ID` every sentence of it. approve shows where each blocked change is concentrated (the
 guard's per-school sentences), asks once, then syncs those districts with the approval, like
 `sync --accept-mass-change`.
 """
@@ -17,31 +17,38 @@ from roster_pipeline.operations.terminal import printable
 from roster_pipeline.settings import ConfigError, validate_district_id
 
 
-def status(as_json: bool = False, out=None) -> int:
-    """One line per district (or a JSON list): name, last publish, last run, blocked and why, cursor age, pause."""
+def status(as_json: bool = False, out=None, district_id: str | None = None) -> int:
+    """One short line per district (or a JSON list): name, last publish, last run, blocked, cursor age, pause.
+    With `district_id`, that district's line and every sentence of its block or last failure."""
     out = out or sys.stdout
+    if district_id is not None:
+        validate_district_id(district_id, "--district")
     ensure_dagster_home()
     from dagster import DagsterInstance
 
     from roster_pipeline.defs.automation.district_status import district_statuses
 
     with DagsterInstance.get() as instance:
-        statuses = district_statuses(instance)
+        statuses = district_statuses(instance, [district_id] if district_id else None)
     if as_json:
         print(json.dumps([asdict(s) for s in statuses], indent=2), file=out)
-    elif not statuses:
+        return 0
+    if not statuses:
         print("No districts yet: run `roster-pipeline sync` once Clever districts have authorized the application.",
               file=out)
-    for s in [] if as_json else statuses:
-        print(printable(s.line()), file=out)  # names are Clever's (JSON escapes control characters itself)
+    for s in statuses:  # names are Clever's (JSON escapes control characters itself)
+        for line in s.details() if district_id else [s.line()]:
+            print(printable(line), file=out)
     return 0
 
 
 def approve(district_ids: list[str] | None, all_blocked: bool, yes: bool, out=None, answer=None) -> int:
     """Approve the blocked mass changes of the named (or all blocked) districts, then publish them."""
     out = out or sys.stdout
-    if bool(district_ids) == all_blocked:
-        raise ConfigError("approve needs --district ID (repeatable) or --all-blocked, not both.")
+    if not district_ids and not all_blocked:
+        raise ConfigError("approve needs the districts to approve: --district ID (repeatable) or --all-blocked.")
+    if district_ids and all_blocked:
+        raise ConfigError("approve takes --district ID or --all-blocked, not both.")
     for district_id in district_ids or []:
         validate_district_id(district_id, "--district")
     ensure_dagster_home()

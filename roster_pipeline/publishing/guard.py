@@ -15,6 +15,7 @@ many): the check's metadata is in Dagster's event log, so ids and counts, never 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from roster_pipeline.modeling.contract_check import RECORD_KEYS, record_id
@@ -35,16 +36,26 @@ class Verdict:
     message: str
     removed: tuple[int, tuple[str, ...]] | None = None  # over the limit: (records removed, the first ids)
     added: tuple[int, tuple[str, ...]] | None = None
+    schools: tuple = ()  # over the limit: the district's schools beyond it (schools_beyond), by id
 
     @property
     def change(self) -> int:
         return self.new - (self.published or 0)
 
 
+def judge_all(sql: Statements, district_id: str, settings: MassChangeSettings, approved: bool,
+              new_school_year: bool = False) -> list[Verdict]:
+    """The guard's verdicts on every guarded table, read in the caller's transaction; the per-school
+    counts are read once for all of them."""
+    per_school: dict[str, dict] = {}
+    return [judge(sql, table, district_id, settings, approved, new_school_year, per_school) for table in GUARDED_TABLES]
+
+
 def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSettings,
-          approved: bool, new_school_year: bool = False) -> Verdict:
+          approved: bool, new_school_year: bool = False, per_school: dict[str, dict] | None = None) -> Verdict:
     """The guard's verdict on one table, read in the caller's transaction (a new school year, see
-    school_year.py, is not blocked: the year turning changes everything at once)."""
+    school_year.py, is not blocked: the year turning changes everything at once). `per_school` caches
+    school_changes by table across the tables of one judgement (judge_all)."""
     mine = f"district_id = {placeholder(sql.dialect, 'd')}"
     new = sql.execute(f"select count(*) from {BUILD_SCHEMA}.{table} where {mine}", {"d": district_id}).fetchone()[0]
     published = None
@@ -58,7 +69,7 @@ def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSet
     if published is None:
         return Verdict(table, None, new, False, f"first publish of the district: {new} {table}, not guarded")
     change = new - published
-    share = abs(change) / published if published else (float("inf") if change else 0.0)
+    share = abs(change) / published if published else float(bool(change))
     over = share > settings.share and abs(change) >= settings.min_rows
     what = (f"{table}: {published} published, {new} now ({change:+d}, {share:.0%}); "
             f"limit {settings.share:.0%} and {settings.min_rows} rows")
@@ -67,15 +78,20 @@ def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSet
     removed = changed_records(sql, table, district_id, PUBLISHED_SCHEMA, BUILD_SCHEMA)
     added = changed_records(sql, table, district_id, BUILD_SCHEMA, PUBLISHED_SCHEMA)
     what += f"; {removed[0]} records removed, {added[0]} added"
-    where = concentration(sql, table, district_id)
+    per_school = {} if per_school is None else per_school
+    for other in GUARDED_TABLES:
+        if other not in per_school:
+            per_school[other] = school_changes(sql, other, district_id)
+    named = schools_beyond(per_school, settings)
+    where = concentration(per_school[table], table, named)
     if where:
         what += f". {where}"
     if approved or new_school_year:
         why = "approved for this run" if approved else "published as a new school year"
-        return Verdict(table, published, new, False, f"{what}: above the limit, {why}", removed, added)
+        return Verdict(table, published, new, False, f"{what}: above the limit, {why}", removed, added, named)
     return Verdict(table, published, new, True,
                    f"{what}: publish blocked. If the change is real, approve it with "
-                   f"`roster-pipeline sync --district {district_id} --accept-mass-change`.", removed, added)
+                   f"`roster-pipeline sync --district {district_id} --accept-mass-change`.", removed, added, named)
 
 
 def without_approval_hint(message: str) -> str:
@@ -95,48 +111,114 @@ def changed_records(sql: Statements, table: str, district_id: str, before: str, 
     return int(count), tuple(record_id(row) for row in ids)
 
 
-def concentration(sql: Statements, table: str, district_id: str) -> str:
-    """Where a mass change is, per school, in one sentence: "Lincoln High: 480 of 520 students removed
-    (92 %); the 11 other schools changed by < 2 %; a change of the school's sharing or of its SIS
-    export is the likely cause." Empty for a table without schools."""
+
+@dataclass(frozen=True)
+class SchoolChange:
+    """One school's records of one table: published (before), checked build (after), and what moved."""
+
+    name: str
+    before: int
+    after: int
+    removed: int
+    added: int
+
+    @property
+    def moved(self) -> int:
+        return max(self.removed, self.added)
+
+    @property
+    def share(self) -> float:
+        """Against the larger of before and after, so a school that comes back (0 → 573) moved 100 %, not 57,300 %."""
+        return self.moved / max(self.before, self.after, 1)
+
+    def beyond(self, settings: MassChangeSettings) -> bool:
+        """Moved like a table that the guard blocks: more than the share *and* at least the rows."""
+        return self.share > settings.share and self.moved >= settings.min_rows
+
+    def sentence(self, table: str) -> str:
+        if self.removed and not self.added:
+            counts = f"{self.removed:,} of {self.before:,} {table} removed"
+        elif self.added and not self.removed:
+            counts = f"{self.added:,} {table} added to {self.before:,}"
+        else:
+            counts = f"{self.removed:,} of {self.before:,} {table} removed, {self.added:,} added"
+        return f"{self.name}: {counts} ({self.share:.0%})"
+
+
+def school_changes(sql: Statements, table: str, district_id: str) -> dict:
+    """school id → SchoolChange for every school with records of `table` before or after (empty for a
+    table without schools)."""
     if "school_id" not in table_columns(sql, BUILD_SCHEMA, table):
-        return ""
+        return {}
     keys = ", ".join(["school_id", *RECORD_KEYS[table]])
     mine = f"district_id = {placeholder(sql.dialect, 'd')}"
 
-    def per_school(before: str, after: str) -> dict:
-        rows = sql.execute(f"select school_id, count(*) from (select {keys} from {before}.{table} where {mine} "
-                           f"except select {keys} from {after}.{table} where {mine}) as gone group by school_id",
-                           {"d": district_id}).fetchall()
-        return {school: count for school, count in rows}
+    def counted(query: str) -> dict:
+        return dict(sql.execute(f"select school_id, count(*) from ({query}) as rows group by school_id",
+                                {"d": district_id}).fetchall())
 
-    removed, added = per_school(PUBLISHED_SCHEMA, BUILD_SCHEMA), per_school(BUILD_SCHEMA, PUBLISHED_SCHEMA)
-    published = dict(sql.execute(f"select school_id, count(*) from {PUBLISHED_SCHEMA}.{table} where {mine} "
-                                 "group by school_id", {"d": district_id}).fetchall())
+    def gone(before: str, after: str) -> dict:
+        return counted(f"select {keys} from {before}.{table} where {mine} except select {keys} from {after}.{table} "
+                       f"where {mine}")
+
+    before, after = (counted(f"select school_id from {schema}.{table} where {mine}")
+                     for schema in (PUBLISHED_SCHEMA, BUILD_SCHEMA))
+    removed, added = gone(PUBLISHED_SCHEMA, BUILD_SCHEMA), gone(BUILD_SCHEMA, PUBLISHED_SCHEMA)
     names = {}  # the published name of a school that left, else the new one
     for schema in (BUILD_SCHEMA, PUBLISHED_SCHEMA):
         if table_columns(sql, schema, "schools"):
             names.update(sql.execute(f"select school_id, name from {schema}.schools where {mine}",
                                      {"d": district_id}).fetchall())
-    schools = set(published) | set(added)
+    return {school: SchoolChange(names.get(school) or school or "(no school)", before.get(school, 0),
+                                 after.get(school, 0), removed.get(school, 0), added.get(school, 0))
+            for school in set(before) | set(after)}
 
-    def moved(school) -> int:
-        return removed.get(school, 0) + added.get(school, 0)
 
-    def share(school) -> float:
-        return moved(school) / max(published.get(school, 0), 1)
+def schools_beyond(changes: dict[str, dict], settings: MassChangeSettings) -> tuple:
+    """The schools that moved beyond the guard's limit in any table (`changes`: table → school_changes),
+    the most moved first: every table's sentence names these same schools, so they never contradict."""
+    moved: dict = {}
+    for per_school in changes.values():
+        for school, change in per_school.items():
+            if change.beyond(settings):
+                moved[school] = 0
+    for per_school in changes.values():
+        for school, change in per_school.items():
+            if school in moved:
+                moved[school] += change.moved
+    return tuple(sorted(moved, key=lambda school: (-moved[school], str(school))))
 
-    top = max(schools, key=lambda school: (moved(school), str(school)), default=None)
-    if top is None or not moved(top):
+
+def _percent_bound(share: float) -> str:
+    """The true bound of `share`, never rounded down: "did not change", "less than 1 %", "at most 13 %"."""
+    if share == 0:
+        return "did not change"
+    if share < 0.01:
+        return "changed by less than 1 %"
+    return f"changed by at most {math.ceil(share * 100 - 1e-9)} %"
+
+
+def concentration(per_school: dict, table: str, named: tuple) -> str:
+    """Where a mass change is, per school, in one sentence: "Lincoln High: 480 of 520 students removed
+    (92%); Adams Elementary: 40 of 40 students removed (100%); the 10 other schools changed by less
+    than 1 %; a change of these schools' sharing or of their SIS export is the likely cause." `named`
+    are the district's schools beyond the limit (schools_beyond); each is named where its records moved."""
+    if not per_school or not any(change.moved for change in per_school.values()):
         return ""
-    name = names.get(top) or top or "(no school)"
-    parts = [f"{name}: {removed.get(top, 0)} of {published.get(top, 0)} {table} removed"
-             + (f", {added[top]} added" if added.get(top) else "") + f" ({share(top):.0%})"]
-    others = [school for school in schools if school != top]
+    here = [school for school in named if school in per_school and per_school[school].moved]
+    shown, unshown = here[:IDS_SHOWN], here[IDS_SHOWN:]
+    parts = [per_school[school].sentence(table) for school in shown]
+    if unshown:
+        parts.append(f"{len(unshown)} more schools beyond the limit, by up to "
+                     f"{max(per_school[school].share for school in unshown):.0%}")
+    others = [change for school, change in per_school.items() if school not in here]
     if others:
-        most = max(share(school) for school in others)
-        parts.append(f"the {len(others)} other school{'s' if len(others) != 1 else ''} changed by "
-                     + ("< 1 %" if most < 0.01 else f"at most {most:.0%}"))
-        if moved(top) >= 0.8 * sum(moved(school) for school in schools) and most < 0.05:
-            parts.append("a change of the school's sharing or of its SIS export is the likely cause")
+        most = max(change.share for change in others)
+        which = "other " if here else ""
+        parts.append(f"{'no school moved beyond the limit: ' if not here else ''}the {len(others)} {which}"
+                     f"school{'s' if len(others) != 1 else ''} {_percent_bound(most)}")
+        total = sum(change.moved for change in per_school.values())
+        if here and sum(per_school[school].moved for school in here) >= 0.8 * total and most < 0.05:
+            parts.append("a change of the school's sharing or of its SIS export is the likely cause" if len(here) == 1
+                         else "a change of these schools' sharing or of their SIS export is the likely cause")
     return "; ".join(parts)

@@ -62,7 +62,7 @@ from roster_pipeline.modeling.rules import write_rule_tables
 from roster_pipeline.modeling.runner import build_model, prepare_schemas
 from roster_pipeline.operations.alerts import Alert, post_alert
 from roster_pipeline.publishing import identities
-from roster_pipeline.publishing.guard import GUARDED_TABLES, judge
+from roster_pipeline.publishing.guard import GUARDED_TABLES, judge_all
 from roster_pipeline.publishing.history import COUNTED, Publish
 from roster_pipeline.publishing.publish import publish_district
 from roster_pipeline.publishing.school_year import per_school_counts, school_year
@@ -309,8 +309,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         timings: dict[str, float] = {}
         counts_by_school = ""
         with wh.transaction() as sql:
-            verdicts = [judge(sql, table, district_id, settings, approved, year.new_year is not None)
-                        for table in GUARDED_TABLES]
+            verdicts = judge_all(sql, district_id, settings, approved, year.new_year is not None)
             if not blocked and not any(v.blocked for v in verdicts):
                 if year.new_year:
                     counts_by_school = per_school_counts(sql, district_id)
@@ -326,6 +325,8 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
             metadata = {"published_rows": MetadataValue.int(verdict.published or 0),
                         "new_rows": MetadataValue.int(verdict.new), "change": MetadataValue.int(verdict.change),
                         "approved": MetadataValue.bool(approved)}
+            if verdict.schools:  # the schools beyond the limit, by id (`status` counts them)
+                metadata["schools_beyond_limit"] = MetadataValue.text(", ".join(map(str, verdict.schools)))
             for name, records in (("removed", verdict.removed), ("added", verdict.added)):
                 if records is not None:  # over the limit: which records, by id
                     metadata[f"{name}_records"] = MetadataValue.int(records[0])
