@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p_status = commands.add_parser("status", help="one line per district: publish, last run, blocked, cursor, pause")
     p_status.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
+    p_status.add_argument("--district", metavar="ID", help="only this district, with every sentence of its block")
 
     p_approve = commands.add_parser("approve", help="approve blocked mass changes (after showing them) and publish")
     p_approve.add_argument("--district", action="append", dest="districts", metavar="ID",
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sync":
             return sync.sync(args.districts, incremental=args.incremental, accept_mass_change=args.accept_mass_change)
         if args.command == "status":
-            return operations.status(args.json)
+            return operations.status(args.json, district_id=args.district)
         if args.command == "approve":
             return operations.approve(args.districts, args.all_blocked, args.yes)
         if args.command == "grants":
