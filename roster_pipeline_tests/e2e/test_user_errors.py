@@ -150,3 +150,23 @@ def test_a_blocked_sync_is_one_paragraph(own_sandbox, tmp_path):
     assert [line.split(":")[0] for line in said[2:4]] == ["  check roster/students", "  check roster/enrollments"]
     assert said[4].startswith("  If the change is real, approve it with ") and said[4].count("--accept-mass-change") == 1
     assert blocked.stdout.count("--accept-mass-change") == 1 and said[5] == "0 of 1 districts synced."
+
+
+def test_a_failed_sync_is_not_called_killed_later(pipeline_env, sandbox):
+    """A run that failed while paging Clever leaves its extract behind as a killed one would; the next
+    sync discards it and says the earlier sync did not finish, not that it was killed."""
+    import httpx
+
+    district = sandbox.data.specs[0].id
+    # The address check and the first collections pass; every later request is refused.
+    httpx.post(f"{sandbox.base_url}/sandbox/faults", json={"status": 400, "after": 4, "count": 1000},
+               timeout=60).raise_for_status()
+    try:
+        failed = cli("sync", "--district", district)
+    finally:
+        sandbox.faults.configure({})
+    assert failed.returncode == 1 and "Traceback" not in failed.stdout + failed.stderr, failed.stdout[-2000:]
+    again = cli("sync", "--district", district)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "an earlier sync that did not finish left" in again.stderr, again.stderr[-2000:]
+    assert "killed" not in (failed.stdout + failed.stderr + again.stdout + again.stderr).lower()

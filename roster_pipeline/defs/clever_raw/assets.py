@@ -224,8 +224,9 @@ def build_clever_raw_assets(warehouse: Warehouse):
         with wh.turn():  # before the cursor is read: a killed run's package holds a cursor never loaded
             discarded = discard_unfinished_loads(pipeline)
         if discarded:
-            context.log.warning(f"District {district_id}: a killed sync left {', '.join(discarded)}; discarded "
-                                "(this run loads from Clever afresh).")
+            # A failed run leaves its package as a killed one does: say only that it did not finish.
+            context.log.warning(f"District {district_id}: an earlier sync that did not finish left "
+                                f"{', '.join(discarded)}; discarded (this run loads from Clever afresh).")
         token = clever.token_for(district_id)
         try:
             with clever.client_for(district_id, token) as client, progress_in_run_log():
