@@ -64,7 +64,7 @@ def test_a_district_through_a_school_year(district, monkeypatch, capsys, tmp_pat
         synced(incremental=True)
     line, listed = status(capsys)
     assert line.startswith(f"{name} ({district_id}): published ") and "last run success" in line
-    assert "not blocked" in line and "Clever: success" in line and not listed["blocked"]
+    assert "BLOCKED" not in line and "Clever: success" in line and not listed["blocked"]
     with DagsterInstance.get() as instance:
         assert freshness(instance).passed
 
@@ -123,7 +123,10 @@ def test_a_district_through_a_school_year(district, monkeypatch, capsys, tmp_pat
         stale = freshness(instance)
         assert not stale.passed and ":mass_change_guard failed" in stale.description
         line, listed = status(capsys)
-        assert "BLOCKED: students: " in line and f"{school_name}: " in line and "students removed (100%)" in line
+        assert "BLOCKED: " in line and " school" in line and ", students -" in line and len(line) <= 200
+        assert main(["status", "--district", district_id]) == 0
+        details = capsys.readouterr().out
+        assert f"{school_name}: " in details and "students removed (100%)" in details
         assert listed["blocked"] and listed["last_run"] == "failure"
 
         assert main(["approve", "--district", district_id, "--yes"]) == 0
@@ -133,7 +136,7 @@ def test_a_district_through_a_school_year(district, monkeypatch, capsys, tmp_pat
         monkeypatch.setenv("ROSTER_FRESHNESS_HOURS", "26")
         assert freshness(instance).passed
     line, listed = status(capsys)
-    assert "not blocked" in line and "last run success" in line and not listed["blocked"]
+    assert "BLOCKED" not in line and "last run success" in line and not listed["blocked"]
 
     # Exactly one message reached the working webhook all year: the block (the new year went to the
     # failing one, three attempts, nothing more).

@@ -69,9 +69,12 @@ def test_a_blocked_publish_is_alerted_once_a_night_shown_by_status_and_approved(
     capsys.readouterr()
     assert main(["status"]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"{name} ({district_id}): published ") and "last run failure" in line
-    assert "BLOCKED: students: " in line and "students removed (100%)" in line
+    assert line.startswith(f"{name}: BLOCKED: 1 school, students -") and len(line) <= 200
+    assert f"see status --district {district_id}; published " in line
     assert "events cursor" in line and "Clever: " in line and "secret-path-token" not in line
+    assert main(["status", "--district", district_id]) == 0
+    details = capsys.readouterr().out
+    assert "  students: " in details and "students removed (100%)" in details
     assert main(["status", "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert listed["blocked"] and listed["district_id"] == district_id and listed["events_cursor_age_hours"] < 1
@@ -130,7 +133,7 @@ def test_the_freshness_check_goes_red_with_the_last_failure_and_green_after_a_pu
         stale = judge(instance)
         assert not stale.passed and "over the 0.0003 h limit (ROSTER_FRESHNESS_HOURS)" in stale.description
         assert "The last failed run: check roster/" in stale.description and ":mass_change_guard failed" in stale.description
-        assert stale.metadata["last_publish"].value.endswith("UTC") and "last_failure" in stale.metadata
+        assert stale.metadata["last_publish"].value.endswith("+00:00") and "last_failure" in stale.metadata  # ISO
 
         monkeypatch.setenv("ROSTER_FRESHNESS_HOURS", "26")
         assert sync(accept_mass_change=True, out=io.StringIO()) == 0
