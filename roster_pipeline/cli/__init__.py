@@ -29,6 +29,13 @@ def interruptible() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """`(default: ...)` after an option's help, unless there is nothing to show (no value, a flag off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return action.help if action.default is None or action.default is False else super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `roster-pipeline` command: parse the arguments, run one command, return its exit code."""
     load_dotenv()
@@ -56,39 +63,43 @@ def main(argv: list[str] | None = None) -> int:
     p_approve.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
 
     p_forget = commands.add_parser("forget", help="remove every trace of a district (after de-authorization)")
-    p_forget.add_argument("--district", required=True, metavar="ID")
+    p_forget.add_argument("--district", required=True, metavar="ID", help="the district's Clever id")
     p_forget.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
 
     commands.add_parser("grants", help="create the Postgres reader roles and grant them the roster tables")
 
     p_report = commands.add_parser("report", help="regenerate a district's school confirmation pages (HTML and CSV)")
-    p_report.add_argument("--district", required=True, metavar="ID")
+    p_report.add_argument("--district", required=True, metavar="ID", help="the district's Clever id")
     p_report.add_argument("--school", metavar="ID", help="only this school's page")
 
     commands.add_parser("dictionary", help="regenerate docs/data_dictionary.md from the yml of dbt_like_sql/")
 
     p_sandbox = commands.add_parser("sandbox", help="serve a Clever-compatible API with synthetic districts")
-    p_sandbox.add_argument("--host", default="127.0.0.1")
-    p_sandbox.add_argument("--port", type=int, default=8765)
-    p_sandbox.add_argument("--districts", type=int, default=3)
+    p_sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p_sandbox.add_argument("--port", type=int, default=8765, help="port to listen on")
+    p_sandbox.add_argument("--districts", type=int, default=3, help="how many synthetic districts")
     p_sandbox.add_argument("--students", type=int, default=5000, help="students in the largest district")
     p_sandbox.add_argument("--equal-sizes", action="store_true", help="every district has --students students")
-    p_sandbox.add_argument("--seed", type=int, default=42)
-    p_sandbox.add_argument("--client-id", default="sandbox-client")
-    p_sandbox.add_argument("--client-secret", default="sandbox-secret")
+    p_sandbox.add_argument("--seed", type=int, default=42, help="the same seed gives the same districts")
+    p_sandbox.add_argument("--client-id", default="sandbox-client", help="the application's id it accepts")
+    p_sandbox.add_argument("--client-secret", default="sandbox-secret", help="the application's secret it accepts")
     p_sandbox.add_argument("--requests-per-minute", type=int, default=1200, help="per-token rate limit")
     p_sandbox.add_argument("--preserialize", action="store_true",
                            help="build every page once before serving (benchmarks: measure the client, not the server)")
     p_sandbox.add_argument("--mutate-every", type=float, default=0.0, metavar="SECONDS",
-                           help="advance one simulated school day (with Clever events) every SECONDS")
+                           help="advance one simulated school day (with Clever events) every SECONDS; 0: never")
     p_sandbox.add_argument("--mutate-share", type=float, default=0.01, help="share of records a day changes")
     p_sandbox.add_argument("--fault-rate", type=float, default=0.0,
-                           help="share of data requests answered 429 or 503 (fault drill)")
+                           help="share of data requests answered 429 or 503 (a fault drill; 0: none)")
 
     p_demo = commands.add_parser("demo", help="sandbox + sync into the local DuckDB + summary")
-    p_demo.add_argument("--districts", type=int, default=3)
-    p_demo.add_argument("--students", type=int, default=5000)
-    p_demo.add_argument("--seed", type=int, default=42)
+    p_demo.add_argument("--districts", type=int, default=3, help="how many synthetic districts")
+    p_demo.add_argument("--students", type=int, default=5000, help="students in the largest district")
+    p_demo.add_argument("--seed", type=int, default=42, help="the same seed gives the same districts")
+    for choice in commands._choices_actions:  # each command's --help: its one-line description and its defaults
+        command = commands.choices[choice.dest]
+        command.description = command.description or choice.help[0].upper() + choice.help[1:] + "."
+        command.formatter_class = DefaultsShown
 
     args = parser.parse_args(argv)
     try:

@@ -81,14 +81,16 @@ def grants(out=None) -> int:
 def report(district_id: str, school_id: str | None = None, out=None) -> int:
     """Regenerate a district's school confirmation pages from the published roster."""
     out = out or sys.stdout
-    from roster_pipeline.reports.school_reports import reports_dir, write_reports
+    from roster_pipeline.reports.school_reports import reports_dir, require_published, write_reports
     from roster_pipeline.settings import warehouse_url
     from roster_pipeline.warehouse.connection import Warehouse
 
     validate_district_id(district_id, "--district")
     if school_id is not None:
         validate_clever_id(school_id, "school", "--school")
-    written = write_reports(Warehouse(warehouse_url(), data_dir() / "dlt"), district_id, reports_dir(), school_id)
+    warehouse = Warehouse(warehouse_url(), data_dir() / "dlt")
+    require_published(warehouse, district_id)
+    written = write_reports(warehouse, district_id, reports_dir(), school_id)
     print(f"{written['schools']} school pages in {written['folder']}"
           + ("" if school_id else f"; open {written['index']}"), file=out)
     return 0

@@ -75,16 +75,16 @@ def demo(args: argparse.Namespace) -> int:
     print(f"\nWarehouse: {warehouse.display}")
     print_summary(warehouse, [spec.id for spec in server.data.specs])
     server.shutdown()
-    print("\nBrowse the asset graph and runs in the Dagster UI:")
-    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
-    print(f"  DAGSTER_HOME={home} {dagster} dev -w workspace.yaml")
     if warehouse.kind == "duckdb":
         from roster_pipeline.warehouse.analyst_copy import analyst_file
 
-        print("Query the roster with SQL (analysts open this copy, never the pipeline's own file):")
+        print("\nQuery the roster with SQL (analysts open this copy, never the pipeline's own file):")
         print(f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{analyst_file(warehouse)}', "
               "read_only=True).sql('select name, students, teachers, sections, excluded_students "
               "from roster.school_roster_summary'))\"")
+    print("\nBrowse the asset graph and runs in the Dagster UI (the README's line, with this demo's folders):")
+    dg = shutil.which("dg") or str(Path(sys.executable).with_name("dg"))
+    print(f"  DAGSTER_HOME={home} ROSTER_DATA_DIR={data_dir()} {dg} dev -w workspace.yaml")
     return code
 
 
@@ -92,9 +92,13 @@ def print_summary(warehouse, district_ids: list[str], out=None) -> None:
     """Per district: raw rows loaded, roster rows published, and why records were excluded."""
     out = out or sys.stdout
     from roster_pipeline.clever.source import raw_tables
-    from roster_pipeline.publishing.publish import published_summary
+    from roster_pipeline.operations.terminal import printable
+    from roster_pipeline.publishing.publish import district_labels, published_summary
 
     tables = raw_tables()
+    print("Districts:", file=out)
+    for district_id, label in district_labels(warehouse, district_ids).items():
+        print(f"  {printable(label)}", file=out)  # the name is Clever's
     print("Raw Clever rows (schema clever_raw):", file=out)
     print("  " + "district".ljust(26) + "".join(t[:12].rjust(13) for t in tables), file=out)
     for district_id in district_ids:

@@ -412,6 +412,18 @@ def pause_note(warehouse: Warehouse, district_id: str) -> str | None:
             "change until then, and changes made in the SIS meanwhile arrive when the sync resumes.")
 
 
+def require_published(warehouse: Warehouse, district_id: str) -> None:
+    """Refuse a district the roster has never published (a typo, another installation's id): its pages
+    would be an empty index, written without a word."""
+    with warehouse.transaction() as sql:
+        known = bool(table_columns(sql, PUBLISHED_SCHEMA, "districts")) and sql.execute(
+            f"select 1 from {PUBLISHED_SCHEMA}.districts where district_id = {placeholder(sql.dialect, 'd')}",
+            {"d": district_id}).fetchone() is not None
+    if not known:
+        raise ConfigError(f"--district {district_id} has no published roster here (not synced yet, or another "
+                          "installation's district); `roster-pipeline status` lists the districts.")
+
+
 def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_id: str | None = None,
                   parallel: bool | None = None, subjects: Sequence[str] | None = None) -> dict:
     """Write the district's pages and CSVs under out_dir/<district_id>/; returns what was written.

@@ -68,6 +68,9 @@ def test_mistakes_print_one_sentence_and_leave_the_published_roster_alone(pipeli
 
     if warehouse_env == "duckdb":  # these stop before the warehouse is opened: one warehouse kind is enough
         mistakes_before_any_warehouse_work(tmp_path)
+    unknown = "0123456789abcdef01234567"  # well formed, never synced here: no empty index, no folder
+    assert_one_sentence(cli("report", "--district", unknown), f"--district {unknown}", "no published roster")
+    assert not list(tmp_path.rglob(unknown))
     if warehouse_env == "postgres":
         database = os.environ["ROSTER_WAREHOUSE"].rsplit("/", 1)[1]
         down = assert_one_sentence(cli("sync", env={"ROSTER_WAREHOUSE": f"postgresql://postgres:pw@127.0.0.1:1/{database}"}),
@@ -170,3 +173,32 @@ def test_a_failed_sync_is_not_called_killed_later(pipeline_env, sandbox):
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "an earlier sync that did not finish left" in again.stderr, again.stderr[-2000:]
     assert "killed" not in (failed.stdout + failed.stderr + again.stdout + again.stderr).lower()
+
+
+def test_every_command_says_what_it_does_and_its_defaults():
+    top = cli("--help")
+    assert top.returncode == 0
+    commands = top.stdout.split("{", 1)[1].split("}", 1)[0].split(",")
+    assert {"sync", "status", "approve", "report", "sandbox", "demo"} <= set(commands)
+    for command in commands:
+        shown = cli(command, "--help")
+        assert shown.returncode == 0, shown.stderr
+        description = shown.stdout.split("\n\n")[1]
+        assert "\n" not in description.strip() or len(description) < 120, (command, description)
+        assert description.strip().endswith("."), (command, description)
+    sandbox = " ".join(cli("sandbox", "--help").stdout.split())
+    for default in ("(default: 127.0.0.1)", "(default: 8765)", "(default: 3)", "(default: 5000)", "(default: 42)"):
+        assert default in sandbox, default
+    assert "(default: None)" not in sandbox and "(default: False)" not in sandbox
+
+
+def test_the_demo_names_its_districts_and_ends_with_the_dagster_ui_line(tmp_path):
+    data = tmp_path / "data"
+    env = {name: "" for name in ("CLEVER_DISTRICT_TOKENS", "ROSTER_WAREHOUSE", "DAGSTER_HOME")}
+    demo = cli("demo", "--districts", "1", "--students", "200", env={**env, "ROSTER_DATA_DIR": str(data)}, cwd=tmp_path)
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    lines = demo.stdout.strip().splitlines()
+    listed = lines[lines.index("Districts:") + 1]
+    assert listed.startswith("  ") and listed.endswith(")") and " (" in listed, listed  # "  Name (id)"
+    assert lines[-1].strip().startswith("DAGSTER_HOME=") and f"ROSTER_DATA_DIR={data} " in lines[-1]
+    assert lines[-1].endswith("dg dev -w workspace.yaml"), lines[-1]
