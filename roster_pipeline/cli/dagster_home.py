@@ -50,4 +50,23 @@ def ensure_dagster_home() -> Path:
                                and config.read_text() != LOCAL_INSTANCE_YAML):
         config.write_text(LOCAL_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(path)
+    _create_storage_once(path)
     return path
+
+
+def _create_storage_once(home: Path) -> None:
+    """Create the local instance's SQLite storage under a lock, the first time.
+
+    Dagster creates its tables when an instance is first opened; two commands started together on
+    a new installation both did, and one failed ("table run_tags already exists"). Once the
+    storage exists this costs one `exists()`.
+    """
+    if (home / "schedules" / "schedules.db").exists():
+        return
+    from dagster import DagsterInstance
+    from filelock import FileLock
+
+    with FileLock(home / ".create-storage.lock", timeout=120):
+        if not (home / "schedules" / "schedules.db").exists():
+            with DagsterInstance.get():
+                pass

@@ -80,7 +80,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
         batch = {SKIP_ANALYST_COPY_TAG: "true"} if len(targets) > 1 and warehouse.kind == "duckdb" else {}
         for district_id in targets:
             outcome = sync_in_process(
-                job, instance, district_id, incremental=incremental,
+                job, instance, warehouse, district_id, incremental=incremental,
                 tags={**run_tags(district_id, trigger), **({APPROVAL_TAG: "true"} if accept_mass_change else {}),
                       **({DISTRICT_NAME_TAG: names[district_id]} if district_id in names else {}), **batch})
             for line in paragraph(outcome.line(), outcome.problems):

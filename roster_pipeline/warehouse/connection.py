@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ LOCK_WAIT_SECONDS = 3 * 3600  # longer than any single district's turn on the fi
 # models (deduplication, EXCEPT ALL) stay in memory too. Per sort or hash node, per session.
 POSTGRES_WORK_MEM = "256MB"
 POSTGRES_SESSION_OPTIONS = f"-c work_mem={POSTGRES_WORK_MEM} -c maintenance_work_mem=512MB"
+CLAIM_LOCK_CLASS = 27_2027  # the first key of our advisory locks: one district's sync (district_claim)
 
 
 class WarehouseUnavailable(RosterError):
@@ -142,6 +144,46 @@ class Warehouse:
             yield
         finally:
             lock.release()
+
+    @contextmanager
+    def district_claim(self, district_id: str, timeout: float, poll: float = 1.0) -> Iterator[bool]:
+        """Hold the claim on one district's sync; yields False when another holder kept it past `timeout`.
+
+        Two syncs of one district must never run side by side (two processes checking "is a run of
+        it in progress?" both see none, and both publish). A lock the operating system or the
+        database releases when its holder dies takes and releases the claim in one step each, and
+        a killed holder needs nobody to clean up after it: on DuckDB (one machine, one file) an
+        flock next to the warehouse file; on Postgres a session advisory lock in the warehouse.
+        """
+        validate_district_id(district_id, "district claim")
+        if self.kind == "duckdb":
+            lock = FileLock(self.duckdb_path.with_name(f".{self.duckdb_path.name}.{district_id}.claim"),
+                            timeout=timeout, thread_local=False)
+            try:
+                lock.acquire(poll_interval=poll)
+            except Timeout:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                lock.release()
+            return
+        conn = self._open(read_only=False)
+        conn.autocommit = True
+        try:
+            deadline, cursor = time.monotonic() + timeout, conn.cursor()
+            while True:
+                cursor.execute("select pg_try_advisory_lock(%s, hashtext(%s))", [CLAIM_LOCK_CLASS, district_id])
+                if cursor.fetchone()[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(poll)
+            yield True  # closing the session releases the lock, as a dead holder's does
+        finally:
+            conn.close()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator:

@@ -9,8 +9,9 @@ own Dagster run, partition materializations, check results and tags (`roster/bat
 batch run); only the process start is shared. One district's failure never stops the others.
 
 A run executed in process never passes the instance's queue, so the one-run-per-district limit
-cannot hold it back: before each district, `sync_in_process` (the batch's and the CLI's) waits
-until no other run of that district is in progress. The other way round the queue does the work:
+cannot hold it back: `sync_in_process` (the batch's and the CLI's) holds the district's claim
+(`Warehouse.district_claim`, taken atomically) for the whole run, and within it waits until no
+queued run of that district is in progress. The other way round the queue does the work:
 the in-process run carries `dagster/partition` while it is in progress, so the daemon keeps a
 queued run of the same district (a sensor's, a UI launch) waiting until it ends.
 
@@ -55,6 +56,7 @@ from roster_pipeline.defs.constants import (
     WAREHOUSE_TAG,
 )
 from roster_pipeline.defs.resources import WarehouseResource
+from roster_pipeline.warehouse.connection import Warehouse
 
 # The full event log goes to the instance (and the UI); the terminal gets warnings and a summary.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -186,12 +188,28 @@ def wait_for_district(instance, district_id: str, *, timeout: float = DISTRICT_W
     return holder
 
 
-def sync_in_process(district_job, instance, district_id: str, *, incremental: bool, tags: dict[str, str],
-                    wait_seconds: float = DISTRICT_WAIT_SECONDS, log: Callable[[str], None] | None = None) -> DistrictOutcome:
+def sync_in_process(district_job, instance, warehouse: Warehouse, district_id: str, *, incremental: bool,
+                    tags: dict[str, str], wait_seconds: float = DISTRICT_WAIT_SECONDS,
+                    log: Callable[[str], None] | None = None) -> DistrictOutcome:
     """One district's `district_sync` run in this process, recorded in `instance` like any run,
-    once no other run of the district is in progress."""
+    once no other run of the district is in progress.
+
+    The district's claim (`Warehouse.district_claim`) is held for the whole run, so two in-process
+    syncs (two terminals, a terminal and a batch) take turns however close together they start;
+    within it, a run the daemon launched from the queue is waited for as before.
+    """
     started = time.monotonic()
-    holder = wait_for_district(instance, district_id, timeout=wait_seconds, log=log)
+    with warehouse.district_claim(district_id, timeout=wait_seconds) as claimed:
+        if not claimed:
+            return DistrictOutcome(district_id, "not started", False, time.monotonic() - started, [
+                f"another sync of the district held it for {wait_seconds / 60:.0f} min, so it was not synced beside it."])
+        return _sync_claimed(district_job, instance, district_id, incremental, tags, started,
+                             wait_seconds - (time.monotonic() - started), log)
+
+
+def _sync_claimed(district_job, instance, district_id: str, incremental: bool, tags: dict[str, str], started: float,
+                  wait_seconds: float, log: Callable[[str], None] | None) -> DistrictOutcome:
+    holder = wait_for_district(instance, district_id, timeout=max(wait_seconds, 0.0), log=log)
     if holder is not None:
         return DistrictOutcome(district_id, "not started", False, time.monotonic() - started, [
             f"run {holder} of the district was still in progress after {wait_seconds / 60:.0f} min, so it was not "
@@ -256,7 +274,7 @@ def build_district_batch_job(warehouse_kind: str, resolve_district_job: Callable
                     # The DuckDB limit counts processes, and this batch run already holds one: a child
                     # tagged `duckdb` as well would take the second and keep every other run waiting.
                     WAREHOUSE_TAG: f"{wh.kind} (in batch)"}
-            outcome = sync_in_process(district_job, context.instance, district_id, incremental=config.incremental,
+            outcome = sync_in_process(district_job, context.instance, wh, district_id, incremental=config.incremental,
                                       tags=tags, log=context.log.info)
             (context.log.info if outcome.success else context.log.error)(
                 "; ".join([outcome.line(), *outcome.problems]))

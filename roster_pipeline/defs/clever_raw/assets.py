@@ -20,6 +20,7 @@ from dagster import (
 )
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
+from filelock import FileLock
 
 from roster_pipeline.clever.client import CleverAPIError
 from roster_pipeline.clever.events import (
@@ -200,16 +201,26 @@ def refresh_district(context: AssetExecutionContext, dlt_resource: DagsterDltRes
         context.log.info(f"District {district_id}: no rows this time in {', '.join(emptied)}; old rows removed.")
 
 
+def asset_spec_pipeline(warehouse: Warehouse) -> dlt.Pipeline:
+    """The pipeline that only describes the assets (each district loads through its own); a folder per
+    warehouse kind, so switching ROSTER_WAREHOUSE never meets the other kind's saved state.
+
+    dlt creates a new pipeline's folder with "must not exist", so two processes loading the
+    definitions at once on a new installation (two `sync` commands) collided; they take turns here.
+    """
+    folder = warehouse.dlt_dir / f"asset_specs_{warehouse.kind}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder.with_suffix(".lock"), timeout=60):
+        return dlt.pipeline(pipeline_name="clever_raw", destination=warehouse.kind, dataset_name=RAW_DATASET,
+                            pipelines_dir=str(folder))
+
+
 def build_clever_raw_assets(warehouse: Warehouse):
     """The `@dlt_assets` for the configured warehouse kind (its kind tag shows in the UI)."""
 
     @dlt_assets(
         dlt_source=clever_source(PLACEHOLDER_DISTRICT),
-        # Only describes the assets (each district loads through its own pipeline); a folder per
-        # warehouse kind, so switching ROSTER_WAREHOUSE never meets the other kind's saved state.
-        dlt_pipeline=dlt.pipeline(
-            pipeline_name="clever_raw", destination=warehouse.kind, dataset_name=RAW_DATASET,
-            pipelines_dir=str(warehouse.dlt_dir / f"asset_specs_{warehouse.kind}")),
+        dlt_pipeline=asset_spec_pipeline(warehouse),
         name="clever_raw",
         dagster_dlt_translator=CleverTranslator(),
         partitions_def=district_partitions,
