@@ -138,11 +138,13 @@ DETAIL_WITHOUT_VALUE = {
 }
 
 
-def person_label(sis_id: str | None, clever_id: str | None = None) -> str:
-    """How a page names a student or teacher: by SIS id (names stay in the warehouse)."""
-    if sis_id:
-        return f"SIS id {sis_id}"
-    return f"Clever id {clever_id}" if clever_id else "(no SIS id)"
+def person_label(sis_id: str | None) -> str:
+    """How a page names a student or teacher in its list of records: by SIS id (names stay in the warehouse)."""
+    return f"SIS id {sis_id}" if sis_id else "(no SIS id)"
+
+
+# How a query names a person where no Clever id column stands beside it (sections, changes).
+PERSON_LABEL_SQL = "coalesce('SIS id ' || {sis_id}, 'Clever id ' || {clever_id})"
 
 
 def _explained(row: dict) -> dict:
@@ -205,7 +207,7 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
                 where district_id = {d} group by section_id
             )
             select s.school_id, s.section_id, s.name, s.period, s.subject, s.grade, s.course_name,
-                   case when t.teacher_id is not null then coalesce('SIS id ' || t.sis_id, 'Clever id ' || t.teacher_id)
+                   case when t.teacher_id is not null then {PERSON_LABEL_SQL.format(sis_id="t.sis_id", clever_id="t.teacher_id")}
                    end as teacher,
                    coalesce(enrolled.enrollments, 0) as enrollments
             from {PUBLISHED_SCHEMA}.sections s
@@ -282,9 +284,10 @@ def _changes(sql: Statements, district_id: str) -> tuple[list[dict], dict[str, d
     rows = _rows(sql, f"select entity, change, record_id, school_id, detail, published_at "
                       f"from {PUBLISHED_SCHEMA}.roster_changes where district_id = {d} and published_at = {t}", at)
     names: dict[tuple[str, str], str] = {}
-    people = "coalesce('SIS id ' || sis_id, 'Clever id ' || {key})"  # names stay in the warehouse
-    for entity, table, key, label in (("student", "students", "student_id", people.format(key="student_id")),
-                                      ("teacher", "teachers", "teacher_id", people.format(key="teacher_id")),
+    for entity, table, key, label in (("student", "students", "student_id",
+                                       PERSON_LABEL_SQL.format(sis_id="sis_id", clever_id="student_id")),
+                                      ("teacher", "teachers", "teacher_id",
+                                       PERSON_LABEL_SQL.format(sis_id="sis_id", clever_id="teacher_id")),
                                       ("section", "sections", "section_id", "name"), ("school", "schools", "school_id", "name")):
         if table_columns(sql, PUBLISHED_SCHEMA, f"{table}_history"):
             for record, name in sql.execute(
