@@ -11,6 +11,8 @@ A new school year (school_year.py) is let through without approval.
 
 Over the limit, the verdict names the removed and added records by id (the first few, and how
 many): the check's metadata is in Dagster's event log, so ids and counts, never personal values.
+A school that left or came back with its sharing is said so ("school no longer shared", "school
+shared again"), in the words of `roster_changes` and the school pages.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 from roster_pipeline.modeling.contract_check import RECORD_KEYS, record_id
+from roster_pipeline.publishing.history import school_sharing
 from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.warehouse.connection import Statements, placeholder, table_columns
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
@@ -79,9 +82,11 @@ def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSet
     added = changed_records(sql, table, district_id, BUILD_SCHEMA, PUBLISHED_SCHEMA)
     what += f"; {removed[0]} records removed, {added[0]} added"
     per_school = {} if per_school is None else per_school
+    sharing = None
     for other in GUARDED_TABLES:
         if other not in per_school:
-            per_school[other] = school_changes(sql, other, district_id)
+            sharing = school_sharing(sql, district_id) if sharing is None else sharing
+            per_school[other] = school_changes(sql, other, district_id, sharing)
     named = schools_beyond(per_school, settings)
     where = concentration(per_school[table], table, named)
     if where:
@@ -121,6 +126,7 @@ class SchoolChange:
     after: int
     removed: int
     added: int
+    sharing: str | None = None  # the school is no longer shared, or shared again (history.school_sharing)
 
     @property
     def moved(self) -> int:
@@ -142,12 +148,12 @@ class SchoolChange:
             counts = f"{self.added:,} {table} added to {self.before:,}"
         else:
             counts = f"{self.removed:,} of {self.before:,} {table} removed, {self.added:,} added"
-        return f"{self.name}: {counts} ({self.share:.0%})"
+        return f"{self.name}: {counts} ({self.share:.0%}){f', {self.sharing}' if self.sharing else ''}"
 
 
-def school_changes(sql: Statements, table: str, district_id: str) -> dict:
+def school_changes(sql: Statements, table: str, district_id: str, sharing: dict[str, str] | None = None) -> dict:
     """school id → SchoolChange for every school with records of `table` before or after (empty for a
-    table without schools)."""
+    table without schools); `sharing`: history.school_sharing, read here when not given."""
     if "school_id" not in table_columns(sql, BUILD_SCHEMA, table):
         return {}
     keys = ", ".join(["school_id", *RECORD_KEYS[table]])
@@ -169,8 +175,10 @@ def school_changes(sql: Statements, table: str, district_id: str) -> dict:
         if table_columns(sql, schema, "schools"):
             names.update(sql.execute(f"select school_id, name from {schema}.schools where {mine}",
                                      {"d": district_id}).fetchall())
+    sharing = school_sharing(sql, district_id) if sharing is None else sharing
     return {school: SchoolChange(names.get(school) or school or "(no school)", before.get(school, 0),
-                                 after.get(school, 0), removed.get(school, 0), added.get(school, 0))
+                                 after.get(school, 0), removed.get(school, 0), added.get(school, 0),
+                                 sharing.get(school))
             for school in set(before) | set(after)}
 
 
@@ -219,6 +227,8 @@ def concentration(per_school: dict, table: str, named: tuple) -> str:
                      f"school{'s' if len(others) != 1 else ''} {_percent_bound(most)}")
         total = sum(change.moved for change in per_school.values())
         if here and sum(per_school[school].moved for school in here) >= 0.8 * total and most < 0.05:
-            parts.append("a change of the school's sharing or of its SIS export is the likely cause" if len(here) == 1
-                         else "a change of these schools' sharing or of their SIS export is the likely cause")
+            export = "" if all(per_school[school].sharing for school in here) else (  # their sharing did change
+                " or of its SIS export" if len(here) == 1 else " or of their SIS export")
+            parts.append(f"a change of the school's sharing{export} is the likely cause" if len(here) == 1
+                         else f"a change of these schools' sharing{export} is the likely cause")
     return "; ".join(parts)

@@ -8,8 +8,11 @@ writes what changed, dbt-snapshot style:
   that made the version current) and `valid_to` (the publish that replaced or removed it; NULL
   while current). "As of T" is `valid_from <= T and (valid_to is null or valid_to > T)`.
 - `roster.roster_changes`: one row per record added, removed or changed, with the changed
-  columns and one plain sentence (no demographics: those are counted, never detailed).
-- `roster.publishes`: one row per publish with rows added/removed/changed per entity.
+  columns and one plain sentence (no demographics: those are counted, never detailed). A record
+  that left or came back with its school says so ("school no longer shared", "school shared
+  again"): a district that stops sharing a school did not withdraw its 1,140 students.
+- `roster.publishes`: one row per publish with rows added/removed/changed per entity, and the
+  approval that overrode the mass-change guard, if any (how, and the verdict it overrode).
 
 The diff is set-based SQL in the warehouse: the district's published rows that are not in the
 new build (`gone`) and the build's rows that are not published (`new`), compared whole (EXCEPT
@@ -25,11 +28,12 @@ from datetime import date, datetime
 from roster_pipeline.modeling.project import SqlProject
 from roster_pipeline.warehouse.connection import Statements, add_missing_columns, placeholder, table_columns
 from roster_pipeline.warehouse.postgres_tables import ensure_indexes
-from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
+from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
 
 CHANGES = f"{PUBLISHED_SCHEMA}.roster_changes"
 PUBLISHES = f"{PUBLISHED_SCHEMA}.publishes"
 GONE, NEW = "publish_gone", "publish_new"  # the district's differences for one table (temporary tables)
+SHARING = "publish_school_sharing"  # the schools whose sharing changed in this publish (temporary table)
 COUNTED = ("added", "removed", "changed")
 
 # The change log's columns: (column, type, description); the data dictionary shows them.
@@ -42,7 +46,9 @@ CHANGES_COLUMNS = [
     ("school_id", "varchar", "The record's school (the new one for a move)."),
     ("change", "varchar", "`added`, `removed` or `changed`."),
     ("changed_columns", "varchar", "For `changed`: the columns whose value changed, comma-separated."),
-    ("detail", "varchar", "One plain sentence, e.g. \"grade 4 → 5\", \"moved to Lincoln Elementary\", \"withdrawn\"."),
+    ("detail", "varchar", "One plain sentence, e.g. \"grade 4 → 5\", \"moved to Lincoln Elementary\", \"withdrawn\"; "
+                          "a record that left or came back with its school (and the school itself): \"school no "
+                          "longer shared\", \"school shared again\"."),
 ]
 
 
@@ -65,7 +71,14 @@ def publishes_columns(project: SqlProject) -> list[tuple[str, str, str]]:
             ("trigger", "varchar", "What started the run: schedule, discovery, events or manual."), *counts,
             ("latest_term_start", "date", "The latest start date of the terms the district's sections belonged to."),
             ("new_school_year", "varchar", "Why this publish started a new school year (the mass-change guard let "
-                                           "it through); empty otherwise.")]
+                                           "it through); empty otherwise."),
+            ("approved", "boolean", "True when the mass-change guard would have blocked this publish and an "
+                                    "approval let it through (the guard was overridden)."),
+            ("approved_how", "varchar", "How it was approved: `command` (`roster-pipeline approve` or `sync "
+                                        "--accept-mass-change`) or `tag` (a launch with the run tag "
+                                        "`roster/accept_mass_change=true`, e.g. in the UI); empty when not approved."),
+            ("overridden_verdict", "varchar", "The guard's sentences the approval overrode, one per table over the "
+                                              "limit (counts, record ids and school names); empty when not approved.")]
 
 
 # Plain words for a record that appeared or left, per entity.
@@ -73,6 +86,8 @@ ADDED = {"school": "added to the roster", "student": "enrolled", "teacher": "add
          "section": "added to the roster", "enrollment": "joined the section", "admin": "added to the roster"}
 REMOVED = {"school": "no longer in the roster", "student": "withdrawn", "teacher": "no longer in the roster",
            "section": "no longer in the roster", "enrollment": "left the section", "admin": "no longer in the roster"}
+# What happened to a school's sharing, said of the school and of every record that left or came with it.
+UNSHARED, RESHARED = "school no longer shared", "school shared again"
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,8 @@ class Publish:
     trigger: str = ""
     latest_term_start: date | None = None
     new_school_year: str | None = None  # why it starts a new school year (publishing/school_year.py)
+    approved_how: str | None = None  # "command" or "tag": an approval overrode the guard (None: nothing overridden)
+    overridden_verdict: str | None = None  # the guard's sentences that approval overrode
 
 
 def history_table(table: str) -> str:
@@ -156,6 +173,47 @@ def stage_differences(sql: Statements, table: str, build: str, names: str, param
             sql.execute(f"analyze {name}")  # joins below were nested loops (1M students: 221 s for a 1 % day)
 
 
+def school_sharing(sql: Statements, district_id: str) -> dict[str, str]:
+    """The district's schools whose sharing changed between the published roster and the build:
+    school id → UNSHARED (published, and gone from the schools Clever serves: not merely out of the
+    rules' scope) or RESHARED (in the build, not published, and its last removal was UNSHARED).
+    Read before the publish replaces anything (the guard reads it too)."""
+    served = next((t for t in ("int_schools__scoped", "schools") if table_columns(sql, BUILD_SCHEMA, t)), None)
+    if served is None or not table_columns(sql, PUBLISHED_SCHEMA, "schools"):
+        return {}
+    mine, params = f"district_id = {placeholder(sql.dialect, 'd')}", {"d": district_id}
+
+    def schools(relation: str) -> set[str]:
+        return {r[0] for r in sql.execute(f"select school_id from {relation} where {mine}", params).fetchall()}
+
+    published = schools(f"{PUBLISHED_SCHEMA}.schools")
+    if not published:  # the district's first publish: nothing was shared before
+        return {}
+    sharing = {school: UNSHARED for school in published - schools(f"{BUILD_SCHEMA}.{served}")}
+    back = schools(f"{BUILD_SCHEMA}.schools") - published if table_columns(sql, BUILD_SCHEMA, "schools") else set()
+    if back and table_columns(sql, PUBLISHED_SCHEMA, "roster_changes"):
+        last_removal = dict(sql.execute(
+            f"select record_id, detail from (select record_id, detail, row_number() over (partition by record_id "
+            f"order by published_at desc) as n from {CHANGES} where {mine} and entity = 'school' and change = 'removed') "
+            "as removals where n = 1", params).fetchall())
+        sharing |= {school: RESHARED for school in back if last_removal.get(school) == UNSHARED}
+    return sharing
+
+
+def stage_school_sharing(sql: Statements, sharing: dict[str, str]) -> None:
+    """`publish_school_sharing` (school_id, detail): what record_changes says of the records that left or
+    came back with these schools."""
+    sql.execute(f"drop table if exists {SHARING}")
+    sql.execute(f"create temporary table {SHARING} (school_id varchar, detail varchar)")
+    for school, detail in sharing.items():
+        sql.execute(f"insert into {SHARING} (school_id, detail) values ({placeholder(sql.dialect, 's')}, "
+                    f"{placeholder(sql.dialect, 'detail')})", {"s": school, "detail": detail})
+
+
+def drop_school_sharing(sql: Statements) -> None:
+    sql.execute(f"drop table if exists {SHARING}")
+
+
 def drop_differences(sql: Statements) -> None:
     for name in (GONE, NEW):
         sql.execute(f"drop table if exists {name}")
@@ -210,7 +268,8 @@ def count_changes(sql: Statements, key: list[str], params: dict, first: bool, bu
 
 
 def _detail(entity: str, compared: list[str], has_school: bool) -> str:
-    """SQL for the change's plain sentence: "grade 4 → 5", "moved to Lincoln Elementary", "withdrawn"."""
+    """SQL for the change's plain sentence: "grade 4 → 5", "moved to Lincoln Elementary", "withdrawn";
+    a record that left or came back with its school: the school's sharing (`sharing.detail`)."""
     phrases = []
     for column in compared:
         differs = f"g.{column} is distinct from n.{column}"
@@ -223,8 +282,9 @@ def _detail(entity: str, compared: list[str], has_school: bool) -> str:
             said = f"'{column.replace('_', ' ')} changed'"
         phrases.append(f"case when {differs} then {said} end")
     changed = f"concat_ws('; ', {', '.join(phrases)})" if phrases else "''"
-    return (f"case when g.present is null then '{ADDED[entity]}' when n.present is null then '{REMOVED[entity]}' "
-            f"else {changed} end")
+    with_school = "sharing.detail, " if has_school else ""
+    return (f"case when g.present is null then coalesce({with_school}'{ADDED[entity]}') "
+            f"when n.present is null then coalesce({with_school}'{REMOVED[entity]}') else {changed} end")
 
 
 def record_changes(sql: Statements, table: str, entity: str, key: list[str], columns: list[str],
@@ -236,7 +296,10 @@ def record_changes(sql: Statements, table: str, entity: str, key: list[str], col
     record_id = "concat_ws(':', " + ", ".join(f"coalesce(n.{c}, g.{c}, '')" for c in key) + ")"
     school = "coalesce(n.school_id, g.school_id)" if has_school else "null"
     schools_join = (f"left join {build_schools} as moved_to on moved_to.district_id = {placeholder(sql.dialect, 'district_id')} "
-                    "and moved_to.school_id = n.school_id") if has_school else ""
+                    "and moved_to.school_id = n.school_id "
+                    # only an added or removed record's school: one side is absent (see stage_school_sharing)
+                    f"left join {SHARING} as sharing on sharing.school_id = coalesce(n.school_id, g.school_id) "
+                    "and (g.present is null or n.present is null)") if has_school else ""
     sql.execute(f"""
         insert into {CHANGES} (district_id, published_at, entity, record_id, school_id, change, changed_columns, detail)
         select {placeholder(sql.dialect, 'district_id')}, {placeholder(sql.dialect, 'published_at')}, '{entity}',
@@ -251,10 +314,12 @@ def record_changes(sql: Statements, table: str, entity: str, key: list[str], col
 
 def record_publish(sql: Statements, project: SqlProject, district_id: str, publish: Publish,
                    counts: dict[str, dict[str, int]]) -> None:
-    columns = ["district_id", "published_at", "run_id", "trigger", "latest_term_start", "new_school_year"]
+    columns = ["district_id", "published_at", "run_id", "trigger", "latest_term_start", "new_school_year",
+               "approved", "approved_how", "overridden_verdict"]
     values = {"district_id": district_id, "published_at": publish.published_at, "run_id": publish.run_id,
               "trigger": publish.trigger, "latest_term_start": publish.latest_term_start,
-              "new_school_year": publish.new_school_year}
+              "new_school_year": publish.new_school_year, "approved": publish.approved_how is not None,
+              "approved_how": publish.approved_how, "overridden_verdict": publish.overridden_verdict}
     for table in history_tables(project):
         for what in COUNTED:
             columns.append(f"{table}_{what}")

@@ -102,6 +102,8 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
     kept = history.history_tables(project)
     last_publish = _last_publish(sql, district_id) or publish.published_at
     snapshot_previous_summary(sql, district_id)
+    with keeping_history.running():  # read before the schools are replaced: which left or came back with their school
+        history.stage_school_sharing(sql, history.school_sharing(sql, district_id))
     result: dict[str, dict[str, int]] = {}
     for table in tables:
         build, published = f"{BUILD_SCHEMA}.{table}", f"{PUBLISHED_SCHEMA}.{table}"
@@ -164,6 +166,7 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
                 rewritten[published] = deleted  # dead rows a vacuum can reclaim
             rows = result[table]["rows"]
             refresh_statistics(sql, published, rows - inserted + deleted, rows)
+    history.drop_school_sharing(sql)
     with keeping_history.running():
         identities.commit_links(sql, district_id, publish.published_at, result)
         history.record_publish(sql, project, district_id, publish, result)

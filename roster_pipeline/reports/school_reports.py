@@ -6,7 +6,11 @@ shows what was loaded (students per grade of the grades the school serves, again
 sync; the sections of the subjects the district's rules profile keeps, with teacher, period and
 enrollment count). Records kept out by design (a subject or grade the vendor does not process)
 need no fix, so they are only counted, in a collapsed list at the end; the reason codes'
-`to_fix_in_sis` column decides which is which. A district index links the schools. Everything
+`to_fix_in_sis` column decides which is which. A district index links the schools, and names the
+schools the district stopped sharing in the last sync (each page then says only that: its roster
+and CSVs are gone with the sharing); a school shared again says so on its page. A school no longer
+published has no page or CSV left behind, stale. Changes use `roster_changes`' words ("school no longer
+shared", "school shared again"), as the mass-change guard does. Everything
 is read from the published `roster` tables, so the page says exactly what analysts see; the
 pages carry their CSS inline and load nothing from the internet.
 
@@ -33,6 +37,7 @@ import jinja2
 from roster_pipeline.clever.pause import clever_paused
 from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline.modeling.rules import RulesProfile
+from roster_pipeline.publishing.history import RESHARED, UNSHARED
 from roster_pipeline.publishing.publish import PREVIOUS_SUMMARY, district_labels
 from roster_pipeline.settings import CLEVER_ID_PATTERN, ConfigError, data_dir, validate_clever_id, validate_district_id
 from roster_pipeline.warehouse.connection import Statements, Warehouse, placeholder, table_columns
@@ -91,12 +96,46 @@ class SchoolReport:
     week: dict[str, int] = field(default_factory=dict)   # changes of the last 7 days: added, removed, changed
 
     @property
+    def came_back(self) -> dict[str, int]:
+        """Per entity, the records that came back with the school in the last sync (it is shared again)."""
+        return _by_entity([c for c in self.changes if c["detail"] == RESHARED and c["entity"] != "school"])
+
+    @property
     def file_stem(self) -> str:
         return f"school_{self.school_id}"
 
     @property
     def excluded(self) -> list[dict]:
         return self.to_fix + self.by_design
+
+
+@dataclass
+class UnsharedSchool:
+    """A school the district stopped sharing in the last sync: no page any more, a line on the index."""
+
+    school_id: str
+    name: str
+    removed: dict[str, int]  # per entity, the records that left with it
+
+
+def _by_entity(rows: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in sorted(rows, key=lambda r: CHANGE_ORDER.get(r["entity"], 9)):
+        counts[row["entity"]] = counts.get(row["entity"], 0) + 1
+    return counts
+
+
+def unshared_schools(changes: list[dict]) -> list[UnsharedSchool]:
+    """The schools the last publish removed because the district no longer shares them, with what left with them."""
+    gone = {c["school_id"]: c["name"] for c in changes if c["entity"] == "school" and c["detail"] == UNSHARED}
+    return sorted((UnsharedSchool(school, name or school, _by_entity(
+        [c for c in changes if c["school_id"] == school and c["detail"] == UNSHARED and c["entity"] != "school"]))
+        for school, name in gone.items()), key=lambda s: (s.name, s.school_id))
+
+
+def counted(counts: dict[str, int]) -> str:
+    """ "573 students, 24 teachers, 1 section" (the templates' words for records per entity)."""
+    return ", ".join(f"{n:,} {entity}{'' if n == 1 else 's'}" for entity, n in counts.items()) or "no records"
 
 
 def _entity_rank(row: dict) -> int:
@@ -188,8 +227,10 @@ def _grade_rows(now: dict, before: dict | None, low: int | None, high: int | Non
     return rows
 
 
-def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None = None) -> tuple[list[SchoolReport], list[dict]]:
-    """(one report per school, excluded records that name no school in scope)."""
+def load_reports(warehouse: Warehouse, district_id: str,
+                 school_id: str | None = None) -> tuple[list[SchoolReport], list[dict], list[UnsharedSchool]]:
+    """(one report per school, excluded records that name no school in scope, the schools no longer
+    shared since the last sync)."""
     validate_district_id(district_id, "school reports")
     if school_id is not None:
         validate_clever_id(school_id, "school", "school reports")
@@ -253,7 +294,7 @@ def load_reports(warehouse: Warehouse, district_id: str, school_id: str | None =
         raise ConfigError(f"--school {school_id} is not a published school of district {district_id}.")
     known = {r["school_id"] for r in summary}
     unplaced = [r for r in rejected if r["school_id"] not in known]
-    return reports, unplaced
+    return reports, unplaced, unshared_schools(changes)
 
 
 CHANGE_ORDER = {"student": 0, "enrollment": 1, "teacher": 2, "section": 3, "admin": 4, "school": 5}
@@ -314,7 +355,7 @@ def _environment(subjects: Sequence[str]) -> jinja2.Environment:
     """The templates, with the kept sections in words: `kept_sections` ("math and ELA sections"), `kept_sections_or`."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(tally=tally, grade_label=grade_label, kept_sections=_sections_of(subjects),
+    env.globals.update(tally=tally, counted=counted, grade_label=grade_label, kept_sections=_sections_of(subjects),
                        kept_sections_or=_sections_of(subjects, "or"))
     env.filters["first_upper"] = lambda text: text[:1].upper() + text[1:]
     return env
@@ -398,6 +439,19 @@ def _write_all_school_files(folder: Path, district: str, reports: list[SchoolRep
                            f"(helper process exit code {child.exitcode}; its error is in the step's stderr).")
 
 
+SCHOOL_FILE = re.compile(r"school_([0-9a-f]{24})(?:_[a-z]+)?\.(?:html|csv)")
+
+
+def remove_stale_pages(folder: Path, schools: set[str]) -> int:
+    """Delete the pages and CSVs of schools no longer published (unshared, out of scope): a liaison must
+    never confirm an old roster. Only files this module names (`school_<id>…`); returns how many."""
+    stale = [path for path in folder.glob("school_*")
+             if (match := SCHOOL_FILE.fullmatch(path.name)) and match.group(1) not in schools]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def pause_note(warehouse: Warehouse, district_id: str) -> str | None:
     """The pages' sentence while Clever pauses the district's syncs (None otherwise)."""
     with warehouse.transaction() as sql:
@@ -435,7 +489,7 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
     subjects: the subjects the district's sections were kept for, as the pages name them (default:
     the district's `subjects.keep` in the rules profile of `ROSTER_RULES`, or the bundled one).
     """
-    reports, unplaced = load_reports(warehouse, district_id, school_id)
+    reports, unplaced, unshared = load_reports(warehouse, district_id, school_id)
     # A file name is built from the school's id: one that is not a Clever id ("../../x", "a/b") gets no
     # page, named by its place in the district's list (never by the id, which could be anything).
     invalid = [n for n, r in enumerate(reports, 1) if not CLEVER_ID_PATTERN.match(r.school_id)]
@@ -449,10 +503,16 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
     env = _environment(subjects)
     index = inside(folder, "index.html")
     if school_id is None:  # the index covers the whole district
+        remove_stale_pages(folder, {r.school_id for r in reports})
+        notice = env.get_template("school_unshared.html.j2")
+        unshared = [school for school in unshared if CLEVER_ID_PATTERN.match(school.school_id)]  # as pages above
+        for school in unshared:  # its page now says only that it is no longer shared
+            inside(folder, f"school_{school.school_id}.html").write_text(
+                notice.render(school=school, district=district), encoding="utf-8")
         totals = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts} if reports else {}
         index.write_text(env.get_template("district_index.html.j2").render(
             district=district, reports=reports, totals=totals, unplaced=unplaced, paused=paused,
-            without_page=len(invalid)), encoding="utf-8")
+            without_page=len(invalid), unshared=unshared), encoding="utf-8")
     preview = ["| school | students | sections | to fix in the SIS | by design |", "| --- | ---: | ---: | ---: | ---: |"] + [
         f"| {r.name.replace('|', '/')} | {r.counts['students']} | {r.counts['sections']} | {len(r.to_fix)} | {len(r.by_design)} |"
         for r in reports[:10]]
