@@ -3,7 +3,8 @@
 status prints each district's state in one short line (defs/automation/district_status.py: the
 warehouse's facts and the district's last run), and `status --district ID` every sentence of it. approve shows where each blocked change is concentrated (the
 guard's per-school sentences), asks once, then syncs those districts with the approval, like
-`sync --accept-mass-change`.
+`sync --accept-mass-change`; the publish it lets through records in `roster.publishes` that it was
+approved by command, its run, and the verdict it overrode.
 """
 
 from __future__ import annotations

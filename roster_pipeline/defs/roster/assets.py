@@ -40,11 +40,13 @@ from dagster import (
 )
 from dagster._utils.warnings import PreviewWarning
 
+from roster_pipeline.defs.automation.jobs import APPROVED_BY_TAG
 from roster_pipeline.defs.clever_raw.assets import warehouse_pool
 from roster_pipeline.defs.constants import (
     APPROVAL_TAG,
     CONTRACT_CHECK,
     DISTRICT_NAME_TAG,
+    FROM_UI_TAG,
     MASS_CHANGE_CHECK,
     OWNER,
     RAW_GROUP,
@@ -62,7 +64,7 @@ from roster_pipeline.modeling.rules import write_rule_tables
 from roster_pipeline.modeling.runner import build_model, prepare_schemas
 from roster_pipeline.operations.alerts import Alert, post_alert
 from roster_pipeline.publishing import identities
-from roster_pipeline.publishing.guard import GUARDED_TABLES, judge_all
+from roster_pipeline.publishing.guard import GUARDED_TABLES, Verdict, judge_all
 from roster_pipeline.publishing.history import COUNTED, Publish
 from roster_pipeline.publishing.publish import publish_district
 from roster_pipeline.publishing.school_year import per_school_counts, school_year
@@ -224,6 +226,20 @@ def name_run_after_district(context: AssetExecutionContext, wh, district_id: str
         context.instance.add_run_tags(context.run_id, {DISTRICT_NAME_TAG: row[0]})
 
 
+def approved_how(tags) -> str:
+    """How the run's approval was given: `command` (the CLI's `approve` or `sync --accept-mass-change`
+    tag the run so) or `tag` (the approval tag alone, e.g. a UI launch; a UI re-execution of an approved
+    command's run copies its tags, and is the UI's)."""
+    return "command" if tags.get(APPROVED_BY_TAG) == "command" and FROM_UI_TAG not in tags else "tag"
+
+
+def overridden_verdict(verdicts: list[Verdict]) -> str | None:
+    """The sentences of the verdicts an approval let through (over the limit), as the guard would have
+    blocked them; None when no table was over the limit (the approval overrode nothing)."""
+    over = [v.message.split(": above the limit, ")[0].rstrip(".") + "." for v in verdicts if v.removed is not None]
+    return " ".join(over) or None
+
+
 def announce_new_school_year(operations: OperationsSettings, district_id: str, name: str | None, why: str) -> None:
     """Tell people (ROSTER_ALERT_WEBHOOK_URL) that a district rolled over; best effort, never failing the run.
 
@@ -313,8 +329,11 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
             if not blocked and not any(v.blocked for v in verdicts):
                 if year.new_year:
                     counts_by_school = per_school_counts(sql, district_id)
+                # An approval is recorded only where it overrode the guard (a new school year needs none).
+                overridden = overridden_verdict(verdicts) if approved and not year.new_year else None
                 publish = Publish(datetime.now(timezone.utc), context.run_id, context.run.tags.get(TRIGGER_TAG, ""),
-                                  year.latest_term_start, year.new_year)
+                                  year.latest_term_start, year.new_year,
+                                  approved_how(context.run.tags) if overridden else None, overridden)
                 counts = publish_district(sql, district_id, marts, project, rewritten, publish,
                                           history_retention_days(), timings, changed_sql)
                 record_publish(sql, district_id, plan.fingerprint)
