@@ -4,9 +4,11 @@ Every sync run goes through the Dagster instance at `DAGSTER_HOME` (a local one 
 directory when unset), so runs from the command line show up in the UI like scheduled ones.
 Dagster is imported inside `sync`, so `--help` and a mistake caught early stay fast.
 
-A failed or blocked run is a designed outcome, not a crash: the terminal gets the district, its
-problems one sentence each, and the fix once (`paragraph`); Dagster's error records, stack traces
-included, stay in the run's event log (the UI), and only its warnings reach the terminal.
+Each district's line says what kind of sync its run did and why ("incremental, 181 events",
+"full: no cursor"), as its run's tags do. A failed or blocked run is a designed outcome, not a
+crash: the terminal gets the district, its problems one sentence each, and the fix once
+(`paragraph`); Dagster's error records, stack traces included, stay in the run's event log (the
+UI), and only its warnings reach the terminal.
 """
 
 from __future__ import annotations
@@ -35,9 +37,8 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
     from roster_pipeline.clever.source import PROGRESS_LOGGER
     from roster_pipeline.definitions import build_definitions
     from roster_pipeline.defs.automation.batch import sync_in_process
-    from roster_pipeline.defs.automation.jobs import run_tags
+    from roster_pipeline.defs.automation.jobs import approval_tags, run_tags
     from roster_pipeline.defs.constants import (
-        APPROVAL_TAG,
         DISTRICT_NAME_TAG,
         DISTRICT_PARTITIONS_NAME,
         DISTRICT_SYNC_JOB,
@@ -81,9 +82,9 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
         for district_id in targets:
             outcome = sync_in_process(
                 job, instance, warehouse, district_id, incremental=incremental,
-                tags={**run_tags(district_id, trigger), **({APPROVAL_TAG: "true"} if accept_mass_change else {}),
+                tags={**run_tags(district_id, trigger), **(approval_tags() if accept_mass_change else {}),
                       **({DISTRICT_NAME_TAG: names[district_id]} if district_id in names else {}), **batch})
-            for line in paragraph(outcome.line(), outcome.problems):
+            for line in paragraph(with_sync_kind(outcome.line(), instance, outcome.run_id), outcome.problems):
                 print(printable(line), file=out)  # the district's name (and schools' in problems) is Clever's
             failures += not outcome.success
         if batch and failures < len(targets):
@@ -93,6 +94,19 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
             refresh_analyst_file(warehouse, sql_project().access_classes)
     print(f"{len(targets) - failures} of {len(targets)} districts synced.", file=out)
     return 1 if failures else 0
+
+
+def with_sync_kind(line: str, instance, run_id: str) -> str:
+    """The district's line with the kind of sync its run did and why, from the run's tags:
+    "district … : ok in 3.1s, incremental, 181 events (run …)", "…, full: no cursor (run …)"."""
+    from roster_pipeline.defs.automation.jobs import sync_kind
+
+    run = instance.get_run_by_id(run_id) if run_id != "not started" else None
+    kind = sync_kind(run.tags) if run is not None else ""
+    if not kind:
+        return line
+    head, run_part = line.rsplit(" (run ", 1) if " (run " in line else (line, None)
+    return f"{head}, {kind}" + (f" (run {run_part}" if run_part is not None else "")
 
 
 def check_api_address(base_url: str, district_id: str, token) -> None:

@@ -27,6 +27,7 @@ from roster_pipeline.clever.events import (
     Changes,
     EventsUnavailable,
     clever_events_source,
+    cursor_in_state,
     fetch_changes,
     latest_event_id,
     stored_cursor,
@@ -40,6 +41,7 @@ from roster_pipeline.clever.source import (
     discard_unfinished_loads,
     raw_tables,
 )
+from roster_pipeline.defs.automation.jobs import SYNC_KIND_TAG, SYNC_REASON_TAG
 from roster_pipeline.defs.constants import OWNER, RAW_GROUP, WAREHOUSE_POOL
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import CleverResource, WarehouseResource
@@ -128,13 +130,32 @@ def find_cause(exc: BaseException, kind: type):
     return None
 
 
+NO_CURSOR = "no event cursor is stored yet (first sync)"
+
+
 def events_since_cursor(pipeline, client, warehouse: Warehouse) -> tuple[Changes, str | None]:
     """The changes since the district's stored cursor, and that cursor."""
     with warehouse.turn():
         known, cursor = stored_cursor(pipeline)
     if not known:
-        raise EventsUnavailable("no event cursor is stored yet (first sync)")
+        raise EventsUnavailable(NO_CURSOR)
     return fetch_changes(client, cursor), cursor
+
+
+# Why events could not be used (EventsUnavailable's sentence, clever/events.py) → the run tag's words.
+FULL_BECAUSE = (("no event cursor", "no cursor"), ("retention", "cursor past retention"),
+                ("turned off", "events turned off"))
+
+
+def full_reason(reason: EventsUnavailable) -> str:
+    """The short reason an incremental sync refreshed fully: "no cursor", "cursor past retention", ..."""
+    return next((short for words, short in FULL_BECAUSE if words in str(reason)), "events unavailable")
+
+
+def tag_sync_kind(context: AssetExecutionContext, kind: str, reason: str) -> None:
+    """Say on the run which kind of sync it is and why (`roster/sync_kind`, `roster/sync_reason`): the
+    UI's run list and the CLI's line read them ("incremental, 181 events", "full: no cursor")."""
+    context.instance.add_run_tags(context.run_id, {SYNC_KIND_TAG: kind, SYNC_REASON_TAG: reason})
 
 
 def newest_event_or_none(client, context, district_id: str) -> str | None:
@@ -165,7 +186,7 @@ def tune_after_load(context: AssetExecutionContext, wh: Warehouse, district_id: 
 
 
 def refresh_district(context: AssetExecutionContext, dlt_resource: DagsterDltResource, wh: Warehouse,
-                     pipeline: dlt.Pipeline, source) -> Iterator[MaterializeResult]:
+                     pipeline: dlt.Pipeline, source, why: str | None = None) -> Iterator[MaterializeResult]:
     """Replace the district's raw slice, paging Clever outside the warehouse turn.
 
     What `DagsterDltResource.run` does (subset, fresh local state, run, materializations), but in
@@ -173,7 +194,9 @@ def refresh_district(context: AssetExecutionContext, dlt_resource: DagsterDltRes
     Clever, as slow as Clever is) and normalize work on local files only, between turns, so
     `status` and other districts use the DuckDB file meanwhile; the load and the small warehouse
     steps around it take one turn. A run killed between the steps leaves a pending package, which
-    `discard_unfinished_loads` aborts at the next run's start.
+    `discard_unfinished_loads` aborts at the next run's start. `why`: the reason an incremental sync
+    refreshed fully; without it the refresh was asked for, or there is no cursor yet (read from the
+    state restored here).
     """
     district_id = context.partition_key
     selected = {AssetKey([RAW_GROUP, name]): resource for name, resource in source.selected_resources.items()}
@@ -183,6 +206,7 @@ def refresh_district(context: AssetExecutionContext, dlt_resource: DagsterDltRes
     with wh.turn():
         pipeline.drop()  # the local state is the warehouse's (what dagster-dlt does before a run) ...
         pipeline.sync_destination()  # ... with its stored schemas and event cursor
+    tag_sync_kind(context, "full", why or ("full refresh asked" if cursor_in_state(pipeline.state) else "no cursor"))
     pipeline.extract(source)
     pipeline.normalize()
     with wh.turn():
@@ -239,6 +263,7 @@ def build_clever_raw_assets(warehouse: Warehouse):
             context.log.warning(f"District {district_id}: an earlier sync that did not finish left "
                                 f"{', '.join(discarded)}; discarded (this run loads from Clever afresh).")
         token = clever.token_for(district_id)
+        why = None  # why an incremental sync refreshed fully
         try:
             with clever.client_for(district_id, token) as client, progress_in_run_log():
                 if config.incremental:
@@ -246,7 +271,9 @@ def build_clever_raw_assets(warehouse: Warehouse):
                         changes, cursor = events_since_cursor(pipeline, client, wh)
                     except EventsUnavailable as reason:
                         context.log.warning(f"District {district_id}: full refresh instead of events: {reason}.")
+                        why = full_reason(reason)
                     else:
+                        tag_sync_kind(context, "incremental", f"{changes.events:,} events")
                         log_skipped_events(context, district_id, changes.skipped)
                         if not changes.events:  # nothing to load and the cursor stays: no dlt load at all
                             context.log.info(f"District {district_id}: no Clever events since {cursor}.")
@@ -267,7 +294,8 @@ def build_clever_raw_assets(warehouse: Warehouse):
                 newest = newest_event_or_none(client, context, district_id)
                 known = wh.raw_row_counts(district_id, list(TABLES))  # caps each collection's paging
                 yield from refresh_district(context, dlt, wh, pipeline,
-                                            clever.source_for(district_id, token, events_cursor=newest, known_rows=known))
+                                            clever.source_for(district_id, token, events_cursor=newest, known_rows=known),
+                                            why)
         except Exception as exc:
             api_error = find_cause(exc, CleverAPIError)
             if api_error is not None and api_error.transient:
