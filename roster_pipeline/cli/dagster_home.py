@@ -1,8 +1,10 @@
 """The Dagster instance the command line runs through: `DAGSTER_HOME`, or a local one it sets up.
 
 Every sync run goes through a Dagster instance, so runs from the command line show up in the UI
-like scheduled ones. Without `DAGSTER_HOME` the CLI keeps a local instance (SQLite storage) under
-the data directory, with the same run limits as production.
+like scheduled ones. Without `DAGSTER_HOME` the CLI keeps a local instance (SQLite storage) in
+`<data dir>/dagster_home`, configured by the project's top-level `dagster.yaml` (the run queue and
+its limits; the wheel ships the file as `roster_pipeline/dagster.yaml`). From the repository root
+that folder is the one the top-level file names for `dg dev`, so the UI shows the CLI's runs.
 """
 
 from __future__ import annotations
@@ -10,31 +12,38 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import yaml
+
 from roster_pipeline.settings import data_dir
 
-LOCAL_INSTANCE_YAML = """\
-# Written by roster-pipeline for local use (SQLite storage under this folder).
-# Production uses the project's deploy/dagster.yaml (Postgres storage). roster-pipeline
-# rewrites this file when its defaults change: for settings of your own, use another DAGSTER_HOME.
-telemetry:
-  enabled: false
-run_coordinator:                  # Dagster's queued coordinator; it tags runs launched from the UI
-  module: roster_pipeline.defs.automation.run_coordinator
-  class: RosterRunCoordinator
-concurrency:
-  runs:
-    max_concurrent_runs: 4
-    tag_concurrency_limits:
-      - key: dagster/partition    # runs of one district never overlap, however they were launched
-        value:
-          applyLimitPerUniqueValue: true
-        limit: 1
-      - key: roster/warehouse     # DuckDB: a run per core; the runs take turns on the file
-        value: duckdb
-        limit: 2
-  pools:
-    default_limit: 2   # warehouse steps, one per core; processes take turns on the DuckDB file
-"""
+WRITTEN_BY = "# Written by roster-pipeline"  # the first line of every file the CLI wrote, older versions' too
+STORAGE_PATHS = ("storage", "local_artifact_storage", "compute_logs")  # where dg dev keeps the instance
+
+
+def local_instance_file() -> Path:
+    """The local instance's `dagster.yaml`: inside the installed package (the wheel ships it), else at the top of a checkout."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "dagster.yaml"
+    return packaged if packaged.is_file() else package.parent / "dagster.yaml"
+
+
+def local_instance_yaml() -> str:
+    """The local instance's configuration for an instance folder of its own: its storage paths left out.
+
+    The top-level file's paths name `data/dagster_home` relative to the working directory (the
+    repository root, for `dg dev`); left out, Dagster keeps the storage in `DAGSTER_HOME` itself,
+    which is that same folder when the CLI runs from the root, and still right anywhere else.
+    """
+    config = yaml.safe_load(local_instance_file().read_text())
+    for key in STORAGE_PATHS:
+        config.pop(key, None)
+    return (f"{WRITTEN_BY} from the project's dagster.yaml (the local instance), less its storage paths:\n"
+            "# the storage is this folder. It is rewritten when that file changes: for settings of your own,\n"
+            "# use another DAGSTER_HOME. Production uses deploy/dagster.yaml (Postgres storage).\n"
+            + yaml.safe_dump(config, sort_keys=False))
+
+
+LOCAL_INSTANCE_YAML = local_instance_yaml()
 
 
 def ensure_dagster_home() -> Path:
@@ -45,13 +54,32 @@ def ensure_dagster_home() -> Path:
     path = data_dir() / "dagster_home"
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    # A file an older roster-pipeline wrote is brought up to date (its run limits and coordinator).
-    if not config.exists() or (config.read_text().startswith(LOCAL_INSTANCE_YAML.splitlines()[0])
-                               and config.read_text() != LOCAL_INSTANCE_YAML):
-        config.write_text(LOCAL_INSTANCE_YAML)
+    # A file a roster-pipeline wrote is brought up to date (run limits, coordinator); a file of the user's is kept.
+    current = config.read_text() if config.exists() else None
+    if current is None or (current.startswith(WRITTEN_BY) and current != LOCAL_INSTANCE_YAML):
+        partial = path / f".dagster.yaml.{os.getpid()}"  # replaced in one step: a second command never reads half a file
+        partial.write_text(LOCAL_INSTANCE_YAML)
+        partial.replace(config)
     os.environ["DAGSTER_HOME"] = str(path)
     _create_storage_once(path)
     return path
+
+
+def checkout_root(home: Path) -> Path | None:
+    """The working directory, when `dg dev` started there opens the instance at `home`, the CLI's default.
+
+    That is a checkout run with the default data directory: `home` is `./data/dagster_home` and
+    `./dagster.yaml` is the local instance's file, whose storage paths name that folder.
+    """
+    cwd = Path.cwd()
+    top = cwd / "dagster.yaml"
+    if home.resolve() != (cwd / "data" / "dagster_home").resolve() or not top.is_file():
+        return None
+    try:
+        same = yaml.safe_load(top.read_text()) == yaml.safe_load(local_instance_file().read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return cwd if same and (cwd / "workspace.yaml").is_file() else None
 
 
 def _create_storage_once(home: Path) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
 
-from roster_pipeline.cli.dagster_home import ensure_dagster_home
+from roster_pipeline.cli.dagster_home import checkout_root, ensure_dagster_home
 from roster_pipeline.cli.sync import sync
 from roster_pipeline.settings import data_dir
 
@@ -84,7 +85,11 @@ def demo(args: argparse.Namespace) -> int:
               "from roster.school_roster_summary'))\"")
     print("\nBrowse the asset graph and runs in the Dagster UI (the README's line, with this demo's folders):")
     dg = shutil.which("dg") or str(Path(sys.executable).with_name("dg"))
-    print(f"  DAGSTER_HOME={home} ROSTER_DATA_DIR={data_dir()} {dg} dev -w workspace.yaml")
+    if root := checkout_root(home):  # the top-level dagster.yaml keeps the instance where this demo did
+        folder = shlex.quote(str(root))  # the physical path: Dagster compares it with its working directory
+        print(f"  cd {folder} && DAGSTER_HOME={folder} {shlex.quote(dg)} dev -w workspace.yaml")
+    else:
+        print(f"  DAGSTER_HOME={home} ROSTER_DATA_DIR={data_dir()} {dg} dev -w workspace.yaml")
     return code
 
 

@@ -1,10 +1,12 @@
 """A first `dg dev` is quiet and right: the README's command, run as written, without Clever settings.
 
 The sensors skip with one line naming the missing settings (no ConfigError traceback every five
-minutes), and Dagster does not warn about the repository's top-level dagster.yaml (the
-production instance), which it does when started from the folder holding it while DAGSTER_HOME
-points elsewhere. The checkout is a `dg` project ([tool.dg] in pyproject.toml): `dg check defs`
-and `dg list defs` run from the repository root load the same Definitions as workspace.yaml.
+minutes), and Dagster does not warn about the repository's top-level dagster.yaml (the local
+instance), which it does when started from the folder holding it while DAGSTER_HOME points
+elsewhere: the README's line sets DAGSTER_HOME to that folder. The instance it opens is the one
+the command line keeps in data/dagster_home, both ways. The checkout is a `dg` project ([tool.dg]
+in pyproject.toml): `dg check defs` and `dg list defs` run from the repository root load the same
+Definitions as workspace.yaml.
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dagster import DagsterInstance, SkipReason, build_schedule_context, build_sensor_context
+import yaml
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunsFilter,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+)
 
 from roster_pipeline.defs.constants import (
     DISTRICT_BATCH_JOB,
@@ -96,18 +107,29 @@ def test_a_malformed_clever_setting_still_fails_the_tick(no_clever, tmp_path):
         build_discovery_sensor(300)(context)
 
 
-def checkout_after_demo(root: Path) -> Path:
-    """A repository checkout as `scripts/demo` leaves it: the venv, both yaml files, data/dagster_home."""
+def checkout(root: Path) -> Path:
+    """A repository checkout: the venv and the three yaml files (the local and production instances, the workspace)."""
     root.mkdir()
     (root / ".venv").symlink_to(Path(sys.executable).parents[1])
-    for name in ("workspace.yaml", "deploy/dagster.yaml"):
+    for name in ("workspace.yaml", "dagster.yaml", "deploy/dagster.yaml"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text((PROJECT / name).read_text())
+    return root
+
+
+def checkout_after_demo(root: Path) -> Path:
+    """A repository checkout as `scripts/demo` leaves it: the yaml files and the CLI's data/dagster_home."""
+    checkout(root)
     (root / "data" / "dagster_home").mkdir(parents=True)
     from roster_pipeline.cli.dagster_home import LOCAL_INSTANCE_YAML
 
     (root / "data" / "dagster_home" / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML)  # as ensure_dagster_home does
     return root
+
+
+def dagster_home_folders(root: Path) -> set[str]:
+    """The folders Dagster keeps an instance's storage in, found directly under `root`."""
+    return {name for name in ("history", "schedules", "storage") if (root / name).exists()}
 
 
 def sensor_ticks(port: int) -> dict[str, list[dict]]:
@@ -116,12 +138,21 @@ def sensor_ticks(port: int) -> dict[str, list[dict]]:
     return {r["name"]: r["sensorState"]["ticks"] for r in results}
 
 
-def test_the_readme_dg_dev_command_starts_quietly_and_the_sensors_skip(tmp_path):
-    command = readme_dg_dev_command()
-    checkout = checkout_after_demo(tmp_path / "checkout")
+# The README's command as written, and the same with the older `dagster dev`; each with click's variable
+# for its --port option, so the command stays as written.
+DEV_COMMANDS = {"dg dev": "DAGSTER_DG_DEV_PORT", "dagster dev": "DAGSTER_CLI_DEV_PORT"}
+# `dagster dev` warns that `dg dev` supersedes it (Dagster's own notice); `dg dev` itself warns of nothing.
+SUPERSEDED = ("SupersessionWarning: Function `dev_command` is superseded and its usage is discouraged. "
+              "Use 'dg dev' instead.")
+
+
+@pytest.mark.parametrize("dev", DEV_COMMANDS)
+def test_the_readme_dg_dev_command_starts_quietly_and_the_sensors_skip(tmp_path, dev):
+    command = readme_dg_dev_command().replace("dg dev", dev)
+    root = checkout_after_demo(tmp_path / "checkout")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in CLEVER_VARS}
-    env["DAGSTER_DG_DEV_PORT"] = str(port)  # click's variable for `dg dev --port`: the command stays as written
+    env = {k: v for k, v in os.environ.items() if k not in CLEVER_VARS and k != "DAGSTER_HOME"}
+    env[DEV_COMMANDS[dev]] = str(port)
 
     def default_signals():  # a process started from a background job may inherit ignored SIGINT/SIGTERM
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -129,25 +160,25 @@ def test_the_readme_dg_dev_command_starts_quietly_and_the_sensors_skip(tmp_path)
 
     log = tmp_path / "dagster_dev.log"
     with log.open("wb") as out:
-        dev = subprocess.Popen(["bash", "-c", command], cwd=checkout, env=env, stdout=out, stderr=subprocess.STDOUT,
-                               start_new_session=True, preexec_fn=default_signals)
+        process = subprocess.Popen(["bash", "-c", command], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, preexec_fn=default_signals)
     ticks: dict[str, list[dict]] = {}
     try:
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and not all(ticks.get(name) for name in SENSORS):
-            assert dev.poll() is None, log.read_text()[-3000:]
+            assert process.poll() is None, log.read_text()[-3000:]
             time.sleep(1)
             try:
                 ticks = sensor_ticks(port)
             except httpx.HTTPError:
                 continue
     finally:
-        os.killpg(dev.pid, signal.SIGINT)  # Ctrl-C, as a person stops it
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C, as a person stops it
         try:
-            dev.wait(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(dev.pid, signal.SIGKILL)
-            dev.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     output = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
 
     for name in SENSORS:
@@ -158,9 +189,67 @@ def test_the_readme_dg_dev_command_starts_quietly_and_the_sensors_skip(tmp_path)
     assert "dagster.yaml" not in output, output  # "Found a dagster instance configuration value (dagster.yaml) ..."
     assert "Traceback" not in output and "ConfigError" not in output, output
     assert not re.search(r" - (WARNING|ERROR|CRITICAL) - ", output), output
-    # No Python warning either: `dagster dev` warns that `dg dev` supersedes it; `dg dev` itself does not.
-    python_warnings = [line for line in output.splitlines() if re.search(r"\w+Warning: ", line)]
-    assert python_warnings == [], python_warnings
+    python_warnings = re.findall(r"\w+Warning: .*", output)
+    assert python_warnings == ([] if dev == "dg dev" else [SUPERSEDED]), python_warnings
+
+    # The instance it opened is the command line's: the CLI's own file in data/dagster_home sees its
+    # sensors' ticks, and nothing of an instance landed at the top of the checkout.
+    assert dagster_home_folders(root) == set(), sorted(p.name for p in root.iterdir())
+    with DagsterInstance.from_config(str(root / "data" / "dagster_home")) as instance:
+        states = instance.all_instigator_state()
+        skipped = {state.instigator_name: [tick.skip_reason for tick in instance.get_ticks(state.instigator_origin_id,
+                                                                                            state.selector_id)]
+                   for state in states if state.instigator_name in SENSORS}
+    assert skipped == {name: [NOT_CONFIGURED] for name in SENSORS}
+
+
+OLDER_CLI_FILE = """\
+# Written by roster-pipeline for local use (SQLite storage under this folder).
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 8
+"""  # what an older roster-pipeline wrote: its first line, other limits and no run coordinator
+
+
+def test_a_sync_from_the_repository_root_shows_in_the_instance_dg_dev_opens(own_sandbox, tmp_path, monkeypatch):
+    """`roster-pipeline sync` with the defaults, then the instance opened as the README's `dg dev` opens it."""
+    from roster_pipeline.cli.dagster_home import LOCAL_INSTANCE_YAML, STORAGE_PATHS
+
+    server = own_sandbox(seed=5, students=200)
+    district_id = server.data.specs[0].id
+    root = checkout(tmp_path / "checkout")
+    (root / "data" / "dagster_home").mkdir(parents=True)
+    (root / "data" / "dagster_home" / "dagster.yaml").write_text(OLDER_CLI_FILE)
+    for name in ("ROSTER_DATA_DIR", "DAGSTER_HOME", "ROSTER_WAREHOUSE"):  # the defaults: ./data, and the CLI's own
+        monkeypatch.delenv(name, raising=False)
+    sync = subprocess.run([str(root / ".venv" / "bin" / "roster-pipeline"), "sync"], cwd=root, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=300)
+    assert sync.returncode == 0, sync.stdout[-3000:] + sync.stderr[-3000:]
+
+    # The CLI's DAGSTER_HOME is data/dagster_home; the older file there was brought up to date: the
+    # top-level file's settings, its storage paths left out (the storage is that folder).
+    written = (root / "data" / "dagster_home" / "dagster.yaml").read_text()
+    assert written == LOCAL_INSTANCE_YAML
+    top = yaml.safe_load((root / "dagster.yaml").read_text())
+    assert yaml.safe_load(written) == {k: v for k, v in top.items() if k not in STORAGE_PATHS}
+    assert {top[key].get("config", top[key].get("sqlite"))["base_dir"] for key in STORAGE_PATHS} == {
+        "data/dagster_home", "data/dagster_home/storage"}
+
+    monkeypatch.chdir(root)  # dg dev runs from the root, with DAGSTER_HOME=$PWD
+    monkeypatch.setenv("DAGSTER_HOME", str(root))
+    with DagsterInstance.get() as instance:
+        assert type(instance.run_coordinator).__name__ == "RosterRunCoordinator"
+        assert instance.get_settings("concurrency") == top["concurrency"]
+        (run,) = instance.get_run_records(RunsFilter(tags={"dagster/partition": district_id}))
+        assert run.dagster_run.status == DagsterRunStatus.SUCCESS
+        assert run.dagster_run.tags["roster/district"] == district_id
+        materialized = {r.asset_key.to_user_string() for r in instance.get_records_for_run(
+            run.dagster_run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records}
+    assert {"clever_raw/students", "roster/published", "reports/school_confirmation"} <= materialized
+    assert (root / "data" / "dagster_home" / "storage" / run.dagster_run.run_id / "compute_logs").is_dir()
+    assert dagster_home_folders(root) == set()
 
 
 def test_the_readme_gives_the_ui_address_and_the_three_steps_of_a_district_run(no_clever):
@@ -179,7 +268,8 @@ def run_dg(*args: str, home: Path, data: Path) -> subprocess.CompletedProcess:
 
     No Clever settings (the sensors skip), a Dagster instance of its own in a temporary folder
     (without DAGSTER_HOME, dg would make a temporary instance configured by the top-level
-    dagster.yaml: the Postgres production one), and the warehouse in a temporary data folder.
+    dagster.yaml, whose storage is the checkout's own data/dagster_home), and the warehouse in a
+    temporary data folder.
     """
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # as the CLI's local instance has it

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 RUN_TIME_FILES = ("roster_pipeline/dbt_like_sql/marts/_marts.yml", "roster_pipeline/dbt_like_sql/staging/_sources.yml",
                   "roster_pipeline/dbt_like_sql/macros/dedupe.sql", "roster_pipeline/dbt_like_sql/dbt_project.yml", "roster_pipeline/dbt_like_sql/seeds/reason_codes.csv",
                   "roster_pipeline/dbt_like_sql/marts/students.sql", "roster_pipeline/modeling/rules_profiles/default.toml",
-                  "roster_pipeline/reports/templates/school_report.html.j2")
+                  "roster_pipeline/reports/templates/school_report.html.j2", "roster_pipeline/dagster.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +53,13 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def test_the_wheel_holds_what_the_package_needs_at_run_time(installed):
     (wheel,) = installed.parent.parent.glob("dist/roster_pipeline-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        local_instance = archive.read("roster_pipeline/dagster.yaml").decode()
     assert set(RUN_TIME_FILES) <= names
     assert not any(n.startswith(("roster_pipeline_tests/", "dbt_like_sql/")) for n in names)
+    assert "dagster.yaml" not in names  # the local instance's file ships inside the package only
+    assert local_instance == (REPO / "dagster.yaml").read_text()
 
 
 def test_the_installed_package_syncs_from_an_empty_directory(installed, tmp_path):
@@ -100,6 +104,18 @@ def test_the_installed_package_syncs_from_an_empty_directory(installed, tmp_path
         assert districts == 2 and rows > 0
     reports = sorted((empty / "data" / "reports").glob("*/index.html"))  # templates came from the wheel
     assert len(reports) == 2
+
+    # The CLI's default DAGSTER_HOME was configured from the wheel's copy of the top-level dagster.yaml
+    # (the run queue and its limits), its storage paths left out: the storage is that folder.
+    shipped = subprocess.run([str(installed / "python"), "-c", "from roster_pipeline.cli.dagster_home import "
+                              "local_instance_file; print(local_instance_file())"], cwd=empty, env=clean_env(),
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert shipped.startswith(str(installed.parent)) and shipped.endswith("roster_pipeline/dagster.yaml")
+    home = empty / "data" / "dagster_home"
+    local = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    assert yaml.safe_load((home / "dagster.yaml").read_text()) == {
+        key: value for key, value in local.items() if key not in ("storage", "local_artifact_storage", "compute_logs")}
+    assert (home / "history" / "runs.db").is_file() and (home / "schedules" / "schedules.db").is_file()
 
 
 def test_dagster_validates_the_installed_definitions(installed, tmp_path):
