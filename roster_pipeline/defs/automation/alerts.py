@@ -1,7 +1,11 @@
 """Alerts: a district's failed or blocked sync is posted to ROSTER_ALERT_WEBHOOK_URL, once a night.
 
-A Dagster run-failure sensor watches `district_sync` runs (however they were launched: the
-nightly batches, the events sensor, the CLI, the UI). A blocked publish is a failed run too: its
+A Dagster run-failure sensor watches `district_sync` runs however they were launched: the UI and
+the sensors' runs (launched by the daemon from this code location), and the runs the nightly and
+events batches and the CLI execute in their own process. Those carry no code-location origin
+(`execute_in_process` records none), so a sensor that watched only its own location never saw
+them: it watches every run of the instance instead, and keeps to `district_sync` runs by name and
+partition tag. A blocked publish is a failed run too: its
 failed mass-change checks make it "blocked", with `roster-pipeline approve` as the fix. At most
 one message per district per night (noon to noon in ROSTER_SYNC_TIMEZONE), remembered in the
 instance's key-value store, so a district that fails again on every events poll is not repeated.
@@ -63,14 +67,17 @@ def alert_for_run(run, events) -> Alert:
 def build_alerts_sensor(timezone: str):
     @run_failure_sensor(
         name="district_alerts", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
-        monitor_all_code_locations=False,
+        monitor_all_code_locations=True,  # the in-process runs of batches and the CLI have no origin (see above)
         description="Posts a failed or blocked district sync to ROSTER_ALERT_WEBHOOK_URL (Slack-compatible JSON), "
                     "naming the district, the reason and what resolves it; at most one message per district per "
                     "night. Does nothing while the variable is unset; a failing webhook never fails a sync.")
     def district_alerts(context: RunFailureSensorContext):
         run = context.dagster_run
+        # A run passed over returns None: Dagster ends a run-status sensor's tick at the first run
+        # its function returns something for, so a SkipReason per batch run or repeated failure
+        # would handle one failed run per 30 s tick and leave a busy night's alerts behind.
         if run.job_name != DISTRICT_SYNC_JOB or PARTITION_TAG not in run.tags:
-            return SkipReason(f"run {run.run_id} is not a district's sync.")
+            return None
         operations = OperationsSettings.from_env()
         url = operations.alert_webhook_url
         if url is None:
@@ -81,7 +88,9 @@ def build_alerts_sensor(timezone: str):
         night, key = night_of(failed_at, timezone), ALERTED_KEY.format(district_id=district_id)
         storage = context.instance.run_storage
         if storage.get_cursor_values({key}).get(key) == night:
-            return SkipReason(f"district {district_id} was already alerted for the night of {night}.")
+            context.log.info(f"District {district_id} was already alerted for the night of {night}; run "
+                             f"{run.run_id} is not alerted again.")
+            return None
         events = [e.dagster_event for e in context.instance.all_logs(run.run_id) if e.dagster_event]
         alert = alert_for_run(run, events)
         if post_alert(url, alert, allow_private=operations.alert_webhook_allow_private):

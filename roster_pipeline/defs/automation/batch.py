@@ -15,6 +15,11 @@ queued run of that district is in progress. The other way round the queue does t
 the in-process run carries `dagster/partition` while it is in progress, so the daemon keeps a
 queued run of the same district (a sensor's, a UI launch) waiting until it ends.
 
+A run executed in process also records no code-location origin, which is what the UI lists a
+job's runs by and what run-status sensors match: each one is tagged with its code location's
+repository label (the batch run's own, or this project's location for the CLI), so the job's page
+lists it beside the daemon's runs, and the alerts sensor watches every run of the instance.
+
 A process killed outright (SIGKILL, the OOM killer, a lost node) cannot mark its run failed: the
 run stays STARTED in the instance and would hold its district for good. So each in-process run
 is tagged with the process executing it (`roster/process`), and a run whose process is gone from
@@ -43,6 +48,8 @@ from dagster import (
     op,
 )
 
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG  # the UI's "runs of this job" filter (no public name)
+
 from roster_pipeline.defs.automation.jobs import run_tags, sync_run_config
 from roster_pipeline.defs.constants import (
     BATCH_OP,
@@ -67,6 +74,9 @@ IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunSt
 DISTRICT_WAIT_SECONDS = 3600
 # The process executing an in-process run: "host:boot id:pid:start ticks" (see `this_process`).
 PROCESS_TAG = "roster/process"
+# The repository label of this project's code location (workspace.yaml and [tool.dg] name it
+# roster_pipeline; a Definitions object's repository is `__repository__`).
+LOCAL_REPOSITORY_LABEL = "__repository__@roster_pipeline"
 logger = logging.getLogger(__name__)
 
 
@@ -190,7 +200,8 @@ def wait_for_district(instance, district_id: str, *, timeout: float = DISTRICT_W
 
 def sync_in_process(district_job, instance, warehouse: Warehouse, district_id: str, *, incremental: bool,
                     tags: dict[str, str], wait_seconds: float = DISTRICT_WAIT_SECONDS,
-                    log: Callable[[str], None] | None = None) -> DistrictOutcome:
+                    log: Callable[[str], None] | None = None,
+                    repository_label: str = LOCAL_REPOSITORY_LABEL) -> DistrictOutcome:
     """One district's `district_sync` run in this process, recorded in `instance` like any run,
     once no other run of the district is in progress.
 
@@ -203,6 +214,7 @@ def sync_in_process(district_job, instance, warehouse: Warehouse, district_id: s
         if not claimed:
             return DistrictOutcome(district_id, "not started", False, time.monotonic() - started, [
                 f"another sync of the district held it for {wait_seconds / 60:.0f} min, so it was not synced beside it."])
+        tags = {**tags, REPOSITORY_LABEL_TAG: repository_label}
         return _sync_claimed(district_job, instance, district_id, incremental, tags, started,
                              wait_seconds - (time.monotonic() - started), log)
 
@@ -267,6 +279,8 @@ def build_district_batch_job(warehouse_kind: str, resolve_district_job: Callable
     @op(name=BATCH_OP, description="Runs district_sync for each district of the batch in this process, one run each.")
     def sync_districts(context: OpExecutionContext, config: BatchConfig, warehouse: WarehouseResource) -> None:
         district_job = resolve_district_job()  # built from the run's environment (0.2 s)
+        origin = context.dagster_run.remote_job_origin
+        label = origin.repository_origin.get_label() if origin else LOCAL_REPOSITORY_LABEL
         wh = warehouse.warehouse()
         failed = []
         for district_id in config.districts:
@@ -275,7 +289,7 @@ def build_district_batch_job(warehouse_kind: str, resolve_district_job: Callable
                     # tagged `duckdb` as well would take the second and keep every other run waiting.
                     WAREHOUSE_TAG: f"{wh.kind} (in batch)"}
             outcome = sync_in_process(district_job, context.instance, wh, district_id, incremental=config.incremental,
-                                      tags=tags, log=context.log.info)
+                                      tags=tags, log=context.log.info, repository_label=label)
             (context.log.info if outcome.success else context.log.error)(
                 "; ".join([outcome.line(), *outcome.problems]))
             if not outcome.success:
