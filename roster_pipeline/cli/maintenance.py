@@ -27,10 +27,10 @@ def forget(district_id: str, yes: bool = False, out=None, ask=input) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing removed.", file=out)
             return 1
-    home = ensure_dagster_home()
+    ensure_dagster_home()
     from dagster import DagsterInstance
 
-    from roster_pipeline.defs.forget import forget_district_runs, vacuum_local_instance
+    from roster_pipeline.defs.forget import forget_district_runs, sqlite_folders, vacuum_sqlite_storage
     from roster_pipeline.modeling.project import sql_project
     from roster_pipeline.reports.school_reports import reports_dir
     from roster_pipeline.settings import warehouse_url
@@ -56,7 +56,8 @@ def forget(district_id: str, yes: bool = False, out=None, ask=input) -> int:
         print(f"  {pages}: {files} school pages and CSVs removed", file=out)
     with DagsterInstance.get() as instance:
         runs = forget_district_runs(instance, district_id)
-    vacuum_local_instance(home)
+        storage = sqlite_folders(instance)
+    vacuum_sqlite_storage(storage)  # once the instance's connections are closed
     print(f"  Dagster instance: {runs} runs with their logs and check results deleted, partition removed", file=out)
     print(f"District {district_id} forgotten: {sum(deleted.values()):,} rows deleted.", file=out)
     return 0

@@ -48,17 +48,36 @@ def _clear_index_copies(storage, runs: list[str]) -> None:
             last_materialization=None, last_run_id=None, cached_status_data=None))
 
 
-def vacuum_local_instance(home: Path) -> list[str]:
-    """VACUUM every SQLite file of a local instance (best effort: a file in use is left); the files done."""
+def sqlite_folders(instance) -> list[Path]:
+    """The folders of the instance's SQLite storage, from its configuration (none for Postgres).
+
+    Not DAGSTER_HOME itself: the README's `dg dev` line makes the repository root DAGSTER_HOME,
+    and only the storage under data/dagster_home is the instance's.
+    """
+    import yaml
+
+    ref = instance.get_ref()
+    folders = set()
+    for data in (ref.storage_data, ref.run_storage_data, ref.event_storage_data, ref.schedule_storage_data):
+        if data is not None and "sqlite" in data.class_name.lower():
+            base = (yaml.safe_load(data.config_yaml) or {}).get("base_dir")
+            if base:
+                folders.add(Path(base).resolve())
+    return sorted(f for f in folders if not any(f != other and other in f.parents for other in folders))
+
+
+def vacuum_sqlite_storage(folders: list[Path]) -> list[str]:
+    """VACUUM every SQLite file in these folders (best effort: a file in use is left); the files done."""
     done = []
-    for path in sorted(home.rglob("*.db")):
-        with open(path, "rb") as file:
-            if file.read(16) != b"SQLite format 3\x00":
+    for folder in folders:
+        for path in sorted(folder.rglob("*.db")):
+            with open(path, "rb") as file:
+                if file.read(16) != b"SQLite format 3\x00":
+                    continue
+            try:
+                with closing(sqlite3.connect(path, timeout=5)) as db:
+                    db.execute("vacuum")
+                done.append(str(path))
+            except sqlite3.Error:
                 continue
-        try:
-            with closing(sqlite3.connect(path, timeout=5)) as db:
-                db.execute("vacuum")
-            done.append(str(path.relative_to(home)))
-        except sqlite3.Error:
-            continue
     return done
