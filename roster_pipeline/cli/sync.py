@@ -84,7 +84,7 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
                 job, instance, warehouse, district_id, incremental=incremental,
                 tags={**run_tags(district_id, trigger), **(approval_tags() if accept_mass_change else {}),
                       **({DISTRICT_NAME_TAG: names[district_id]} if district_id in names else {}), **batch})
-            for line in paragraph(with_sync_kind(outcome.line(), instance, outcome.run_id), outcome.problems):
+            for line in paragraph(outcome.line(), outcome.problems):
                 print(printable(line), file=out)  # the district's name (and schools' in problems) is Clever's
             failures += not outcome.success
         if batch and failures < len(targets):
@@ -94,19 +94,6 @@ def sync(district_ids: list[str] | None = None, *, incremental: bool = False, tr
             refresh_analyst_file(warehouse, sql_project().access_classes)
     print(f"{len(targets) - failures} of {len(targets)} districts synced.", file=out)
     return 1 if failures else 0
-
-
-def with_sync_kind(line: str, instance, run_id: str) -> str:
-    """The district's line with the kind of sync its run did and why, from the run's tags:
-    "district … : ok in 3.1s, incremental, 181 events (run …)", "…, full: no cursor (run …)"."""
-    from roster_pipeline.defs.automation.jobs import sync_kind
-
-    run = instance.get_run_by_id(run_id) if run_id != "not started" else None
-    kind = sync_kind(run.tags) if run is not None else ""
-    if not kind:
-        return line
-    head, run_part = line.rsplit(" (run ", 1) if " (run " in line else (line, None)
-    return f"{head}, {kind}" + (f" (run {run_part}" if run_part is not None else "")
 
 
 def check_api_address(base_url: str, district_id: str, token) -> None:

@@ -50,7 +50,7 @@ from dagster import (
 
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG  # the UI's "runs of this job" filter (no public name)
 
-from roster_pipeline.defs.automation.jobs import run_tags, sync_run_config
+from roster_pipeline.defs.automation.jobs import run_tags, sync_kind, sync_run_config
 from roster_pipeline.defs.constants import (
     BATCH_OP,
     BATCH_SIZE_TAG,
@@ -135,11 +135,13 @@ class DistrictOutcome:
     seconds: float
     problems: list[str] = field(default_factory=list)  # failed checks and step errors, one sentence each
     name: str | None = None  # the district's name, once a run has read it from Clever
+    kind: str = ""  # the kind of sync and why ("incremental, 181 events", "full: no cursor"), once the raw load decided
 
     def line(self) -> str:
         status = "ok" if self.success else "FAILED"
         district = f"{self.name} ({self.district_id})" if self.name else self.district_id
-        return f"district {district}: {status} in {self.seconds:.1f}s (run {self.run_id})"
+        kind = f", {self.kind}" if self.kind else ""
+        return f"district {district}: {status} in {self.seconds:.1f}s{kind} (run {self.run_id})"
 
 
 def root_cause(error) -> str:
@@ -230,8 +232,10 @@ def _sync_claimed(district_job, instance, district_id: str, incremental: bool, t
         partition_key=district_id, instance=instance, raise_on_error=False, tags={**tags, PROCESS_TAG: this_process()},
         run_config={**QUIET_CONSOLE, **sync_run_config(incremental)},
     )
+    run_tags_now = instance.get_run_by_id(result.run_id).tags  # the run adds its name and kind as it goes
     outcome = DistrictOutcome(district_id, result.run_id, result.success, time.monotonic() - started,
-                              name=instance.get_run_by_id(result.run_id).tags.get(DISTRICT_NAME_TAG, tags.get(DISTRICT_NAME_TAG)))
+                              name=run_tags_now.get(DISTRICT_NAME_TAG, tags.get(DISTRICT_NAME_TAG)),
+                              kind=sync_kind(run_tags_now))
     if not result.success:
         outcome.problems = run_problems(result.all_events)
     return outcome
