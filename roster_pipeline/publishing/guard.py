@@ -70,17 +70,17 @@ def judge(sql: Statements, table: str, district_id: str, settings: MassChangeSet
             published = sql.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table} where {mine}",
                                     {"d": district_id}).fetchone()[0]
     if published is None:
-        return Verdict(table, None, new, False, f"first publish of the district: {new} {table}, not guarded")
+        return Verdict(table, None, new, False, f"first publish of the district: {new:,} {table}, not guarded")
     change = new - published
     share = abs(change) / published if published else float(bool(change))
     over = share > settings.share and abs(change) >= settings.min_rows
-    what = (f"{table}: {published} published, {new} now ({change:+d}, {share:.0%}); "
-            f"limit {settings.share:.0%} and {settings.min_rows} rows")
+    what = (f"{table}: {published:,} published, {new:,} now ({change:+,d}, {share:.0%}); "
+            f"limit {settings.share:.0%} and {settings.min_rows:,} rows")
     if not over:
         return Verdict(table, published, new, False, f"{what}: within the limit")
     removed = changed_records(sql, table, district_id, PUBLISHED_SCHEMA, BUILD_SCHEMA)
     added = changed_records(sql, table, district_id, BUILD_SCHEMA, PUBLISHED_SCHEMA)
-    what += f"; {removed[0]} records removed, {added[0]} added"
+    what += f"; {removed[0]:,} records removed, {added[0]:,} added"
     per_school = {} if per_school is None else per_school
     sharing = None
     for other in GUARDED_TABLES:

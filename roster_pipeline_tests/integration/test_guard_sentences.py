@@ -41,8 +41,8 @@ def sentences(said: str) -> dict[str, str]:
     """table → the guard's sentence about it, from a sync's or `status --district`'s output."""
     found = {}
     for table in TABLES:
-        match = re.search(rf"\b{table}: \d+ published, \d+ now \(.*?(?=; (?:students|teachers|sections|enrollments)"
-                          r": \d+ published|\n|$)", said)
+        match = re.search(rf"\b{table}: [\d,]+ published, [\d,]+ now \(.*?(?=; (?:students|teachers|sections|enrollments)"
+                          r": [\d,]+ published|\n|$)", said)
         if match:
             found[table] = match.group(0)
     return found
