@@ -271,6 +271,19 @@ def history_retention_days(env: Mapping[str, str] | None = None) -> int | None:
     return int(raw)
 
 
+def sis_stale_days(env: Mapping[str, str] | None = None) -> int:
+    """ROSTER_SIS_STALE_DAYS: Clever's last sync of a district's SIS older than this many days is flagged (default 7).
+
+    Clever syncs each district's SIS nightly; a week without one means the district's changes stop
+    reaching the roster while every sync of ours still succeeds.
+    """
+    env = os.environ if env is None else env
+    raw = (env.get("ROSTER_SIS_STALE_DAYS") or "7").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"ROSTER_SIS_STALE_DAYS must be a whole number of days (1 or more), got {raw!r}.")
+    return int(raw)
+
+
 WEBHOOK = "ROSTER_ALERT_WEBHOOK_URL"
 LINK_LOCAL_NETWORKS = [ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10")]  # cloud metadata lives here
 PRIVATE_NETWORKS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")]

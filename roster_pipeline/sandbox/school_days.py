@@ -155,6 +155,16 @@ def set_district_paused(district: GeneratedDistrict, paused: bool, pause_start: 
     return served
 
 
+def set_last_sync(district: GeneratedDistrict, last_sync: str | None) -> dict:
+    """Clever last synced the district's SIS at `last_sync` (ISO 8601; None: never): a stale SIS sync
+    reaches us only as this date, every sync of ours still succeeding. A `districts.updated` event
+    says so; returns the object served now."""
+    district.changes.patches.setdefault(district.spec.id, {})["last_sync"] = last_sync
+    served = district.build("district", 0)
+    district.events.record("district", "updated", served)
+    return served
+
+
 def start_school_year(district: GeneratedDistrict) -> dict[str, int]:
     """Roll the district over to its next school year, with the events Clever sends for it.
 

@@ -7,6 +7,8 @@ subject at the cohort's grade, and its teacher the one whose six-section load it
 
 from __future__ import annotations
 
+import time
+
 from roster_pipeline.sandbox import dirty_values
 from roster_pipeline.sandbox.layout import (
     GRADES,
@@ -19,11 +21,15 @@ from roster_pipeline.sandbox.layout import (
 )
 from roster_pipeline.sandbox.names import SCHOOL_NAMES, city_name, person_name
 
+# When Clever last synced a district's SIS: the latest 06:00 UTC before the sandbox started (Clever
+# syncs each SIS nightly), so a new district is never flagged stale; `/sandbox/last-sync` makes it stale.
+SIS_SYNCED_AT = time.strftime("%Y-%m-%dT06:00:00.000Z", time.gmtime(time.time() - 6 * 3600))
+
 
 def district(spec: DistrictSpec, index: int) -> dict:
     return {
         "id": spec.id, "name": f"{city_name(spec)} Unified School District {spec.number + 1}",
-        "sis_type": "PowerSchool", "state": "success", "last_sync": "2026-11-01T06:00:00.000Z",
+        "sis_type": "PowerSchool", "state": "success", "last_sync": SIS_SYNCED_AT,
         # Clever's default summer pause: two days before the last school day to two weeks before school.
         "pause_start": "2027-06-09T00:00:00.000Z", "pause_end": "2027-08-16T00:00:00.000Z",
         "nces_id": f"06{spec.h('district', 0, 'nces') % 100000:05d}",

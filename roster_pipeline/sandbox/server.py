@@ -159,8 +159,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.send_json(status, {"message": message}, headers)
 
     def do_POST(self) -> None:
-        """Sandbox controls: faults, simulated school days, sharing, pauses, rollover, re-issued ids,
-        event retention and switch."""
+        """Sandbox controls: faults, simulated school days, sharing, pauses, the SIS's last sync,
+        rollover, re-issued ids, event retention and switch."""
         path = urlsplit(self.path).path
         length = int(self.headers.get("Content-Length") or 0)
         body = orjson.loads(self.rfile.read(length) or b"{}")
@@ -178,6 +178,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if path == "/sandbox/pause":  # {"paused": true, "pause_end": "2027-08-16T00:00:00.000Z"}: Clever's summer pause
             served = {spec.id: school_days.set_district_paused(spec, bool(body.get("paused", True)),
                                                                body.get("pause_start"), body.get("pause_end"))
+                      for spec in specs if isinstance(spec, GeneratedDistrict)}
+            return self.send_json(200, {"districts": served})
+        if path == "/sandbox/last-sync":  # {"last_sync": "2026-11-01T06:00:00.000Z"}: Clever's last sync of the SIS
+            served = {spec.id: school_days.set_last_sync(spec, body.get("last_sync"))
                       for spec in specs if isinstance(spec, GeneratedDistrict)}
             return self.send_json(200, {"districts": served})
         if path == "/sandbox/new-school-year":  # rollover: new terms and sections, promotions, graduates, kindergarten
