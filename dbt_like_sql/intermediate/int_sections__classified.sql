@@ -1,5 +1,7 @@
 -- Sections with grade number, normalized subject, course and term names, and the first rule
--- that excludes them: school scope, grade, subject scope, then the primary teacher.
+-- that excludes them: school scope, subject scope, grade, then the primary teacher. A subject
+-- the rules do not keep comes before the grade: the section is dropped by design either way, so
+-- a bad grade on it is nothing for the school to fix.
 with sections as ({{ district_slice(ref('stg_clever__sections'), where=changed('section', 'section_id')) }}),
 schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
 subject_names as ({{ district_slice(ref('rules_subject_names'), columns='clever_subject, subject') }}),
@@ -30,9 +32,9 @@ final as (
             when described.clever_district_id is not null and described.clever_district_id <> described.district_id
                 then 'DISTRICT_MISMATCH'
             when coalesce(schools.in_scope, false) = false then 'SCHOOL_NOT_IN_SCOPE'
-            when described.grade_reason is not null then described.grade_reason
             when described.subject is null or described.subject not in (select subject from subjects_kept)
                 then 'SECTION_SUBJECT_NOT_IN_SCOPE'
+            when described.grade_reason is not null then described.grade_reason
             when teachers.teacher_id is null or teachers.exclusion_reason is not null then 'SECTION_TEACHER_EXCLUDED'
         end as exclusion_reason
     from described
