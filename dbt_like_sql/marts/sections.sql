@@ -3,7 +3,7 @@ with sections as ({{ district_slice(ref('int_sections__classified'),
 
 final as (
     select
-        district_id, section_id, school_id, name, period, subject,
+        district_id, section_id, school_id, name, section_number, period, subject,
         cast(grade as integer) as grade, course_name, term_name, teacher_id
     from sections
 )

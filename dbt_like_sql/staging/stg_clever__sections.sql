@@ -1,7 +1,7 @@
 with source as ({{ dedupe(source('clever', 'sections')) }}),  -- an id served twice keeps its newest copy
 
 final as (
-    select {{ clever_ids('section_id') }}, school as school_id, {{ trimmed('name', 'period') }},
+    select {{ clever_ids('section_id') }}, school as school_id, {{ trimmed('name', 'period', 'section_number') }},
         grade as grade_raw, subject as subject_raw, course as course_id, term_id, teacher as teacher_id,
         {{ trimmed('sis_id') }}
     from source
