@@ -198,6 +198,19 @@ class CleverSettings:
         )
 
 
+def sync_timezone(env: Mapping[str, str] | None = None):
+    """ROSTER_SYNC_TIMEZONE as a ZoneInfo (default America/Los_Angeles): the nightly schedule's zone, and
+    the one the school pages give times in (Clever's district object carries no time zone)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    env = os.environ if env is None else env
+    name = env.get("ROSTER_SYNC_TIMEZONE") or "America/Los_Angeles"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"ROSTER_SYNC_TIMEZONE {name!r} is not an IANA time zone (e.g. America/Los_Angeles).") from None
+
+
 @dataclass(frozen=True)
 class FreshnessSettings:
     """When the nightly refresh runs and how often the sensors look for districts and events."""
@@ -210,8 +223,6 @@ class FreshnessSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "FreshnessSettings":
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         from croniter import croniter  # what Dagster's schedules parse cron with
 
         env = os.environ if env is None else env
@@ -219,11 +230,7 @@ class FreshnessSettings:
         # Dagster takes five fields (minute resolution), as croniter expands them.
         if not croniter.is_valid(cron) or len(croniter.expand(cron)[0]) != 5:
             raise ConfigError(f"ROSTER_SYNC_CRON {cron!r} is not a valid cron expression (e.g. \"0 0 * * *\").")
-        timezone = env.get("ROSTER_SYNC_TIMEZONE") or "America/Los_Angeles"
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"ROSTER_SYNC_TIMEZONE {timezone!r} is not an IANA time zone (e.g. America/Los_Angeles).") from None
+        timezone = sync_timezone(env).key
         intervals = {}
         for name, default in (("ROSTER_DISCOVERY_INTERVAL_SECONDS", 300), ("ROSTER_EVENTS_INTERVAL_SECONDS", 300)):
             raw = env.get(name) or str(default)

@@ -1,4 +1,5 @@
-"""What the warehouse knows about each district: last publish, Clever's sync state, event cursor age.
+"""What the warehouse knows about each district: last publish, Clever's sync state and its last sync of
+the district's SIS, event cursor age.
 
 `roster-pipeline status` adds what the Dagster instance knows (the last run, blocked or not) to
 these. Everything is read in two queries, so the status of hundreds of districts stays quick.
@@ -7,7 +8,7 @@ these. Everything is read in two queries, so the status of hundreds of districts
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from roster_pipeline.clever.events import cursor_in_state
 from roster_pipeline.clever.pause import clever_paused
@@ -26,10 +27,31 @@ class WarehouseFacts:
     pause_start: datetime | None = None
     pause_end: datetime | None = None
     cursor_stored_at: datetime | None = None  # when the events cursor was last stored (a load committed)
+    last_sync: datetime | None = None  # when Clever last synced the district from its SIS
 
     def paused(self, now: datetime) -> bool:
         """Clever pauses a district's syncs around the summer: its data cannot change meanwhile."""
         return clever_paused(self.clever_state, self.pause_start, self.pause_end, now)
+
+    def sis_stale_since(self, now: datetime, days: int) -> datetime | None:
+        """Clever's last sync of the district's SIS, when older than `days` (see `sis_stale_since`)."""
+        return sis_stale_since(self.last_sync, self.paused(now), now, days)
+
+
+SIS_STALE = "Clever has not synced this district's SIS since {date}"
+
+
+def sis_stale_since(last_sync: datetime | None, paused: bool, now: datetime, days: int) -> datetime | None:
+    """`last_sync` when it is more than `days` (ROSTER_SIS_STALE_DAYS) before `now`, else None.
+
+    Every sync of ours succeeds while the district's SIS stops reaching Clever: its last_sync is the
+    one sign. Unknown (Clever sent none) or paused (Clever's summer pause stops SIS syncs on purpose,
+    and says so itself) is not flagged.
+    """
+    if last_sync is None or paused:
+        return None
+    last_sync = _aware(last_sync)
+    return last_sync if now - last_sync > timedelta(days=days) else None
 
 
 def _aware(moment) -> datetime | None:
@@ -45,11 +67,12 @@ def warehouse_facts(warehouse: Warehouse) -> dict[str, WarehouseFacts]:
     facts: dict[str, dict] = {}
     with warehouse.transaction() as sql:
         if table_columns(sql, PUBLISHED_SCHEMA, "districts"):
-            for district_id, name, published_at, state, start, end in sql.execute(
-                    f"select district_id, name, published_at, state, pause_start, pause_end "
+            for district_id, name, published_at, state, start, end, last_sync in sql.execute(
+                    f"select district_id, name, published_at, state, pause_start, pause_end, last_sync "
                     f"from {PUBLISHED_SCHEMA}.districts").fetchall():
                 facts[district_id] = {"name": name, "published_at": _aware(published_at), "clever_state": state,
-                                      "pause_start": _aware(start), "pause_end": _aware(end)}
+                                      "pause_start": _aware(start), "pause_end": _aware(end),
+                                      "last_sync": _aware(last_sync)}
         if table_columns(sql, RAW_DATASET, "_dlt_pipeline_state"):
             # Each district's dlt pipeline (clever_<district id>) stores its whole state with every
             # load; only each pipeline's newest version is read (a year of nightly loads is hundreds).

@@ -1,4 +1,5 @@
-"""Each district's state for people: last publish, last run, blocked and why, event cursor, Clever's pause.
+"""Each district's state for people: last publish, last run, blocked and why, event cursor, Clever's pause,
+and a district whose SIS Clever has not synced for ROSTER_SIS_STALE_DAYS.
 
 Joins what the warehouse knows (operations/district_status.py) with what the Dagster instance
 knows (each district's last `district_sync` run, and whether the mass-change guard blocked it).
@@ -20,9 +21,9 @@ from roster_pipeline.defs.constants import (
     MASS_CHANGE_CHECK,
     PARTITION_TAG,
 )
-from roster_pipeline.operations.district_status import warehouse_facts
+from roster_pipeline.operations.district_status import SIS_STALE, warehouse_facts
 from roster_pipeline.publishing.guard import without_approval_hint
-from roster_pipeline.settings import data_dir, warehouse_url
+from roster_pipeline.settings import data_dir, sis_stale_days, warehouse_url
 from roster_pipeline.warehouse.connection import Warehouse
 
 
@@ -50,6 +51,8 @@ class DistrictStatus:
     published_at: str | None = None  # the same as last_publish (kept for the scripts that read it)
     blocked_tables: dict[str, int] = field(default_factory=dict)  # blocked table → its change in rows
     blocked_schools: list[str] = field(default_factory=list)  # the schools beyond the guard's limit, by id
+    sis_last_sync: str | None = None  # when Clever last synced the district's SIS
+    sis_stale: bool = False  # that was more than ROSTER_SIS_STALE_DAYS ago (and Clever does not pause the district)
 
     def line(self, now: datetime | None = None) -> str:
         """At most LINE_LENGTH characters: a long name is shortened, the reasons are in `details`."""
@@ -61,6 +64,8 @@ class DistrictStatus:
         clever = f"Clever: {self.clever_state or 'unknown'}"
         if self.paused:  # `details` adds that the data cannot change meanwhile
             clever = "Clever: paused" + (f" until {self.pause_end[:10]}" if self.pause_end else "")
+        if self.sis_stale:  # `details` says it in a whole sentence
+            clever += f"; SIS not synced since {self.sis_last_sync[:10]}"
         if self.blocked:  # the last run is the blocked one; the id is in the summary's `status --district ID`
             rest, who = "; ".join([self.blocked_summary(), published, cursor, clever]), self.name or self.district_id
         else:
@@ -88,6 +93,9 @@ class DistrictStatus:
         lines = [self.line()]
         if self.paused:
             lines.append("  Clever pauses the district's syncs: its data cannot change meanwhile.")
+        if self.sis_stale:
+            lines.append(f"  {SIS_STALE.format(date=self.sis_last_sync[:10])}: changes made in the SIS since then "
+                         "are not in the roster; the district's Clever admin can check the SIS sync in Clever.")
         lines += [f"  {without_approval_hint(sentence)}" for sentence in self.blocked_because]
         if self.blocked:
             lines.append(f"  If the change is real, approve it: roster-pipeline approve --district {self.district_id}")
@@ -112,7 +120,7 @@ def district_statuses(instance, district_ids: list[str] | None = None) -> list[D
     """Every district registered in the instance or present in the warehouse (or just `district_ids`)."""
     facts = warehouse_facts(Warehouse(warehouse_url(), data_dir() / "dlt"))
     known = district_ids or sorted(set(instance.get_dynamic_partitions(DISTRICT_PARTITIONS_NAME)) | set(facts))
-    now = datetime.now(timezone.utc)
+    now, stale_days = datetime.now(timezone.utc), sis_stale_days()
     statuses = []
     for district_id in known:
         fact = facts.get(district_id)
@@ -149,5 +157,7 @@ def district_statuses(instance, district_ids: list[str] | None = None) -> list[D
             round((now - fact.cursor_stored_at).total_seconds() / 3600, 2) if fact and fact.cursor_stored_at else None,
             fact.clever_state if fact else None, bool(fact and fact.paused(now)),
             _when(fact.pause_end) if fact else None, failure, failure_at,
-            _when(fact.published_at) if fact else None, tables, list(schools)))
+            _when(fact.published_at) if fact else None, tables, list(schools),
+            sis_last_sync=_when(fact.last_sync) if fact else None,
+            sis_stale=bool(fact and fact.sis_stale_since(now, stale_days))))
     return statuses
