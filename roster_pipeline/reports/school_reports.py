@@ -174,7 +174,8 @@ def unshared_schools(sql: Statements, district_id: str) -> list[UnsharedSchool]:
 
 def counted(counts: dict[str, int]) -> str:
     """ "573 students, 24 teachers, 1 section" (the templates' words for records per entity)."""
-    return ", ".join(f"{n:,} {entity}{'' if n == 1 else 's'}" for entity, n in counts.items()) or "no records"
+    return ", ".join(f"{n:,} {entity.replace('_', ' ')}{'' if n == 1 else 's'}" for entity, n in counts.items()) \
+        or "no records"
 
 
 def _entity_rank(row: dict) -> int:
@@ -341,7 +342,8 @@ def load_reports(warehouse: Warehouse, district_id: str,
     return reports, unplaced, unshared
 
 
-CHANGE_ORDER = {"student": 0, "enrollment": 1, "teacher": 2, "section": 3, "admin": 4, "school": 5}
+CHANGE_ORDER = {"student": 0, "enrollment": 1, "teacher": 2, "section": 3, "section_teacher": 4, "admin": 5, "school": 6}
+PAIRS = {"enrollment": "student", "section_teacher": "teacher"}  # entities keyed section_id:<person id>
 CHANGE_COLUMNS = ["entity", "change", "record_id", "name", "detail", "records", "published_at"]
 # The enrollment columns that copy its section's primary teacher: they change when the teacher's record does.
 TEACHER_COPIES = {"teacher_first_name", "teacher_last_name", "teacher_email"}
@@ -410,9 +412,10 @@ def _changes(sql: Statements, district_id: str) -> tuple[list[dict], dict[tuple[
             for section, label in zip(school_sections, told_apart(school_sections)):
                 names[("section", section["section_id"])] = label
     for row in rows:
-        if row["entity"] == "enrollment":
-            section, student = row["record_id"].split(":", 1)
-            row["name"] = f"{names.get(('student', student), student)} in {names.get(('section', section), section)}"
+        if row["entity"] in PAIRS:  # section_id:student_id, section_id:teacher_id
+            section, person = row["record_id"].split(":", 1)
+            person = names.get((PAIRS[row["entity"]], person), person)
+            row["name"] = f"{person} in {names.get(('section', section), section)}"
         else:
             row["name"] = names.get((row["entity"], row["record_id"].split(":")[0]), row["record_id"])
     rows.sort(key=lambda r: (CHANGE_ORDER.get(r["entity"], 9), r["change"], r["name"] or "", r["record_id"]))
@@ -432,8 +435,8 @@ def one_line_per_change(rows: list[dict], names: dict[tuple[str, str], str], tea
       teacher's new email is one line, not one per enrollment (a line is made for a teacher of
       another school);
     - enrollments changed by their section (teacher, name, grade): the section's line;
-    - enrollments that came or left with their student (enrolled, withdrawn) or their section:
-      that record's line;
+    - enrollments (and section teachers) that came or left with their student (enrolled, withdrawn)
+      or their section: that record's line;
     - records that came back with their school (shared again): the school's line.
     Everything else is a line of its own, as `roster_changes` says it.
     """
@@ -453,6 +456,9 @@ def one_line_per_change(rows: list[dict], names: dict[tuple[str, str], str], tea
         key, entity = None, row["entity"]
         if entity != "school" and row["detail"] == RESHARED and ("school", row["school_id"], row["change"]) in own:
             key = ("school", row["school_id"], row["change"])
+        elif entity == "section_teacher" and row["change"] != "changed" and \
+                ("section", row["record_id"].split(":", 1)[0], row["change"]) in own:
+            key = ("section", row["record_id"].split(":", 1)[0], row["change"])
         elif entity == "enrollment":
             section, student = row["record_id"].split(":", 1)
             columns = set((row["changed_columns"] or "").split(","))
@@ -496,7 +502,7 @@ def _carried(key: tuple[str, str, str], with_it: Counter, sections: int) -> str:
         return f"{'joined' if change == 'added' else 'left'} {_plural(sections, 'section')}"
     if entity == "section" and change == "changed":
         return f"and its {_plural(enrollments, 'enrollment')}"
-    return f"with {_plural(enrollments, 'enrollment')}"
+    return f"with {counted(dict(sorted(with_it.items(), key=lambda item: CHANGE_ORDER.get(item[0], 9))))}"
 
 
 def _sections_of(subjects: Sequence[str], conjunction: str = "and") -> str:

@@ -297,3 +297,22 @@ def test_stale_means_older_than_the_days_and_never_while_clever_pauses_the_distr
     for bad in ("0", "-3", "7.5", "a week"):
         with pytest.raises(ConfigError, match="^ROSTER_SIS_STALE_DAYS must be a whole number of days"):
             sis_stale_days({"ROSTER_SIS_STALE_DAYS": bad})
+
+
+def test_a_section_that_came_with_its_teachers_and_students_is_one_line():
+    """A new section's enrollments and section teachers (co-teachers) come with it: one line counts them;
+    a co-teacher added to a section that stays is a line of its own."""
+    from roster_pipeline.reports.school_reports import one_line_per_change
+
+    def change(entity, record_id, detail="added to the roster", name=None):  # named as _changes names them
+        return {"entity": entity, "change": "added", "record_id": record_id, "school_id": HAUCK, "changed_columns": None,
+                "detail": detail, "published_at": None, "name": name or record_id}
+
+    rows = [change("enrollment", f"sec9:stu{n}", detail="joined the section") for n in range(3)] + [
+        change("section", "sec9", name="Math 10 - P5"), change("section_teacher", "sec9:t1"), change("section_teacher", "sec9:t2"),
+        change("section_teacher", "sec1:t3")]
+    lines = one_line_per_change(rows, {}, {"sec9": "t1"})
+    assert [(line["entity"], line["record_id"], line["records"]) for line in lines] == [
+        ("section", "sec9", 6), ("section_teacher", "sec1:t3", 1)]
+    assert lines[0]["name"] == "Math 10 - P5"
+    assert lines[0]["detail"] == "added to the roster (with 3 enrollments, 2 section teachers)"
