@@ -15,15 +15,17 @@ from dataclasses import asdict
 
 from roster_pipeline.cli.dagster_home import ensure_dagster_home
 from roster_pipeline.operations.terminal import printable
-from roster_pipeline.settings import ConfigError, validate_district_id
+from roster_pipeline.settings import ConfigError, sis_stale_days, validate_district_id
 
 
 def status(as_json: bool = False, out=None, district_id: str | None = None) -> int:
-    """One short line per district (or a JSON list): name, last publish, last run, blocked, cursor age, pause.
+    """One short line per district (or a JSON list): name, last publish, last run, blocked, cursor age, pause,
+    and a SIS that Clever has not synced for ROSTER_SIS_STALE_DAYS (a bad value: one sentence, exit 2).
     With `district_id`, that district's line and every sentence of its block or last failure."""
     out = out or sys.stdout
     if district_id is not None:
         validate_district_id(district_id, "--district")
+    sis_stale_days()  # a bad value stops here, before the instance is opened
     ensure_dagster_home()
     from dagster import DagsterInstance
 
