@@ -1,14 +1,40 @@
 -- Sections with grade number, normalized subject, course and term names, and the first rule
 -- that excludes them: school scope, subject scope, grade, then the primary teacher. A subject
 -- the rules do not keep comes before the grade: the section is dropped by design either way, so
--- a bad grade on it is nothing for the school to fix.
-with sections as ({{ district_slice(ref('stg_clever__sections'), where=changed('section', 'section_id')) }}),
+-- a bad grade on it is nothing for the school to fix. The primary teacher is Clever's `teacher`;
+-- when that is empty, the first of the section's teacher list (Clever's list includes the primary).
+with clever_sections as ({{ district_slice(ref('stg_clever__sections'), where=changed('section', 'section_id')) }}),
+listed as ({{ district_slice(ref('stg_clever__section_teachers'), columns='section_id, teacher_id, list_position',
+                             where='teacher_id is not null and ' ~ changed('section', 'section_id')) }}),
 schools as ({{ district_slice(ref('int_schools__scoped'), columns='school_id, in_scope') }}),
 subject_names as ({{ district_slice(ref('rules_subject_names'), columns='clever_subject, subject') }}),
 subjects_kept as ({{ district_slice(ref('rules_subjects_kept'), columns='subject') }}),
 teachers as ({{ district_slice(ref('int_teachers__classified'), columns='teacher_id, exclusion_reason') }}),
 courses as ({{ district_slice(ref('stg_clever__courses'), columns='course_id, name') }}),
 terms as ({{ district_slice(ref('stg_clever__terms'), columns='term_id, name') }}),
+
+first_listed as (  -- a row loaded before the list's order was kept (no place) comes after the placed ones
+    select section_id, teacher_id
+    from (
+        select section_id, teacher_id,
+            row_number() over (partition by section_id order by list_position nulls last, teacher_id) as place
+        from listed
+    ) as ranked
+    where place = 1
+),
+
+sections as (
+    select
+        clever_sections.district_id, clever_sections.section_id, clever_sections.clever_district_id,
+        clever_sections.school_id, clever_sections.name, clever_sections.period, clever_sections.section_number,
+        clever_sections.grade_raw, clever_sections.subject_raw, clever_sections.course_id, clever_sections.term_id,
+        clever_sections.sis_id,
+        coalesce(clever_sections.teacher_id, first_listed.teacher_id) as teacher_id,
+        clever_sections.teacher_id is null and first_listed.teacher_id is not null as teacher_from_list
+    from clever_sections
+    left join first_listed on first_listed.section_id = clever_sections.section_id
+),
+
 graded as ({{ with_grade('sections', ref('rules_grades')) }}),
 
 described as (

@@ -17,6 +17,8 @@ where district_id = {{ district_id() }} and entity = '{{ entity }}'
 with students as ({{ district_slice(ref('int_students__classified'), where=changed('student', 'student_id')) }}),
 teachers as ({{ district_slice(ref('int_teachers__classified'), where=changed('teacher', 'teacher_id')) }}),
 sections as ({{ district_slice(ref('int_sections__classified'), where=changed('section', 'section_id')) }}),
+section_teachers as ({{ district_slice(ref('int_section_teachers__classified'),
+                                      where='exclusion_reason is not null and ' ~ changed('section', 'section_id')) }}),
 schools as ({{ district_slice(ref('int_schools__scoped')) }}),
 admins as ({{ district_slice(ref('int_admins__scoped')) }}),
 
@@ -91,6 +93,23 @@ excluded_sections as (
     where exclusion_reason is not null
 ),
 
+dropped_coteachers as (  -- kept sections, published without a co-teacher who is not a kept teacher
+    select section_teachers.district_id, section_teachers.section_id, section_teachers.school_id, sections.name,
+        sections.sis_id, section_teachers.teacher_id, section_teachers.teacher_exclusion_reason,
+        section_teachers.exclusion_reason
+    from section_teachers
+    inner join sections on sections.section_id = section_teachers.section_id
+),
+
+left_out_coteachers as (
+    select {{ record_columns('section', 'section_id', 'name') }}, exclusion_reason as reason_code, 'link_dropped' as action,
+        case
+            when teacher_exclusion_reason is null then 'co-teacher ' || teacher_id || ' is not in the roster'
+            else 'co-teacher ' || teacher_id || ' was excluded (' || teacher_exclusion_reason || ')'
+        end as detail
+    from dropped_coteachers
+),
+
 excluded_admins as (
     select {{ record_columns('admin', 'user_id', person_name(), 'cast(null as varchar)') }}, exclusion_reason as reason_code, 'excluded' as action,
         'school ' || school_id || ' is not in scope or not shared' as detail
@@ -115,6 +134,7 @@ final as (
     union all select * from nulled_student_fields
     union all select * from excluded_teachers
     union all select * from excluded_sections
+    union all select * from left_out_coteachers
     union all select * from excluded_admins
     union all select * from unlinked_people
 )

@@ -18,8 +18,15 @@ import dlt
 import pyarrow as pa
 
 from roster_pipeline.clever.client import CleverAPIError, CleverClient
-from roster_pipeline.clever.pages import district_column, id_pairs, lists_as_json, objects_to_arrow, table_schema
-from roster_pipeline.clever.settings import SECTION_PAIR_TABLES, TABLES
+from roster_pipeline.clever.pages import (
+    district_column,
+    id_pairs,
+    lists_as_json,
+    objects_to_arrow,
+    pair_schema,
+    table_schema,
+)
+from roster_pipeline.clever.settings import ORDERED_PAIR_TABLES, SECTION_PAIR_TABLES, TABLES
 
 EVENTS_SOURCE = "clever_events"
 CURSOR_STATE = "events_cursor"  # key in a source's dlt state: {"cursor": event id or None, "stored_at": epoch}
@@ -201,17 +208,17 @@ def clever_events_source(district_id: str, changes: Changes, cursor: str | None)
         if deletes:
             yield _tombstones(deletes, schema, "id", district_id)
 
-    def pairs(table: str, list_column: str) -> Iterator[pa.Table]:
-        id_name = "student_id" if list_column == "students" else "teacher_id"
-        schema = pa.schema([pa.field("district_id", pa.string(), nullable=False), ("section_id", pa.string()),
-                            (id_name, pa.string())])
+    def pairs(table: str) -> Iterator[pa.Table]:
+        schema = pair_schema(table)
         touched = changes.changed_ids().get("sections", [])
         if touched:  # clear every pair of a changed section, then write its current list
             yield _tombstones(touched, schema, "section_id", district_id)
+        elif table in ORDERED_PAIR_TABLES:  # no section changed: the columns alone, so that a raw table
+            yield _with_deleted(schema.empty_table(), False, "section_id")  # loaded before list_position gains it
         upserts = changes.upserts("sections")
         if upserts:
             sections = objects_to_arrow(upserts, TABLES["sections"][2], district_id)
-            yield _with_deleted(id_pairs(sections, list_column, district_id, id_name), False, "section_id")
+            yield _with_deleted(id_pairs(sections, table, district_id), False, "section_id")
 
     resources = [
         dlt.resource(entity(table), name=table, write_disposition=merge, primary_key=("district_id", "id"),
@@ -219,9 +226,9 @@ def clever_events_source(district_id: str, changes: Changes, cursor: str | None)
         for table in TABLES
     ]
     resources += [
-        dlt.resource(pairs(table, column), name=table, write_disposition=merge, merge_key=("district_id", "section_id"),
+        dlt.resource(pairs(table), name=table, write_disposition=merge, merge_key=("district_id", "section_id"),
                      columns=hints)
-        for table, column in SECTION_PAIR_TABLES.items()
+        for table in SECTION_PAIR_TABLES
     ]
     return resources
 

@@ -16,7 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from roster_pipeline.clever.settings import LIST, Column
+from roster_pipeline.clever.settings import LIST, LIST_POSITION, ORDERED_PAIR_TABLES, SECTION_PAIR_TABLES, Column
 
 # A child of the progress logger (source.py's PROGRESS_LOGGER), so the Dagster layer forwards it into the run's log.
 log = logging.getLogger("roster_pipeline.clever.progress.pages")
@@ -133,12 +133,26 @@ def _coerce(value, kind: pa.DataType):
     return orjson.dumps(value).decode()
 
 
-def id_pairs(sections: pa.Table, list_column: str, district_id: str, id_name: str) -> pa.Table:
-    """Flatten a section id list (students or teachers) into flat (section_id, <id_name>) rows."""
-    lists = sections.column(list_column).combine_chunks()
-    pairs = pa.table({
-        "section_id": pc.take(sections.column("id"), pc.list_parent_indices(lists)),
-        id_name: pc.list_flatten(lists),
-    }).filter(pc.is_valid(pc.field(id_name)))
-    return pairs.add_column(0, pa.field("district_id", pa.string(), nullable=False),
-                            district_column(district_id, pairs.num_rows))
+def pair_schema(table: str) -> pa.Schema:
+    """A pair table's columns: district, section, the listed id and, for an ordered list, its place in it."""
+    fields = [pa.field("district_id", pa.string(), nullable=False), pa.field("section_id", pa.string()),
+              pa.field(f"{SECTION_PAIR_TABLES[table][:-1]}_id", pa.string())]
+    if table in ORDERED_PAIR_TABLES:
+        fields.append(pa.field(LIST_POSITION, pa.int32()))
+    return pa.schema(fields)
+
+
+def id_pairs(sections: pa.Table, table: str, district_id: str) -> pa.Table:
+    """Flatten the sections' id lists of a pair table (students or teachers) into flat rows of its schema."""
+    schema = pair_schema(table)
+    id_name = schema.names[2]
+    lists = sections.column(SECTION_PAIR_TABLES[table]).combine_chunks()
+    parents = pc.list_parent_indices(lists)
+    columns = {"section_id": pc.take(sections.column("id"), parents), id_name: pc.list_flatten(lists)}
+    if LIST_POSITION in schema.names:  # a value's index minus the index of its list's first value
+        parent = parents.to_numpy(zero_copy_only=False)
+        index = np.arange(len(parent), dtype=np.int32)
+        starts = np.concatenate(([True], parent[1:] != parent[:-1])) if len(parent) else np.zeros(0, dtype=bool)
+        columns[LIST_POSITION] = pa.array(index - np.maximum.accumulate(np.where(starts, index, 0)), pa.int32())
+    pairs = pa.table(columns).filter(pc.is_valid(pc.field(id_name)))
+    return pairs.add_column(0, schema.field("district_id"), district_column(district_id, pairs.num_rows))

@@ -72,6 +72,11 @@ TABLES: dict[str, tuple[str, dict[str, str], list[Column]]] = {
 
 # Tables derived from section pages: the id lists become flat (section_id, user_id) pairs.
 SECTION_PAIR_TABLES = {"section_students": "students", "section_teachers": "teachers"}
+# A teacher list keeps each id's place in it (0 for the first listed): a section whose `teacher` is
+# null takes the first of its `teachers` as its primary. A student list's order means nothing, and
+# its millions of pairs go without the column.
+LIST_POSITION = "list_position"
+ORDERED_PAIR_TABLES = ("section_teachers",)
 
 # What the staging models filter and deduplicate on: a Postgres warehouse indexes these
 # (postgres_tables.py); one district's slice is then found without scanning every district.

@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from roster_pipeline.clever.client import CleverClient
 from roster_pipeline.clever.events import record_cursor
-from roster_pipeline.clever.pages import id_pairs, lists_as_json, objects_to_arrow, table_schema
+from roster_pipeline.clever.pages import id_pairs, lists_as_json, objects_to_arrow, pair_schema, table_schema
 from roster_pipeline.clever.settings import (
     MAX_PAGE_SIZE,
     SECTION_PAIR_TABLES,
@@ -63,11 +63,6 @@ class Progress:
 
     def done(self) -> None:
         self.log.info(self._line("done,"))
-
-
-def pair_columns(id_name: str) -> pa.Schema:
-    return pa.schema([pa.field("district_id", pa.string(), nullable=False), ("section_id", pa.string()),
-                      (id_name, pa.string())])
 
 
 @dlt.source(name="clever", max_table_nesting=0, root_key=False)
@@ -127,17 +122,15 @@ def clever_source(
     def sections(page: pa.Table) -> Iterator[pa.Table]:
         yield page.drop_columns(list_columns)
 
-    def pairs(table: str, list_column: str):
-        id_name = "student_id" if list_column == "students" else "teacher_id"
-
+    def pairs(table: str):
         @dlt.transformer(data_from=section_pages, name=table, write_disposition=DISTRICT_SLICE,
                          merge_key="district_id")
         def transform(page: pa.Table) -> Iterator[pa.Table]:
-            yield id_pairs(page, list_column, district_id, id_name) if page.num_rows else pair_columns(id_name).empty_table()
+            yield id_pairs(page, table, district_id) if page.num_rows else pair_schema(table).empty_table()
 
         return transform
 
-    return [*resources, section_pages, sections, *(pairs(t, c) for t, c in SECTION_PAIR_TABLES.items())]
+    return [*resources, section_pages, sections, *(pairs(t) for t in SECTION_PAIR_TABLES)]
 
 
 GROWTH_FACTOR, GROWTH_FLOOR = 10, 100_000

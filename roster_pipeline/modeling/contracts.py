@@ -17,8 +17,9 @@ range from the rules profile, `relationships` to the district's other tables) ar
 
 What stays here is what a column list cannot say: the rules across columns, which the yml names
 as model-level `roster_*` tests (`TABLE_TESTS`): frl_eligible follows frl_status, district admins
-have no school, a rejected record's action is its reason code's action, and a summary's counts
-are not negative (one query for all of them, not one per count column).
+have no school, a rejected record's action is its reason code's action, a section has one primary
+teacher among its teachers, and a summary's counts are not negative (one query for all of them,
+not one per count column).
 """
 
 from __future__ import annotations
@@ -90,6 +91,18 @@ def _action_matches_reason_code(doc: dict) -> pa.Check:
     return pa.Check(check, name="action_matches_reason", error="the action must match the reason code's action")
 
 
+def _one_primary_teacher_per_section(doc: dict) -> pa.Check:
+    def check(data: IbisData) -> dict:
+        # A window, so a named column of the table (pandera adds it with mutate): one boolean column
+        # straight away would put the window inside pandera's all(), which no warehouse allows. Each
+        # section's links change together, so an incremental build's changed rows hold all of them.
+        t = data.table
+        primaries = t.is_primary.cast("int32").sum().over(ibis.window(group_by=t.section_id))
+        return {"one_primary_teacher": primaries == 1}
+
+    return pa.Check(check, name="one_primary_teacher", error="each section has exactly one primary teacher")
+
+
 def _counts_not_negative(doc: dict) -> pa.Check:
     counts = [name for name, column in doc["columns"].items() if column.get("data_type") == "bigint"]
     return pa.Check(lambda data: _all_of(data, ibis.and_(*(data.table[c].fill_null(0) >= 0 for c in counts))),
@@ -101,6 +114,7 @@ TABLE_TESTS: dict[str, Callable[[dict], pa.Check]] = {
     "roster_frl_eligible_follows_status": _frl_eligible_follows_status,
     "roster_district_admins_have_no_school": _district_admins_have_no_school,
     "roster_action_matches_reason_code": _action_matches_reason_code,
+    "roster_one_primary_teacher_per_section": _one_primary_teacher_per_section,
     "roster_counts_not_negative": _counts_not_negative,
 }
 

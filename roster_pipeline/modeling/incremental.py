@@ -14,9 +14,10 @@ A build is incremental when all of this holds (otherwise it is full, and says wh
 
 It then turns the noted ids into `roster_build.affected_keys` (entity, id): the students,
 teachers and sections that changed, the teachers sharing a changed teacher's old or new email,
-the sections of changed teachers, courses and terms, and every record of a changed school. The
-SQL models restrict their inputs with `changed()` (macros/incremental.sql) and replace only the
-rows their yml's `config.changed_rows` names; the checks and the publish read those rows only.
+the sections of changed teachers (co-teachers too), courses and terms, and every record of a
+changed school. The SQL models restrict their inputs with `changed()` (macros/incremental.sql)
+and replace only the rows their yml's `config.changed_rows` names; the checks and the publish
+read those rows only.
 """
 
 from __future__ import annotations
@@ -161,6 +162,10 @@ def mark_affected(sql: Statements, district_id: str) -> dict[str, int]:
     add("section", both("section_id", "int_sections__classified", "stg_clever__sections",
                         f"(teacher_id in ({affected('teacher')}) or course_id in ({pending('courses')}) "
                         f"or term_id in ({pending('terms')}))"))
+    # A co-teacher's exclusion decides its link to the section: sections whose teacher list names a
+    # changed teacher (a list that changed is a changed section: its pairs are the staging view's alone).
+    add("section", f"select section_id as id from {STAGING_SCHEMA}.stg_clever__section_teachers "
+                   f"where district_id = {d} and teacher_id in ({affected('teacher')})")
     counts = dict(sql.execute(f"select entity, count(*) from {AFFECTED} where district_id = {d} group by entity",
                               params).fetchall())
     return {entity: int(counts.get(entity, 0)) for entity in ("school", "student", "teacher", "section")}

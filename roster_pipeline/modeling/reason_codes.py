@@ -19,7 +19,7 @@ SEEDS_DIR = SQL_DIR / "seeds"
 class ReasonCode:
     code: str
     entity: str
-    action: str  # excluded | field_nulled | not_linked
+    action: str  # excluded | field_nulled | not_linked | link_dropped | notice (about the whole district)
     to_fix_in_sis: bool  # False: not processed by design (out of scope), nothing for the school to fix
     meaning: str
     fix: str

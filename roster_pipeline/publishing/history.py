@@ -8,7 +8,8 @@ writes what changed, dbt-snapshot style:
   that made the version current) and `valid_to` (the publish that replaced or removed it; NULL
   while current). "As of T" is `valid_from <= T and (valid_to is null or valid_to > T)`.
 - `roster.roster_changes`: one row per record added, removed or changed, with the changed
-  columns and one plain sentence (no demographics: those are counted, never detailed). A record
+  columns and one plain sentence (no demographics: those are counted, never detailed; a flag
+  such as a section's `teacher_from_list` is said in words). A record
   that left or came back with its school says so ("school no longer shared", "school shared
   again"): a district that stops sharing a school did not withdraw its 1,140 students.
 - `roster.publishes`: one row per publish with rows added/removed/changed per entity, and the
@@ -40,15 +41,17 @@ COUNTED = ("added", "removed", "changed")
 CHANGES_COLUMNS = [
     ("district_id", "varchar", "District."),
     ("published_at", "timestamp with time zone", "The publish that made the change (as in `publishes`)."),
-    ("entity", "varchar", "`school`, `student`, `teacher`, `section`, `enrollment` or `admin`."),
+    ("entity", "varchar", "`school`, `student`, `teacher`, `section`, `enrollment`, `section_teacher` or `admin`."),
     ("record_id", "varchar", "The record's key values joined by `:` (empty text for NULL): `section_id:student_id` "
-                             "for an enrollment, `user_id:role:school_id` for an admin."),
+                             "for an enrollment, `section_id:teacher_id` for a section's teacher, "
+                             "`user_id:role:school_id` for an admin."),
     ("school_id", "varchar", "The record's school (the new one for a move)."),
     ("change", "varchar", "`added`, `removed` or `changed`."),
     ("changed_columns", "varchar", "For `changed`: the columns whose value changed, comma-separated."),
     ("detail", "varchar", "One plain sentence, e.g. \"grade 4 → 5\", \"moved to Lincoln Elementary\", \"withdrawn\"; "
                           "a record that left or came back with its school (and the school itself): \"school no "
-                          "longer shared\", \"school shared again\"."),
+                          "longer shared\", \"school shared again\"; a section whose Clever `teacher` is empty: "
+                          "\"primary teacher taken from the section's teacher list\"."),
 ]
 
 
@@ -83,9 +86,16 @@ def publishes_columns(project: SqlProject) -> list[tuple[str, str, str]]:
 
 # Plain words for a record that appeared or left, per entity.
 ADDED = {"school": "added to the roster", "student": "enrolled", "teacher": "added to the roster",
-         "section": "added to the roster", "enrollment": "joined the section", "admin": "added to the roster"}
+         "section": "added to the roster", "enrollment": "joined the section", "admin": "added to the roster",
+         "section_teacher": "added to the section's teachers"}
 REMOVED = {"school": "no longer in the roster", "student": "withdrawn", "teacher": "no longer in the roster",
-           "section": "no longer in the roster", "enrollment": "left the section", "admin": "no longer in the roster"}
+           "section": "no longer in the roster", "enrollment": "left the section", "admin": "no longer in the roster",
+           "section_teacher": "no longer one of the section's teachers"}
+# Boolean columns said in words, not as "<column> changed": (when it became true, when it became false).
+FLAGS = {"teacher_from_list": ("primary teacher taken from the section's teacher list",
+                               "primary teacher given by Clever's teacher field again"),
+         "is_primary": ("now the section's primary teacher", "no longer the section's primary teacher")}
+ADDED_WITH = ("teacher_from_list",)  # flags an added record's sentence also says when true
 # What happened to a school's sharing, said of the school and of every record that left or came with it.
 UNSHARED, RESHARED = "school no longer shared", "school shared again"
 
@@ -267,6 +277,11 @@ def count_changes(sql: Statements, key: list[str], params: dict, first: bool, bu
     return dict(zip(COUNTED, (int(v) for v in row)))
 
 
+def _literal(text: str) -> str:
+    """A constant sentence as an SQL string ("the section's teachers": its quote doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _detail(entity: str, compared: list[str], has_school: bool) -> str:
     """SQL for the change's plain sentence: "grade 4 → 5", "moved to Lincoln Elementary", "withdrawn";
     a record that left or came back with its school: the school's sharing (`sharing.detail`)."""
@@ -278,13 +293,19 @@ def _detail(entity: str, compared: list[str], has_school: bool) -> str:
                     "coalesce(cast(n.grade as varchar), '(none)')")
         elif column == "school_id" and has_school:
             said = "'moved to ' || coalesce(moved_to.name, n.school_id, '(no school)')"
+        elif column in FLAGS:
+            said = f"case when n.{column} then {_literal(FLAGS[column][0])} else {_literal(FLAGS[column][1])} end"
         else:  # the column's name, never its value (names, emails: personal data stay in the tables)
             said = f"'{column.replace('_', ' ')} changed'"
         phrases.append(f"case when {differs} then {said} end")
     changed = f"concat_ws('; ', {', '.join(phrases)})" if phrases else "''"
     with_school = "sharing.detail, " if has_school else ""
-    return (f"case when g.present is null then coalesce({with_school}'{ADDED[entity]}') "
-            f"when n.present is null then coalesce({with_school}'{REMOVED[entity]}') else {changed} end")
+    added = f"coalesce({with_school}{_literal(ADDED[entity])})"
+    notes = [f"case when n.{c} then {_literal(FLAGS[c][0])} end" for c in ADDED_WITH if c in compared]
+    if notes:  # "added to the roster; primary teacher taken from the section's teacher list"
+        added = f"concat_ws('; ', {added}, {', '.join(notes)})"
+    return (f"case when g.present is null then {added} "
+            f"when n.present is null then coalesce({with_school}{_literal(REMOVED[entity])}) else {changed} end")
 
 
 def record_changes(sql: Statements, table: str, entity: str, key: list[str], columns: list[str],

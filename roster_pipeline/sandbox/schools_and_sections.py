@@ -2,7 +2,9 @@
 
 A section is one cohort's class in one period slot (`layout.py`); its course is the slot's
 subject at the cohort's grade, and its teacher the one whose six-section load it falls in
-(one section in ten is co-taught with the next teacher).
+(one section in ten is co-taught with the next teacher). As in real SIS exports, three sections
+in a hundred come without a primary teacher (`teacher` null, the teacher list still there) and
+one in a hundred without any teacher.
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ def section(spec: DistrictSpec, index: int, students: list[int]) -> dict:
     teachers = [spec.make_id("teacher", teacher)]
     if spec.h("section", index, "coteach") % 10 == 0 and teacher + 1 < spec.teachers:
         teachers.append(spec.make_id("teacher", teacher + 1))
+    primary = teachers[0]
+    roll = spec.h("section", index, "primary") % 100  # its own salt: every other value stays as it was
+    if roll < 3:  # the SIS left the primary teacher empty: Clever's `teacher` is null, its list is not
+        primary = None
+    elif roll == 3:  # no teacher at all
+        primary, teachers = None, []
     label = "K" if grade == 0 else str(grade)
     return {
         "id": spec.make_id("section", index), "district": spec.id,
@@ -83,7 +91,7 @@ def section(spec: DistrictSpec, index: int, students: list[int]) -> dict:
         "grade": dirty_values.grade(spec, "section", index, grade, 15),
         "subject": subject, "course": spec.make_id("course", slot * len(GRADES) + grade),
         "term_id": spec.make_id("term", 2 * year + spec.h("section", local, "term") % 2),
-        "teacher": teachers[0], "teachers": teachers,
+        "teacher": primary, "teachers": teachers,
         "students": [spec.make_id("student", s) for s in students],
         **spec.stamps("section", index),
     }

@@ -21,7 +21,7 @@ from roster_pipeline.cli.sync import sync
 from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
 
 SCHOOL_TABLES = {"students": "student", "teachers": "teacher", "sections": "section", "enrollments": "enrollment",
-                 "admins": "admin"}
+                 "section_teachers": "section_teacher", "admins": "admin"}
 
 
 def synced(expected: int, **options) -> str:

@@ -21,6 +21,7 @@ from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, point_at,
 HISTORY = {"schools": (["school_id"], "school"), "students": (["student_id"], "student"),
            "teachers": (["teacher_id"], "teacher"), "sections": (["section_id"], "section"),
            "enrollments": (["section_id", "student_id"], "enrollment"),
+           "section_teachers": (["section_id", "teacher_id"], "section_teacher"),
            "admins": (["user_id", "role", "school_id"], "admin"), "demographics": (["student_id"], None)}
 
 
@@ -123,7 +124,7 @@ def test_as_of_each_publish_is_that_days_roster_and_the_change_log_is_exactly_th
         "select entity, change, min(detail) from roster.roster_changes group by entity, change"))
     assert details.get(("student", "removed")) == "withdrawn" and details.get(("enrollment", "added")) == "joined the section"
     assert not warehouse_query("select * from roster.roster_changes where entity not in "
-                               "('school', 'student', 'teacher', 'section', 'enrollment', 'admin')")
+                               "('school', 'student', 'teacher', 'section', 'enrollment', 'section_teacher', 'admin')")
     emails = {r[0] for r in warehouse_query("select email from roster.teachers_history where email is not null")}
     assert not [d for (d,) in warehouse_query("select detail from roster.roster_changes") if any(e in d for e in emails)]
     publishes = warehouse_query("select students_added, students_removed, students_changed, demographics_added, "

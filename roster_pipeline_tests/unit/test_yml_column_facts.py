@@ -9,7 +9,8 @@ import ibis
 import pytest
 import yaml
 
-from roster_pipeline.clever.settings import LIST, RAW_KEYS, SECTION_PAIR_TABLES, TABLES
+from roster_pipeline.clever.pages import pair_schema
+from roster_pipeline.clever.settings import LIST, LIST_POSITION, RAW_KEYS, SECTION_PAIR_TABLES, TABLES
 from roster_pipeline.modeling.contract_check import RECORD_KEYS, check_contract
 from roster_pipeline.modeling.contracts import (
     TABLE_TESTS,
@@ -93,8 +94,9 @@ def test_the_sources_yml_and_the_loader_agree():
             assert f"`{'.'.join(path)}`" in documented[name]["description"], (table, name)  # names its Clever field
             assert documented[name]["data_type"] == "varchar", (table, name)
             assert ("JSON list" in documented[name]["description"]) == (kind == LIST), (table, name)
-    for table, role in SECTION_PAIR_TABLES.items():
-        assert list(sources[table]["columns"]) == ["district_id", "section_id", f"{role[:-1]}_id"], table
+    for table in SECTION_PAIR_TABLES:
+        assert list(sources[table]["columns"]) == pair_schema(table).names, table
+    assert pair_schema("section_teachers").names[-1] == LIST_POSITION  # the teacher list's order is kept
     for table, key in RAW_KEYS.items():
         assert set(key) <= set(sources[table]["columns"]), table
     assert {s for m in PROJECT.models.values() for s in m.sources} <= set(sources)
@@ -123,19 +125,21 @@ def test_the_contracts_keep_their_checks_and_record_keys():
         "districts": ("district_id",), "schools": ("school_id",), "students": ("student_id",),
         "teachers": ("teacher_id",), "sections": ("section_id",), "enrollments": ("section_id", "student_id"),
         "demographics": ("student_id",), "admins": ("user_id", "role", "school_id"),
-        "rejected_records": ("entity", "record_id", "action"), "school_roster_summary": ("school_id",)}
+        "rejected_records": ("entity", "record_id", "action"), "school_roster_summary": ("school_id",),
+        "section_teachers": ("section_id", "teacher_id")}
     assert {t: static_contract(t).unique for t in checked_tables()} == {
         "districts": [["district_id"]], "schools": [["school_id"]], "students": [["student_id"]],
         "teachers": [["teacher_id"], ["email"]], "sections": [["section_id"]],
         "enrollments": [["section_id", "student_id"]], "demographics": [["student_id"]],
         "admins": [["user_id", "role", "school_id"]], "rejected_records": None,
-        "school_roster_summary": [["school_id"]]}
+        "school_roster_summary": [["school_id"]], "section_teachers": [["section_id", "teacher_id"]]}
     assert {t: foreign_keys(t) for t in checked_tables() if foreign_keys(t)} == {
         "students": [("school_id", "schools", "school_id")], "teachers": [("school_id", "schools", "school_id")],
         "sections": [("school_id", "schools", "school_id"), ("teacher_id", "teachers", "teacher_id")],
         "enrollments": [("section_id", "sections", "section_id"), ("student_id", "students", "student_id"),
                         ("teacher_id", "teachers", "teacher_id")],
-        "demographics": [("student_id", "students", "student_id")]}
+        "demographics": [("student_id", "students", "student_id")],
+        "section_teachers": [("section_id", "sections", "section_id"), ("teacher_id", "teachers", "teacher_id")]}
 
     def checks(table: str) -> dict[str, list[str]]:
         schema = contract_for(table, RulesProfile.load(None).for_district(DISTRICT),
@@ -154,7 +158,7 @@ def test_the_contracts_keep_their_checks_and_record_keys():
     assert checks("admins")["role"] == ["isin(['school_admin', 'district_admin'])"]
     rejected = checks("rejected_records")
     assert rejected["entity"] == ["isin(['school', 'student', 'teacher', 'section', 'admin'])"]
-    assert rejected["action"] == ["isin(['excluded', 'field_nulled', 'not_linked'])"]
+    assert rejected["action"] == ["isin(['excluded', 'field_nulled', 'not_linked', 'link_dropped'])"]
     assert rejected["detail"] == ["str_length(1, None)"]
     assert rejected["reason_code"] == [f"isin({sorted(REASON_CODES)})"]
     assert checks("demographics")["(table)"] == [
@@ -162,6 +166,7 @@ def test_the_contracts_keep_their_checks_and_record_keys():
     assert checks("admins")["(table)"] == ["district admins have no school"]
     assert rejected["(table)"] == ["the action must match the reason code's action"]
     assert checks("school_roster_summary")["(table)"] == ["every count is a whole number ≥ 0"]
+    assert checks("section_teachers")["(table)"] == ["each section has exactly one primary teacher"]
 
 
 
@@ -211,6 +216,31 @@ def test_a_column_the_yml_does_not_list_fails_the_contract(build_tables):
     con.raw_sql(f"alter table {BUILD_SCHEMA}.students add column shoe_size integer")
     result = check_contract(con, "students", DISTRICT, RulesProfile.load(None).for_district(DISTRICT))
     assert [(f.column, f.check) for f in result.failures] == [("shoe_size", "column_in_schema")]
+
+
+def test_a_section_needs_exactly_one_primary_teacher_and_the_failure_names_its_links(build_tables):
+    """section_teachers' table-wide rule, run in the warehouse: two primaries, or none, fail it by id."""
+    con, rules = build_tables, RulesProfile.load(None).for_district(DISTRICT)
+    con.raw_sql(f"create table {BUILD_SCHEMA}.section_teachers (district_id varchar, school_id varchar, "
+                "section_id varchar, teacher_id varchar, is_primary boolean)")
+    for table, key in (("sections", "section_id"), ("teachers", "teacher_id")):
+        con.raw_sql(f"create table {BUILD_SCHEMA}.{table} (district_id varchar, {key} varchar)")
+        con.raw_sql(f"insert into {BUILD_SCHEMA}.{table} values " + ", ".join(
+            f"('{DISTRICT}', '{id_}')" for id_ in ("x1", "x2", "x3")))
+
+    def link(section: str, teacher: str, primary: bool) -> None:
+        con.raw_sql(f"insert into {BUILD_SCHEMA}.section_teachers values ('{DISTRICT}', 's1', '{section}', "
+                    f"'{teacher}', {str(primary).lower()})")
+
+    link("x1", "x1", True)
+    link("x1", "x2", False)
+    link("x2", "x2", True)
+    assert check_contract(con, "section_teachers", DISTRICT, rules).passed
+    link("x2", "x3", True)  # two primaries
+    link("x3", "x1", False)  # none
+    result = check_contract(con, "section_teachers", DISTRICT, rules)
+    assert [(f.column, f.check, f.rows, f.record_ids) for f in result.failures] == [
+        ("(table)", "each section has exactly one primary teacher", 3, ("x2:x2", "x2:x3", "x3:x1"))]
 
 
 def test_the_dictionary_and_the_dagster_column_schemas_show_the_yml_tests():

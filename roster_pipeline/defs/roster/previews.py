@@ -27,6 +27,13 @@ AGGREGATE_PREVIEWS: dict[str, list[tuple[str, str]]] = {
         ("Sections per school", "select school_id, count(*) as sections from {relation} where {mine} "
          "group by school_id order by school_id"),
     ],
+    "section_teachers": [
+        ("Sections per number of teachers", "select teachers, count(*) as sections from (select section_id, "
+         "count(*) as teachers from {relation} where {mine} group by section_id) as per_section "
+         "group by teachers order by teachers"),
+        ("Co-teachers per school", "select school_id, count(distinct section_id) as co_taught_sections, count(*) "
+         "as co_teacher_links from {relation} where {mine} and not is_primary group by school_id order by school_id"),
+    ],
     "enrollments": [
         # Distinct students counted in two hash aggregations: Postgres sorts the whole slice for a
         # count(distinct) (9 s at 1M students). Sections: the sections preview.
