@@ -12,9 +12,22 @@ case when {{ raw }} is null or trim({{ raw }}) = '' then 'GRADE_MISSING' when {{
 'the object says district ' || clever_district_id || ', but it was loaded with the token of district ' || district_id
 {%- endmacro %}
 
-{#- Clever's Y/N flags: "Y" true, "N" false, anything else NULL. -#}
+{#- Clever's yes/no flags (v3.1's iep_status is free text, and SISes spell the others their own way):
+    Y, Yes, True, 1 true; N, No, False, 0 false, in any case and with spaces around; anything else NULL
+    (rejected_records counts those: see flag_unrecognized). -#}
 {% macro yes_no(expr) -%}
-case trim({{ expr }}) when 'Y' then true when 'N' then false end
+case when lower(trim({{ expr }})) in ('y', 'yes', 'true', '1') then true
+     when lower(trim({{ expr }})) in ('n', 'no', 'false', '0') then false end
+{%- endmacro %}
+
+{#- Clever's free/reduced lunch status: free, reduced, paid or other (any case); anything else NULL. -#}
+{% macro frl_value(expr) -%}
+case when lower(trim({{ expr }})) in ('free', 'reduced', 'paid', 'other') then lower(trim({{ expr }})) end
+{%- endmacro %}
+
+{#- A value is there (not empty) but the mapping above turned it into NULL. -#}
+{% macro value_unrecognized(expr, mapped) -%}
+(trim({{ expr }}) <> '' and {{ mapped }} is null)
 {%- endmacro %}
 
 {#- A person's name as one text, for rejected_records.record_name. -#}

@@ -1,14 +1,15 @@
+-- Demographics of kept students, with Clever's free-text flags read as booleans (macros/clever_values.sql).
+-- A district that shares no demographics (no student carries any: the roster step's
+-- `demographics_shared` parameter) gets no rows; rejected_records says DEMOGRAPHICS_NOT_SHARED.
 with students as ({{ district_slice(ref('int_students__classified'),
                                    where='exclusion_reason is null and ' ~ changed('student', 'student_id')) }}),
 
 frl as (
     select
         students.*,
-        case lower(trim(frl_status))
-            when 'free' then 'free' when 'reduced' then 'reduced'
-            when 'paid' then 'paid' when 'other' then 'other'
-        end as frl_normalized
+        {{ frl_value('frl_status') }} as frl_normalized
     from students
+    where {{ param('demographics_shared') }} = 'yes'
 ),
 
 final as (

@@ -23,7 +23,7 @@ import jinja2
 import yaml
 
 from roster_pipeline.warehouse.connection import placeholder
-from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, RAW_DATASET, STAGING_SCHEMA
+from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, STAGING_SCHEMA
 
 
 def _sql_dir() -> Path:
@@ -36,6 +36,7 @@ def _sql_dir() -> Path:
 SQL_DIR = _sql_dir()
 LAYERS = ("staging", "intermediate", "marts")
 RULE_TABLES = ("rules_grades", "rules_subject_names", "rules_subjects_kept", "rules_school_scope")
+RAW_SOURCE = "clever"  # source('clever', ...): the raw tables dlt loads; any other source is written in Python
 ACCESS_CLASSES = ("reader", "demographics")  # meta.access of a published table: see access_classes
 
 
@@ -46,7 +47,8 @@ class SqlModel:
     path: Path
     text: str
     refs: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # raw Clever tables: source('clever', ...)
+    prepared: list[str] = field(default_factory=list)  # tables the roster step writes in Python before the models
     materialized: str = "table"
 
     @property
@@ -181,6 +183,24 @@ class SqlProject:
         return sources
 
     @cached_property
+    def source_tables(self) -> dict[str, dict[str, dict]]:
+        """Source → its `schema` and, per table, its `meta` (a table written by the roster step names
+        the asset that writes it in `meta.dagster.asset_key`, as dagster-dbt reads a source's asset key)."""
+        found: dict[str, dict[str, dict]] = {}
+        for _path, content in self._yml:
+            for s in content.get("sources") or []:
+                found[s["name"]] = {"schema": s.get("schema", s["name"]),
+                                    "meta": {t["name"]: t.get("meta") or {} for t in s.get("tables", [])}}
+        return found
+
+    def source_relation(self, source_name: str, table: str) -> str:
+        """`{{ source('pipeline', 'invalid_emails') }}` → `roster_build.invalid_emails` (the source's yml schema)."""
+        declared = self.source_tables.get(source_name)
+        if declared is None or table not in declared["meta"]:
+            raise ValueError(f"source('{source_name}', '{table}') is not declared in staging/_sources.yml")
+        return f"{declared['schema']}.{table}"
+
+    @cached_property
     def access_classes(self) -> dict[str, str]:
         """Published table → who may read it (`meta.access` in the marts' yml): `reader` or `demographics`.
 
@@ -222,7 +242,8 @@ class SqlProject:
             return name
 
         def source(source_name: str, table: str) -> str:
-            model.sources.append(table)
+            self.source_relation(source_name, table)  # declared, or the project does not load
+            (model.sources if source_name == RAW_SOURCE else model.prepared).append(table)
             return table
 
         self.env.from_string(model.text).render(config=config, ref=ref, source=source, **self._globals("duckdb", []))
@@ -250,7 +271,7 @@ class SqlProject:
             return f"{BUILD_SCHEMA}.{name}" if name in RULE_TABLES else models[name].relation
 
         text = self.env.from_string(text).render(
-            config=lambda **_: "", ref=ref, source=lambda _s, table: f"{RAW_DATASET}.{table}",
+            config=lambda **_: "", ref=ref, source=self.source_relation,
             **self._globals(dialect, used, incremental))
         return RenderedSql(text, tuple(dict.fromkeys(used)))
 

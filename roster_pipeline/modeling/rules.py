@@ -34,6 +34,7 @@ class DistrictRules:
     subject_names: dict[str, str]
     teacher_email_pattern: str
     student_email_pattern: str
+    email_syntax_checked: bool  # email-validator's syntax check on top of the patterns (see prepared.py)
     school_scope: tuple[str, ...]
 
     @property
@@ -45,6 +46,7 @@ class DistrictRules:
         return {
             "teacher_email_pattern": self.teacher_email_pattern,
             "student_email_pattern": self.student_email_pattern,
+            "email_syntax_checked": "yes" if self.email_syntax_checked else "no",
             "school_scope_enabled": "yes" if self.school_scope else "no",
         }
 
@@ -105,6 +107,7 @@ class RulesProfile:
                 subject_names={k.lower(): v for k, v in _mapping(subjects, "subjects.names", str).items()},
                 teacher_email_pattern=_typed(emails, "emails.teacher_pattern", str),
                 student_email_pattern=_typed(emails, "emails.student_pattern", str),
+                email_syntax_checked=_typed(emails, "emails.check_syntax", bool),
                 school_scope=_strings(scope, "scope.schools"),
             )
         except (KeyError, TypeError) as exc:
@@ -134,6 +137,8 @@ def _typed(section, name: str, kind: type):
         raise TypeError(f"{name} must be a whole number, got {value!r}.")
     if kind is str and not isinstance(value, str):
         raise TypeError(f"{name} must be text in quotes, got {value!r}.")
+    if kind is bool and not isinstance(value, bool):
+        raise TypeError(f"{name} must be true or false, got {value!r}.")
     return value
 
 

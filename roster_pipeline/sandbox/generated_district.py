@@ -42,6 +42,7 @@ class SchoolDayChanges:
     school_year: int = 0  # rollovers so far: year y's sections and terms are new objects, students a grade up
     same_person: dict[int, tuple[int, str | None]] = field(default_factory=dict)  # a re-issued id's student
     # index → (the index Clever knew the person by, their new SIS id or None when it is unchanged)
+    demographics_shared: bool = True  # False: students come without their demographic fields (API v3.0 alike)
 
 
 def _from_spec(name: str, doc: str | None = None) -> property:
@@ -159,6 +160,9 @@ class GeneratedDistrict:
         patch = self.changes.patches.get(obj["id"])
         if patch:
             obj.update(copy.deepcopy(patch))
+        if kind == "student" and not self.changes.demographics_shared:
+            for name in people.DEMOGRAPHIC_FIELDS:  # absent, not null: as Clever leaves them out
+                obj["roles"].get("student", {}).pop(name, None)
         return obj
 
     def _student(self, index: int) -> dict:

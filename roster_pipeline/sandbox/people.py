@@ -10,6 +10,9 @@ from roster_pipeline.sandbox import dirty_values
 from roster_pipeline.sandbox.layout import STAFF_PER_SCHOOL, DistrictSpec
 from roster_pipeline.sandbox.names import person_name
 
+# What a district that does not share demographics leaves out of its students (Clever's demographics).
+DEMOGRAPHIC_FIELDS = ("race", "hispanic_ethnicity", "ell_status", "frl_status", "iep_status", "section_504_status",
+                      "gifted_status", "home_language", "home_language_code", "disability")
 RACES = ["Caucasian", "Asian", "Black or African American", "American Indian",
          "Hawaiian or Other Pacific Islander", "Two or More Races", "Unknown", ""]
 HOME_LANGUAGES = ["English"] * 14 + ["Spanish"] * 4 + ["Vietnamese", "Arabic", "Tagalog", "Hmong", "Somali"]
@@ -42,7 +45,7 @@ def student(spec: DistrictSpec, index: int, cohort: int, year: int = 0) -> dict:
         "hispanic_ethnicity": ["Y", "N", "N", ""][demo // 11 % 4],
         "ell_status": ["Y", "N", "N", "N", "N", ""][demo // 13 % 6],
         "frl_status": FRL[demo // 17 % len(FRL)],
-        "iep_status": ["Y", "N", "N", "N", "N", "N", "", "Yes"][demo // 19 % 8],
+        "iep_status": dirty_values.iep_status(spec, index, ["Y", "N", "N", "N", "N", "N", "", "Yes"][demo // 19 % 8]),
         "section_504_status": ["Y", "N", "N", "N", "N", "N", "N", ""][demo // 23 % 8],
         "gifted_status": ["Y", "N", "N", "N", "N", ""][demo // 29 % 6],
         "home_language": HOME_LANGUAGES[demo // 31 % len(HOME_LANGUAGES)],

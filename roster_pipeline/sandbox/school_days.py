@@ -165,6 +165,18 @@ def set_last_sync(district: GeneratedDistrict, last_sync: str | None) -> dict:
     return served
 
 
+def set_demographics_shared(district: GeneratedDistrict, shared: bool) -> int:
+    """The district stops (or resumes) sharing demographics with the application: its students come
+    without (or with) their demographic fields, each with a `users.updated` event. Returns how many."""
+    if district.changes.demographics_shared == shared:
+        return 0
+    district.changes.demographics_shared = shared
+    students = [i for i in range(district.count("student")) if district.visible("student", i)]
+    for index in students:
+        district.events.record("student", "updated", district.build("student", index))
+    return len(students)
+
+
 def start_school_year(district: GeneratedDistrict) -> dict[str, int]:
     """Roll the district over to its next school year, with the events Clever sends for it.
 

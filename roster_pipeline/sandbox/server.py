@@ -159,8 +159,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.send_json(status, {"message": message}, headers)
 
     def do_POST(self) -> None:
-        """Sandbox controls: faults, simulated school days, sharing, pauses, the SIS's last sync,
-        rollover, re-issued ids, event retention and switch."""
+        """Sandbox controls: faults, simulated school days, sharing (schools, demographics), pauses, the
+        SIS's last sync, rollover, re-issued ids, event retention and switch."""
         path = urlsplit(self.path).path
         length = int(self.headers.get("Content-Length") or 0)
         body = orjson.loads(self.rfile.read(length) or b"{}")
@@ -184,6 +184,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             served = {spec.id: school_days.set_last_sync(spec, body.get("last_sync"))
                       for spec in specs if isinstance(spec, GeneratedDistrict)}
             return self.send_json(200, {"districts": served})
+        if path == "/sandbox/demographics-shared":  # {"shared": false}: students come without demographic fields
+            students = {spec.id: school_days.set_demographics_shared(spec, bool(body.get("shared", True)))
+                        for spec in specs if isinstance(spec, GeneratedDistrict)}
+            return self.send_json(200, {"students": students})
         if path == "/sandbox/new-school-year":  # rollover: new terms and sections, promotions, graduates, kindergarten
             return self.send_json(200, {"changes": {spec.id: school_days.start_school_year(spec)
                                                     for spec in specs if isinstance(spec, GeneratedDistrict)}})

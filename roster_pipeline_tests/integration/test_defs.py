@@ -20,7 +20,10 @@ def test_definitions_load_and_every_asset_is_partitioned_by_district(pipeline_en
     project = SqlProject()
     raw = {f"clever_raw/{table}" for table in raw_tables()}
     models = {f"roster/{name}" for name in project.models}
-    assert set(specs) == raw | models | {"roster/district_rules", "roster/published", "reports/school_confirmation"}
+    prepared = {"/".join(meta["dagster"]["asset_key"]) for meta in project.source_tables["pipeline"]["meta"].values()}
+    assert prepared == {"roster/email_syntax"}
+    assert set(specs) == raw | models | prepared | {"roster/district_rules", "roster/published",
+                                                    "reports/school_confirmation"}
     for key, spec in specs.items():
         assert isinstance(spec.partitions_def, DynamicPartitionsDefinition), key
         assert spec.partitions_def.name == "district", key
@@ -44,10 +47,16 @@ def test_sql_models_become_assets_with_ref_lineage_and_column_docs(pipeline_env)
         spec = specs[f"roster/{name}"]
         deps = {dep.asset_key.to_user_string() for dep in spec.deps}
         expected = {"roster/district_rules" if r.startswith("rules_") else f"roster/{r}" for r in model.refs}
+        expected |= {"/".join(project.source_tables["pipeline"]["meta"][t]["dagster"]["asset_key"]) for t in model.prepared}
         assert deps == expected | {f"clever_raw/{s}" for s in model.sources}, name
         schema = spec.metadata["dagster/column_schema"]
         assert [c.name for c in schema.columns] == list(project.docs[name]["columns"]), name
         assert all(c.description for c in schema.columns), name
+    # The emails the classified models join are written before them, from the raw people.
+    assert {d.asset_key.to_user_string() for d in specs["roster/email_syntax"].deps} == {
+        "clever_raw/students", "clever_raw/teachers"}
+    assert {"int_students__classified", "int_teachers__classified"} <= {
+        name for name, model in project.models.items() if "invalid_emails" in model.prepared}
     published = specs["roster/published"]
     assert {d.asset_key.to_user_string() for d in published.deps} == {f"roster/{m.name}" for m in project.marts()}
     checks = {(c.asset_key.to_user_string(), c.name): c for c in defs.resolve_asset_graph().asset_check_keys

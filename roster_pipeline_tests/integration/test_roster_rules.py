@@ -53,7 +53,8 @@ def test_every_rule_keeps_or_excludes_each_hand_made_record(dirty):
     assert query(data_dir, "select email, birth_date from roster.students where student_id = ?", [oid("student", 2)]) == [
         (None, __import__("datetime").date(2019, 9, 1))]
     assert rejects[f"{oid('student', 2)}:field_nulled"] == (
-        "STUDENT_EMAIL_INVALID", "field_nulled", 'email "not-an-email" is not a valid address; email set to NULL')
+        "STUDENT_EMAIL_INVALID", "field_nulled",
+        'email "not-an-email" is not a valid address (it does not match the rules profile\'s student_pattern); email set to NULL')
     assert rejects[f"{oid('student', 3)}:field_nulled"][0] == "STUDENT_DOB_INVALID"
     assert '"2/30/2008"' in rejects[f"{oid('student', 3)}:field_nulled"][2]
 
@@ -101,7 +102,7 @@ def test_every_rule_keeps_or_excludes_each_hand_made_record(dirty):
     assert demo[st(1)] == (True, "free", True, False, None, True)
     assert demo[st(2)] == (False, "reduced", True, False, False, False)
     assert demo[st(3)] == (None, "paid", False, False, False, False)
-    assert demo[st(13)] == (None, "other", None, False, False, False)  # iep "Yes" is not "Y"
+    assert demo[st(13)] == (True, "other", None, False, False, False)  # iep "Yes" means "Y"
     assert demo[st(14)] == (False, None, None, False, False, False)
     assert set(demo) == set(students)
 

@@ -58,6 +58,7 @@ from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RulesResource, WarehouseResource
 from roster_pipeline.defs.roster.previews import preview_markdown
 from roster_pipeline.modeling.contract_check import check_contract, ibis_connection
+from roster_pipeline.modeling import prepared
 from roster_pipeline.modeling.incremental import changed_condition, mark_affected, plan_build, record_publish
 from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject
 from roster_pipeline.modeling.rules import write_rule_tables
@@ -84,6 +85,23 @@ PUBLISHED_KEY = AssetKey([ROSTER_GROUP, "published"])
 
 def model_key(name: str) -> AssetKey:
     return RULES_KEY if name in RULE_TABLES else AssetKey([ROSTER_GROUP, name])
+
+
+def prepared_key(project: SqlProject, table: str) -> AssetKey:
+    """The asset that writes a `source('pipeline', table)`: its yml `meta.dagster.asset_key`."""
+    return AssetKey(project.source_tables["pipeline"]["meta"][table]["dagster"]["asset_key"])
+
+
+def prepared_specs(project: SqlProject, warehouse_kind: str) -> list[AssetSpec]:
+    """The tables the roster step writes in Python before the models (modeling/prepared.py), as assets."""
+    return [AssetSpec(
+        prepared_key(project, table), group_name=ROSTER_GROUP, owners=[OWNER], kinds={"python", warehouse_kind},
+        deps=[AssetKey([RAW_GROUP, raw]) for raw in prepared.READS[table]],
+        description=f"{project.sources['pipeline'][table]['description']} Written to `{project.source_relation('pipeline', table)}`.",
+        metadata={"dagster/column_schema": TableSchema(columns=[
+            TableColumn(name, str(doc.get("data_type", "varchar")), description=str(doc.get("description", "")))
+            for name, doc in project.sources["pipeline"][table]["columns"].items()])},
+    ) for table in prepared.READS]
 
 
 def column_schema(project: SqlProject, model: SqlModel) -> TableSchema | None:
@@ -122,7 +140,8 @@ def model_spec(project: SqlProject, model: SqlModel, warehouse_kind: str) -> Ass
     kinds = {"sql", warehouse_kind} | ({"pandera"} if model.layer == "marts" else set())
     return AssetSpec(
         model_key(model.name), group_name=ROSTER_GROUP, owners=[OWNER], kinds=kinds,
-        deps=[model_key(r) for r in dict.fromkeys(model.refs)] + [AssetKey([RAW_GROUP, s]) for s in dict.fromkeys(model.sources)],
+        deps=[model_key(r) for r in dict.fromkeys(model.refs)] + [AssetKey([RAW_GROUP, s]) for s in dict.fromkeys(model.sources)]
+        + [prepared_key(project, t) for t in dict.fromkeys(model.prepared)],
         description=f"{doc.get('description') or model.name} Built from {model.path.name} into {where}.",
         metadata=metadata,
     )
@@ -168,9 +187,11 @@ def build_models(context: AssetExecutionContext, wh, project: SqlProject, distri
     """The rules tables and every SQL model for one district, in one turn on the warehouse.
 
     Incremental when it can be (only the records changed since the last publish; see
-    modeling/incremental.py), else full, with the reason in the run log. Returns (through the
-    generator's value) the build plan. The results are yielded after the turn; a failing model
-    still reports the models built before it, then fails the step naming its SQL file.
+    modeling/incremental.py), else full, with the reason in the run log. Before the models, the
+    district's facts (modeling/prepared.py: whether it shares demographics) join the rules' parameters,
+    and the emails the build reads are checked. Returns (through the generator's value) the build plan
+    and the models' parameters. The results are yielded after the turn; a failing model still reports
+    the models built before it, then fails the step naming its SQL file.
     """
     results, failure = [], None
     with wh.session() as session:
@@ -178,11 +199,18 @@ def build_models(context: AssetExecutionContext, wh, project: SqlProject, distri
             prepare_schemas(sql)
             identities.prepare(sql)  # the rejected_records model reads the ambiguous identity matches
             counts = write_rule_tables(sql, BUILD_SCHEMA, district_id, district_rules)
-            parameters = district_rules.sql_parameters()
+            parameters = district_rules.sql_parameters() | prepared.build_parameters(sql, district_id)
             plan = plan_build(sql, project, district_id, district_rules, parameters)
             affected = mark_affected(sql, district_id) if plan.incremental else {}
+            started = time.monotonic()
+            emails = prepared.check_emails(sql, district_id, plan.incremental, district_rules.email_syntax_checked)
         results.append(MaterializeResult(asset_key=RULES_KEY, metadata={
             "rules_file": str(profile.path), **{k: MetadataValue.int(v) for k, v in counts.items()}}))
+        results.append(MaterializeResult(asset_key=prepared_key(project, prepared.INVALID_EMAILS_TABLE), metadata={
+            "check_syntax": MetadataValue.bool(district_rules.email_syntax_checked),
+            "emails_judged": MetadataValue.int(emails.judged),  # the ones not plain, read into Python
+            "emails_refused": MetadataValue.int(emails.invalid),
+            "seconds": round(time.monotonic() - started, 3)}))
         if plan.incremental:
             context.log.info(f"District {district_id}: incremental build of the records changed since the last "
                              "publish (" + ", ".join(f"{n} {e}s" for e, n in affected.items()) + ").")
@@ -210,7 +238,7 @@ def build_models(context: AssetExecutionContext, wh, project: SqlProject, distri
     yield from results
     if failure is not None:
         raise failure
-    return plan
+    return plan, parameters
 
 
 def name_run_after_district(context: AssetExecutionContext, wh, district_id: str) -> None:
@@ -263,6 +291,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
                   description="The district's effective rules profile (ROSTER_RULES, or the bundled default) as the "
                               "small tables the SQL models join: grade crosswalk, subject names, kept subjects, "
                               "school scope."),
+        *prepared_specs(project, warehouse_kind),
         *(model_spec(project, m, warehouse_kind) for m in project.models.values()),
         AssetSpec(PUBLISHED_KEY, group_name=ROSTER_GROUP, owners=[OWNER], kinds={"sql", warehouse_kind},
                   deps=[model_key(t) for t in marts], skippable=True,
@@ -285,7 +314,8 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         profile = rules.profile()
         district_rules = profile.for_district(district_id)
         rows_deleted: dict[str, int] = {}  # dead rows per table, for the vacuum after publish
-        plan = yield from build_models(context, wh, project, district_id, district_rules, profile, rows_deleted)
+        plan, parameters = yield from build_models(context, wh, project, district_id, district_rules, profile,
+                                                   rows_deleted)
         changed_rows = {t: rows for t in marts if plan.incremental and (rows := project.changed_rows(t))}
         changed_sql = {t: changed_condition(c, wh.kind) for t, c in changed_rows.items()}
         name_run_after_district(context, wh, district_id)
@@ -296,7 +326,7 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
             matches = identities.match(sql, district_id, changed_sql, year.new_year is not None)
             if any(matches.ambiguous.values()):  # their IDENTITY_AMBIGUOUS records join rejected_records
                 build_model(sql, project, project.models["rejected_records"], district_id,
-                            district_rules.sql_parameters(), rows_deleted, plan.incremental)
+                            parameters, rows_deleted, plan.incremental)
         identity_seconds = round(time.monotonic() - started, 3)
         for entity, linked in matches.linked.items():
             if linked or matches.ambiguous[entity]:
@@ -363,6 +393,10 @@ def build_roster_assets(project: SqlProject, warehouse_kind: str):
         metadata |= timings  # the publish's seconds, and the history's part of them
         metadata |= {f"{entity}_ids_reissued": MetadataValue.int(n) for entity, n in matches.linked.items() if n}
         metadata["identity_seconds"] = identity_seconds  # matching new ids to people who left
+        metadata["demographics_shared"] = MetadataValue.bool(parameters["demographics_shared"] == "yes")
+        if parameters["demographics_shared"] != "yes":  # the district-level notices of rejected_records
+            metadata["notices"] = MetadataValue.text(
+                "DEMOGRAPHICS_NOT_SHARED: no student carries any demographic field; no demographics rows published.")
         if year.new_year:
             metadata["new_school_year"] = MetadataValue.text(f"{year.new_year}. By school: {counts_by_school}")
             context.log.info(f"District {district_id}: {year.new_year}; published without the mass-change guard's "
