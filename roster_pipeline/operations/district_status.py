@@ -8,11 +8,12 @@ these. Everything is read in two queries, so the status of hundreds of districts
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from roster_pipeline.clever.events import cursor_in_state
 from roster_pipeline.clever.pause import clever_paused
 from roster_pipeline.clever.settings import RAW_DATASET
+from roster_pipeline.clever.sis_sync import sis_stale_since
 from roster_pipeline.warehouse.connection import Warehouse, table_columns
 from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
 
@@ -37,21 +38,6 @@ class WarehouseFacts:
         """Clever's last sync of the district's SIS, when older than `days` (see `sis_stale_since`)."""
         return sis_stale_since(self.last_sync, self.paused(now), now, days)
 
-
-SIS_STALE = "Clever has not synced this district's SIS since {date}"
-
-
-def sis_stale_since(last_sync: datetime | None, paused: bool, now: datetime, days: int) -> datetime | None:
-    """`last_sync` when it is more than `days` (ROSTER_SIS_STALE_DAYS) before `now`, else None.
-
-    Every sync of ours succeeds while the district's SIS stops reaching Clever: its last_sync is the
-    one sign. Unknown (Clever sent none) or paused (Clever's summer pause stops SIS syncs on purpose,
-    and says so itself) is not flagged.
-    """
-    if last_sync is None or paused:
-        return None
-    last_sync = _aware(last_sync)
-    return last_sync if now - last_sync > timedelta(days=days) else None
 
 
 def _aware(moment) -> datetime | None:

@@ -41,9 +41,9 @@ from pathlib import Path
 import jinja2
 
 from roster_pipeline.clever.pause import clever_paused
+from roster_pipeline.clever.sis_sync import SIS_STALE, sis_stale_since
 from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline.modeling.rules import RulesProfile
-from roster_pipeline.operations.district_status import SIS_STALE, sis_stale_since
 from roster_pipeline.publishing.history import RESHARED, UNSHARED
 from roster_pipeline.publishing.publish import PREVIOUS_SUMMARY, district_labels
 from roster_pipeline.settings import (

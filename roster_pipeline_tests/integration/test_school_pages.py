@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from roster_pipeline.clever.sis_sync import sis_stale_since
 from roster_pipeline.cli import main
 from roster_pipeline.cli.sync import sync
-from roster_pipeline.operations.district_status import sis_stale_since
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.handmade_district import HandmadeDistrict
 from roster_pipeline.sandbox.server import start_sandbox

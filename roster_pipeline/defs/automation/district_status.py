@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from dagster import DagsterRunStatus, RunsFilter
 
+from roster_pipeline.clever.sis_sync import SIS_STALE
 from roster_pipeline.defs.automation.batch import run_problems
 from roster_pipeline.defs.constants import (
     DISTRICT_NAME_TAG,
@@ -21,11 +22,10 @@ from roster_pipeline.defs.constants import (
     MASS_CHANGE_CHECK,
     PARTITION_TAG,
 )
-from roster_pipeline.operations.district_status import SIS_STALE, warehouse_facts
+from roster_pipeline.operations.district_status import warehouse_facts
 from roster_pipeline.publishing.guard import without_approval_hint
 from roster_pipeline.settings import data_dir, sis_stale_days, warehouse_url
 from roster_pipeline.warehouse.connection import Warehouse
-
 
 LINE_LENGTH = 200  # `status` prints one line per district, at most this long; `status --district` says everything
 
