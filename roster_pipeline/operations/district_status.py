@@ -29,6 +29,7 @@ class WarehouseFacts:
     pause_end: datetime | None = None
     cursor_stored_at: datetime | None = None  # when the events cursor was last stored (a load committed)
     last_sync: datetime | None = None  # when Clever last synced the district from its SIS
+    demographics_shared: bool | None = None  # False: no student carries a demographic field (DEMOGRAPHICS_NOT_SHARED)
 
     def paused(self, now: datetime) -> bool:
         """Clever pauses a district's syncs around the summer: its data cannot change meanwhile."""
@@ -59,6 +60,10 @@ def warehouse_facts(warehouse: Warehouse) -> dict[str, WarehouseFacts]:
                 facts[district_id] = {"name": name, "published_at": _aware(published_at), "clever_state": state,
                                       "pause_start": _aware(start), "pause_end": _aware(end),
                                       "last_sync": _aware(last_sync)}
+        if "demographics_shared" in table_columns(sql, PUBLISHED_SCHEMA, "districts"):  # a newer publish's column
+            for district_id, shared in sql.execute(
+                    f"select district_id, demographics_shared from {PUBLISHED_SCHEMA}.districts").fetchall():
+                facts.setdefault(district_id, {})["demographics_shared"] = shared
         if table_columns(sql, RAW_DATASET, "_dlt_pipeline_state"):
             # Each district's dlt pipeline (clever_<district id>) stores its whole state with every
             # load; only each pipeline's newest version is read (a year of nightly loads is hundreds).

@@ -22,6 +22,7 @@ from roster_pipeline.defs.constants import (
     MASS_CHANGE_CHECK,
     PARTITION_TAG,
 )
+from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline.operations.district_status import warehouse_facts
 from roster_pipeline.publishing.guard import without_approval_hint
 from roster_pipeline.settings import data_dir, sis_stale_days, warehouse_url
@@ -53,6 +54,7 @@ class DistrictStatus:
     blocked_schools: list[str] = field(default_factory=list)  # the schools beyond the guard's limit, by id
     sis_last_sync: str | None = None  # when Clever last synced the district's SIS
     sis_stale: bool = False  # that was more than ROSTER_SIS_STALE_DAYS ago (and Clever does not pause the district)
+    demographics_shared: bool | None = None  # False: no student carries a demographic field (DEMOGRAPHICS_NOT_SHARED)
 
     def line(self, now: datetime | None = None) -> str:
         """At most LINE_LENGTH characters: a long name is shortened, the reasons are in `details`."""
@@ -66,10 +68,12 @@ class DistrictStatus:
             clever = "Clever: paused" + (f" until {self.pause_end[:10]}" if self.pause_end else "")
         if self.sis_stale:  # `details` says it in a whole sentence
             clever += f"; SIS not synced since {self.sis_last_sync[:10]}"
+        notices = ["demographics not shared"] if self.demographics_shared is False else []  # `details` says more
         if self.blocked:  # the last run is the blocked one; the id is in the summary's `status --district ID`
-            rest, who = "; ".join([self.blocked_summary(), published, cursor, clever]), self.name or self.district_id
+            rest = "; ".join([self.blocked_summary(), published, cursor, clever, *notices])
+            who = self.name or self.district_id
         else:
-            rest = "; ".join([published, run, cursor, clever])
+            rest = "; ".join([published, run, cursor, clever, *notices])
             who = f"{self.name} ({self.district_id})" if self.name else self.district_id
         if len(who) + 2 + len(rest) > LINE_LENGTH and self.name:
             kept = max(LINE_LENGTH - len(rest) - 3 - len(who) + len(self.name), 12)
@@ -96,6 +100,9 @@ class DistrictStatus:
         if self.sis_stale:
             lines.append(f"  {SIS_STALE.format(date=self.sis_last_sync[:10])}: changes made in the SIS since then "
                          "are not in the roster; the district's Clever admin can check the SIS sync in Clever.")
+        if self.demographics_shared is False:
+            code = REASON_CODES["DEMOGRAPHICS_NOT_SHARED"]
+            lines.append(f"  Demographics not shared (DEMOGRAPHICS_NOT_SHARED): {code.meaning} {code.fix}")
         lines += [f"  {without_approval_hint(sentence)}" for sentence in self.blocked_because]
         if self.blocked:
             lines.append(f"  If the change is real, approve it: roster-pipeline approve --district {self.district_id}")
@@ -159,5 +166,6 @@ def district_statuses(instance, district_ids: list[str] | None = None) -> list[D
             _when(fact.pause_end) if fact else None, failure, failure_at,
             _when(fact.published_at) if fact else None, tables, list(schools),
             sis_last_sync=_when(fact.last_sync) if fact else None,
-            sis_stale=bool(fact and fact.sis_stale_since(now, stale_days))))
+            sis_stale=bool(fact and fact.sis_stale_since(now, stale_days)),
+            demographics_shared=fact.demographics_shared if fact else None))
     return statuses
