@@ -134,7 +134,7 @@ def test_a_failing_contract_blocks_the_publish_and_keeps_the_previous_version(di
     # A rules profile that lets any teacher email through: the malformed address of teacher 4
     # reaches the teachers table, and the pandera contract (well-formed emails) must stop it.
     rules = tmp_path / "lax.toml"
-    rules.write_text("[emails]\nteacher_pattern = '.*'\n")
+    rules.write_text("[emails]\nteacher_pattern = '.*'\ncheck_syntax = false\n")
     monkeypatch.setenv("ROSTER_RULES", str(rules))
     code, out = run_sync()
     assert code == 1, out
