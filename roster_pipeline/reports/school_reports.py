@@ -693,6 +693,9 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
     the district's `subjects.keep` in the rules profile of `ROSTER_RULES`, or the bundled one).
     """
     reports, unplaced, unshared = load_reports(warehouse, district_id, school_id)
+    # Notices about the whole district (DEMOGRAPHICS_NOT_SHARED) lead the index; they are no excluded record.
+    notices = [u for u in unplaced if u["entity"] == "district"]
+    unplaced = [u for u in unplaced if u["entity"] != "district"]
     # A file name is built from the school's id: one that is not a Clever id ("../../x", "a/b") gets no
     # page, named by its place in the district's list (never by the id, which could be anything).
     invalid = [n for n, r in enumerate(reports, 1) if not CLEVER_ID_PATTERN.match(r.school_id)]
@@ -709,7 +712,7 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
         remove_stale_pages(folder, {r.school_id for r in reports})
         totals = {k: sum(r.counts[k] for r in reports) for k in reports[0].counts} if reports else {}
         index.write_text(env.get_template("district_index.html.j2").render(
-            page=page, reports=reports, totals=totals, unplaced=unplaced, without_page=len(invalid),
+            page=page, reports=reports, totals=totals, unplaced=unplaced, without_page=len(invalid), notices=notices,
             unshared=unshared, in_words=lambda moment: in_words(moment, sync_timezone(), with_time=False)),
             encoding="utf-8")
     preview = ["| school | students | sections | to fix in the SIS | by design |", "| --- | ---: | ---: | ---: | ---: |"] + [
