@@ -49,12 +49,46 @@ excluded_students as (
 
 nulled_student_fields as (  -- kept students whose invalid email or birth date was emptied
     select {{ record_columns('student', 'student_id', person_name()) }}, 'STUDENT_EMAIL_INVALID' as reason_code,
-        'field_nulled' as action, 'email "' || email_raw || '" is not a valid address; email set to NULL' as detail
+        'field_nulled' as action,
+        'email "' || email_raw || '" is not a valid address (' || email_problem || '); email set to NULL' as detail
     from students where exclusion_reason is null and email_invalid
     union all
     select {{ record_columns('student', 'student_id', person_name()) }}, 'STUDENT_DOB_INVALID', 'field_nulled',
         'birth date "' || dob_raw || '" is not a valid date; birth_date set to NULL'
     from students where exclusion_reason is null and dob_invalid
+),
+
+{%- set flags = [('iep_status', 'special_education'), ('ell_status', 'ell'), ('section_504_status', 'section_504'),
+                 ('gifted_status', 'gifted')] %}
+odd_demographics as (  -- kept students with a demographic value the rules cannot read (one pass over them)
+    select * from students
+    where exclusion_reason is null and (
+        {%- for field, _ in flags %}{{ value_unrecognized(field, yes_no(field)) }} or {% endfor -%}
+        {{ value_unrecognized('frl_status', frl_value('frl_status')) }})
+),
+
+unrecognized_demographics as (  -- one row per student and field, NULL in demographics; the detail names
+    -- the field, never the value: rejected_records is not restricted like demographics
+    {%- for field, column in flags %}
+    select {{ record_columns('student', 'student_id', person_name()) }}, 'DEMOGRAPHIC_VALUE_UNRECOGNIZED' as reason_code,
+        'field_nulled' as action,
+        '{{ field }} is not a yes/no value (Y/N, Yes/No, True/False, 1/0); demographics.{{ column }} set to NULL' as detail
+    from odd_demographics where {{ value_unrecognized(field, yes_no(field)) }}
+    union all
+    {%- endfor %}
+    select {{ record_columns('student', 'student_id', person_name()) }}, 'DEMOGRAPHIC_VALUE_UNRECOGNIZED', 'field_nulled',
+        'frl_status is not Free, Reduced, Paid or Other; demographics.frl_status and frl_eligible set to NULL'
+    from odd_demographics where {{ value_unrecognized('frl_status', frl_value('frl_status')) }}
+),
+
+district_notices as (  -- about the whole district: its students carry no demographics (see prepared.py)
+    select cast({{ district_id() }} as varchar) as district_id, 'district' as entity,
+        cast({{ district_id() }} as varchar) as record_id, cast(null as varchar) as record_name,
+        cast(null as varchar) as school_id, cast(null as varchar) as sis_id,
+        'DEMOGRAPHICS_NOT_SHARED' as reason_code, 'notice' as action,
+        'no student of the district carries any demographic field (ell_status, frl_status, iep_status, '
+        || 'section_504_status, gifted_status, home_language); demographics has no rows for it' as detail
+    where {{ param('demographics_shared') }} = 'no'
 ),
 
 excluded_teachers as (
@@ -65,7 +99,7 @@ excluded_teachers as (
             when 'DISTRICT_MISMATCH' then {{ mismatch_detail() }}
             when 'SCHOOL_NOT_IN_SCOPE' then 'school ' || coalesce(school_id, '(none)') || ' is not in scope or not shared'
             when 'TEACHER_EMAIL_MISSING' then 'email is missing (empty or null)'
-            when 'TEACHER_EMAIL_INVALID' then 'email "' || email_raw || '" is not a valid address'
+            when 'TEACHER_EMAIL_INVALID' then 'email "' || email_raw || '" is not a valid address (' || email_problem || ')'
             else 'email "' || email || '" is also used by ' || shared_with
         end as detail
     from teachers
@@ -132,6 +166,8 @@ final as (
     select * from excluded_schools
     union all select * from excluded_students
     union all select * from nulled_student_fields
+    union all select * from unrecognized_demographics
+    union all select * from district_notices
     union all select * from excluded_teachers
     union all select * from excluded_sections
     union all select * from left_out_coteachers

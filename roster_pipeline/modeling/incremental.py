@@ -77,13 +77,15 @@ def note_full_refresh(sql: Statements, district_id: str) -> None:
     sql.execute(f"insert into {PENDING} (district_id, raw_table, id) values ({p}, '{WHOLE}', null)", {"d": district_id})
 
 
-def fingerprint(project: SqlProject, district_id: str, rules: DistrictRules) -> str:
-    """What a build depends on besides the raw rows: the SQL project's files and the district's rules."""
+def fingerprint(project: SqlProject, district_id: str, rules: DistrictRules, parameters: dict[str, str]) -> str:
+    """What a build depends on besides the raw rows: the SQL project's files, the district's rules and the
+    models' parameters (the rules' scalars and the district's facts, e.g. whether it shares demographics,
+    which decide rows an incremental build would not touch)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in project.sql_dir.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(project.sql_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(repr(sorted(rule_rows(district_id, rules).items())).encode())
-    digest.update(repr(sorted(rules.sql_parameters().items())).encode())
+    digest.update(repr(sorted(parameters.items())).encode())
     return digest.hexdigest()
 
 
@@ -91,7 +93,7 @@ def plan_build(sql: Statements, project: SqlProject, district_id: str, rules: Di
                parameters: dict[str, str]) -> BuildPlan:
     """Whether the district can be built incrementally, and if not, why (one sentence for the run log)."""
     _prepare(sql)
-    current = fingerprint(project, district_id, rules)
+    current = fingerprint(project, district_id, rules, parameters)
     p = placeholder(sql.dialect, "d")
 
     def full(reason: str) -> BuildPlan:
@@ -105,7 +107,8 @@ def plan_build(sql: Statements, project: SqlProject, district_id: str, rules: Di
     if published is None:
         return full("the district has no published build to start from")
     if published[0] != current:
-        return full("the SQL models or the district's rules changed since the last publish")
+        return full("the SQL models or the district's rules changed since the last publish (or whether the "
+                    "district shares demographics)")
     values = {**parameters, "district_id": district_id}
     for model in project.build_order():
         if model.materialized == "view":

@@ -157,8 +157,8 @@ def test_the_contracts_keep_their_checks_and_record_keys():
     assert checks("demographics")["frl_status"] == ["isin(['free', 'reduced', 'paid', 'other'])"]
     assert checks("admins")["role"] == ["isin(['school_admin', 'district_admin'])"]
     rejected = checks("rejected_records")
-    assert rejected["entity"] == ["isin(['school', 'student', 'teacher', 'section', 'admin'])"]
-    assert rejected["action"] == ["isin(['excluded', 'field_nulled', 'not_linked', 'link_dropped'])"]
+    assert rejected["entity"] == ["isin(['school', 'student', 'teacher', 'section', 'admin', 'district'])"]
+    assert rejected["action"] == ["isin(['excluded', 'field_nulled', 'not_linked', 'link_dropped', 'notice'])"]
     assert rejected["detail"] == ["str_length(1, None)"]
     assert rejected["reason_code"] == [f"isin({sorted(REASON_CODES)})"]
     assert checks("demographics")["(table)"] == [
