@@ -188,8 +188,13 @@ def test_pages_say_their_publish_tell_sections_apart_and_keep_by_design_out_of_t
     assert f"school_{SECOND}.html" not in index.links and "Second Street Elementary" not in str(index.tables)
     (unshared,) = [line for line in index_text.splitlines() if f"<code>{SECOND}</code>" in line]
     assert "Second Street Elementary" in unshared
-    assert f"no longer shared since {day_in_words(published, ZONE)}; 3 students, 3 enrollments, 1 teacher, 1 section " \
-           "removed with it" in unshared, unshared
+    assert f"no longer shared since {day_in_words(published, ZONE)}; 3 students, 3 enrollments, 1 teacher, 1 section" \
+        in unshared and unshared.endswith(" removed with it</li>"), unshared
+    left = warehouse_query("select entity, count(*) from roster.roster_changes where published_at = ? and school_id = ? "
+                           "and entity <> 'school' and detail = 'school no longer shared' group by entity",
+                           [published, SECOND])
+    for entity, n in left:  # every kind of record that left with it, counted as roster_changes has them
+        assert f" {n} {entity.replace('_', ' ')}{'' if n == 1 else 's'}" in unshared, (entity, n, unshared)
 
     # One line per change: the teacher's email is one line that counts its enrollments; the withdrawn
     # student's line counts the section left.
