@@ -3,7 +3,7 @@
 After each publish a school liaison confirms the school's roster. The page leads with what
 the school must fix in the SIS (each record with the reason in plain words and the fix), then
 shows what was loaded (students per grade of the grades the school serves, against the previous
-sync; the sections of the subjects the district's rules profile keeps, with teacher, period and
+sync; the sections of the subjects the district's rules profile keeps, with teacher, co-teachers, period and
 enrollment count, sections of one name told apart by their section number). Records kept out by
 design (a subject or grade the vendor does not process) need no fix, so they are only counted, in
 a collapsed list at the end; the reason codes' `to_fix_in_sis` column decides which is which.
@@ -282,17 +282,28 @@ def load_reports(warehouse: Warehouse, district_id: str,
         previous = {}
         if table_columns(sql, BUILD_SCHEMA, "previous_school_roster_summary"):
             previous = {r["school_id"]: r for r in _rows(sql, f"select * from {PREVIOUS_SUMMARY} where district_id = {d}", params)}
+        co_label = PERSON_LABEL_SQL.format(sis_id="c.sis_id", clever_id="c.teacher_id")
+        co_teachers = (  # a roster published before section_teachers existed has none to show
+            f"select st.section_id, string_agg({co_label}, ', ' order by {co_label}) as co_teachers "
+            f"from {PUBLISHED_SCHEMA}.section_teachers st join {PUBLISHED_SCHEMA}.teachers c "
+            f"on c.district_id = st.district_id and c.teacher_id = st.teacher_id "
+            f"where st.district_id = {d} and not st.is_primary group by st.section_id"
+            if table_columns(sql, PUBLISHED_SCHEMA, "section_teachers") else
+            "select cast(null as varchar) as section_id, cast(null as varchar) as co_teachers where false")
         sections = _rows(sql, f"""
             with enrolled as (
                 select section_id, count(*) as enrollments from {PUBLISHED_SCHEMA}.enrollments
                 where district_id = {d} group by section_id
-            )
+            ),
+            co_teachers as ({co_teachers})
             select s.school_id, s.section_id, s.name, s.section_number, s.period, s.subject, s.grade, s.course_name,
                    case when t.teacher_id is not null then {PERSON_LABEL_SQL.format(sis_id="t.sis_id", clever_id="t.teacher_id")}
                    end as teacher,
+                   co_teachers.co_teachers,
                    coalesce(enrolled.enrollments, 0) as enrollments
             from {PUBLISHED_SCHEMA}.sections s
             left join {PUBLISHED_SCHEMA}.teachers t on t.district_id = s.district_id and t.teacher_id = s.teacher_id
+            left join co_teachers on co_teachers.section_id = s.section_id
             left join enrolled on enrolled.section_id = s.section_id
             where s.district_id = {d} order by s.school_id, s.subject, s.grade, s.period, s.name, s.section_id""", params)
         served = {r["school_id"]: (r["low_grade"], r["high_grade"]) for r in _rows(
@@ -552,7 +563,7 @@ def inside(folder: Path, name: str) -> Path:
 
 
 SECTION_COLUMNS = ["section_id", "name", "section_number", "period", "subject", "grade", "course_name", "teacher",
-                   "enrollments"]
+                   "co_teachers", "enrollments"]
 EXCLUDED_COLUMNS = ["entity", "action", "to_fix_in_sis", "record", "record_id", "reason_code", "meaning", "detail", "fix"]
 
 

@@ -8,13 +8,14 @@ one case by case through an incremental sync and the full refresh after it. Duck
 from __future__ import annotations
 
 import copy
+import csv
 import io
 
 import httpx
 import pytest
 
 from roster_pipeline.cli.sync import sync
-from roster_pipeline_tests.fixtures.dirty_district import S2, oid, section, teacher
+from roster_pipeline_tests.fixtures.dirty_district import S1, S2, oid, section, teacher
 from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
 
 pytestmark = pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)
@@ -96,7 +97,7 @@ def test_a_generated_district_publishes_every_teacher_of_its_sections(own_sandbo
 
 
 def test_co_teachers_through_an_incremental_sync_and_the_full_refresh_after_it(dirty):
-    district, _ = dirty
+    district, data_dir = dirty
     objects = district.objects
     t = {n: oid("teacher", n) for n in (1, 4, 7, 8)}
     unknown = oid("teacher", 99)  # listed, but not a teacher Clever serves
@@ -132,6 +133,16 @@ def test_co_teachers_through_an_incremental_sync_and_the_full_refresh_after_it(d
                                "where section_id = ?", [s[10]])) == {
         (oid("student", 1), t[8], "Kai", "kai.moss@lincoln.k12.us"),
         (oid("student", 14), t[8], "Kai", "kai.moss@lincoln.k12.us")}
+
+    # The school pages list each section's co-teachers, by SIS id (names stay in the warehouse).
+    folder = data_dir / "reports" / district.id
+    for school, section_n, co_teachers in ((S1, 9, "SIS id T8"), (S1, 10, "SIS id T1"), (S1, 1, ""),
+                                           (S2, 5, "SIS id T1")):
+        with open(folder / f"school_{school}_sections.csv", newline="", encoding="utf-8") as handle:
+            listed = {row["section_id"]: row["co_teachers"] for row in csv.DictReader(handle)}
+        assert listed[s[section_n]] == co_teachers, (school, section_n)
+    page = (folder / f"school_{S1}.html").read_text(encoding="utf-8")
+    assert "<th>co-teachers</th>" in page and "<td>SIS id T8</td>" in page and "Kai" not in page
 
     # Clever's events: T8's email breaks (no section changes with it), section 2 loses its `teacher`,
     # section 5's primary becomes its co-teacher, section 1 gains a co-teacher.

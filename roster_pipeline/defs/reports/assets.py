@@ -30,8 +30,8 @@ def build_school_confirmation(warehouse_kind: str):
         owners=[OWNER], kinds={"html", "csv"}, pool=warehouse_pool(warehouse_kind),
         description="Roster confirmation pages for school liaisons: one self-contained HTML page per school (and CSVs "
                     "of the same tables) with students per grade against the previous sync, "
-                    f"{kept_sections_described(RulesProfile.load())} with teacher, period and enrollment count, and "
-                    "every excluded record with the reason in plain words and the fix to make in the SIS; plus a "
+                    f"{kept_sections_described(RulesProfile.load())} with teacher, co-teachers, period and enrollment "
+                    "count, and every excluded record with the reason in plain words and the fix to make in the SIS; plus a "
                     "district index. Written under ROSTER_REPORTS_DIR (default: reports/ in the data directory), one "
                     "folder per district.",
     )
