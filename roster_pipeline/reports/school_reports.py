@@ -134,6 +134,13 @@ class UnsharedSchool:
     removed: dict[str, int]  # per entity, the records that left with it
 
 
+def with_school(change: dict, sharing: str) -> bool:
+    """The record left or came back with its school (its detail starts with the sharing's words, and may
+    say more: "school shared again; primary teacher taken from the section's teacher list")."""
+    detail = change["detail"] or ""
+    return detail == sharing or detail.startswith(f"{sharing};")
+
+
 def _by_entity(rows: list[dict]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for row in sorted(rows, key=lambda r: CHANGE_ORDER.get(r["entity"], 9)):
@@ -148,7 +155,7 @@ def unshared_schools(sql: Statements, district_id: str) -> list[UnsharedSchool]:
     if not table_columns(sql, PUBLISHED_SCHEMA, "roster_changes"):
         return []
     d = placeholder(sql.dialect, "d")
-    params = {"d": district_id, "unshared": UNSHARED}
+    params = {"d": district_id, "unshared": UNSHARED, "also": f"{UNSHARED};%"}  # "…; primary teacher taken from…"
     gone = sql.execute(f"""
         select record_id, published_at from (
             select record_id, change, detail, published_at,
@@ -160,7 +167,8 @@ def unshared_schools(sql: Statements, district_id: str) -> list[UnsharedSchool]:
     left = defaultdict(Counter)
     for school, published_at, entity, count in sql.execute(
             f"select school_id, published_at, entity, count(*) from {PUBLISHED_SCHEMA}.roster_changes "
-            f"where district_id = {d} and change = 'removed' and detail = {placeholder(sql.dialect, 'unshared')} "
+            f"where district_id = {d} and change = 'removed' and (detail = {placeholder(sql.dialect, 'unshared')} "
+            f"or detail like {placeholder(sql.dialect, 'also')}) "
             "and entity <> 'school' group by school_id, published_at, entity", params).fetchall():
         left[(school, published_at)][entity] = count
     names = {}
@@ -340,7 +348,7 @@ def load_reports(warehouse: Warehouse, district_id: str,
         )
         report.changes = one_line_per_change(by_school[(row["school_id"], "changes")], names, teacher_of)
         report.came_back = _by_entity([c for c in by_school[(row["school_id"], "changes")]
-                                       if c["detail"] == RESHARED and c["entity"] != "school"])
+                                       if with_school(c, RESHARED) and c["entity"] != "school"])
         report.counts["excluded_teachers"] = sum(r["entity"] == "teacher" for r in report.excluded)
         report.counts["to_fix"] = len(report.to_fix)
         report.counts["values_to_fix"] = len(report.cleared)
@@ -465,7 +473,7 @@ def one_line_per_change(rows: list[dict], names: dict[tuple[str, str], str], tea
 
     for row in rows:
         key, entity = None, row["entity"]
-        if entity != "school" and row["detail"] == RESHARED and ("school", row["school_id"], row["change"]) in own:
+        if entity != "school" and with_school(row, RESHARED) and ("school", row["school_id"], row["change"]) in own:
             key = ("school", row["school_id"], row["change"])
         elif entity == "section_teacher" and row["change"] != "changed" and \
                 ("section", row["record_id"].split(":", 1)[0], row["change"]) in own:

@@ -321,3 +321,16 @@ def test_a_section_that_came_with_its_teachers_and_students_is_one_line():
         ("section", "sec9", 6), ("section_teacher", "sec1:t3", 1)]
     assert lines[0]["name"] == "Math 10 - P5"
     assert lines[0]["detail"] == "added to the roster (with 3 enrollments, 2 section teachers)"
+
+
+def test_records_back_with_their_school_are_counted_on_its_line_whatever_else_their_change_says():
+    from roster_pipeline.reports.school_reports import one_line_per_change
+
+    back = "school shared again"
+    rows = [{"entity": entity, "change": "added", "record_id": record_id, "school_id": HAUCK, "changed_columns": None,
+             "detail": detail, "published_at": None, "name": record_id} for entity, record_id, detail in (
+        ("student", "stu1", back), ("enrollment", "sec1:stu1", back),
+        ("section", "sec1", f"{back}; primary teacher taken from the section's teacher list"), ("school", HAUCK, back))]
+    (line,) = one_line_per_change(rows, {}, {})
+    assert (line["entity"], line["records"]) == ("school", 4)
+    assert line["detail"] == f"{back} (1 student, 1 enrollment, 1 section came back with it)"
