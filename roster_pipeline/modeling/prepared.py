@@ -7,7 +7,7 @@
   (email → reason), a source the classified models join (`source('pipeline', 'invalid_emails')`).
   Most addresses are plain (letters, digits, dots, a hyphenated domain); the warehouse sets them
   aside with a pattern of addresses the library always accepts (`PLAIN_ADDRESS`, a unit test draws
-  thousands of them), so only the others come to Python: a million students cost one query.
+  hundreds of them each run), so only the others come to Python: a million students cost one query.
 - Whether the district shares demographics. When no student carries any demographic value, the
   district does not share them (an application on API v3.0, or a district that turned them off):
   `demographics` then publishes no rows for it and `rejected_records` says DEMOGRAPHICS_NOT_SHARED.

@@ -57,8 +57,8 @@ from roster_pipeline.defs.constants import (
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RulesResource, WarehouseResource
 from roster_pipeline.defs.roster.previews import preview_markdown
-from roster_pipeline.modeling.contract_check import check_contract, ibis_connection
 from roster_pipeline.modeling import prepared
+from roster_pipeline.modeling.contract_check import check_contract, ibis_connection
 from roster_pipeline.modeling.incremental import changed_condition, mark_affected, plan_build, record_publish
 from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject
 from roster_pipeline.modeling.rules import write_rule_tables
