@@ -300,11 +300,13 @@ def _detail(entity: str, compared: list[str], has_school: bool) -> str:
         phrases.append(f"case when {differs} then {said} end")
     changed = f"concat_ws('; ', {', '.join(phrases)})" if phrases else "''"
     with_school = "sharing.detail, " if has_school else ""
-    added = f"coalesce({with_school}{_literal(ADDED[entity])})"
+    # "added to the roster; primary teacher taken from the section's teacher list"; a record back with its
+    # school says only "school shared again", as every record that came with it
+    added = _literal(ADDED[entity])
     notes = [f"case when n.{c} then {_literal(FLAGS[c][0])} end" for c in ADDED_WITH if c in compared]
-    if notes:  # "added to the roster; primary teacher taken from the section's teacher list"
+    if notes:
         added = f"concat_ws('; ', {added}, {', '.join(notes)})"
-    return (f"case when g.present is null then {added} "
+    return (f"case when g.present is null then coalesce({with_school}{added}) "
             f"when n.present is null then coalesce({with_school}{_literal(REMOVED[entity])}) else {changed} end")
 
 
