@@ -7,6 +7,7 @@ events) are synced alternately in full and incrementally, on DuckDB and on Postg
 
 from __future__ import annotations
 
+import csv
 import io
 
 import httpx
@@ -188,10 +189,14 @@ def test_changes_reach_the_school_pages_and_history_is_trimmed_and_forgotten(sch
     # The school's page lists the last sync's changes in plain words, with the CSV beside it.
     folder = tmp_path / "data" / "reports" / district
     page = (folder / f"school_{school}.html").read_text()
-    assert "Changed since the last sync" in page and f"{count} changes in the last sync" in page
-    rows = (folder / f"school_{school}_changes.csv").read_text().splitlines()
-    assert rows[0] == "entity,change,record_id,name,detail,published_at" and len(rows) == count + 1
-    assert "changes this week" in (folder / "index.html").read_text()
+    # One line per change: a line stands for the roster_changes rows it carries (`records`), and
+    # the page, its CSV and the index count the same lines "since the last sync".
+    rows = list(csv.DictReader(io.StringIO((folder / f"school_{school}_changes.csv").read_text())))
+    assert list(rows[0]) == ["entity", "change", "record_id", "name", "detail", "records", "published_at",
+                             "roster_as_of"]
+    assert sum(int(row["records"]) for row in rows) == count
+    assert "Changes since the last sync" in page and f"{len(rows)} changes since the last sync" in page
+    assert "changes since the last sync" in (folder / "index.html").read_text()
 
     # The analysts' DuckDB file has the history too.
     with duckdb.connect(str(tmp_path / "data" / "warehouse_for_analysts.duckdb"), read_only=True) as analysts:

@@ -134,7 +134,7 @@ def test_each_school_page_lists_every_excluded_record_with_reason_and_fix(dirty,
     # Sections with teacher, period and enrollments, as published.
     sections = Page((folder / f"school_{S1}.html").read_text(encoding="utf-8")).tables["sections-table"][1:]
     expected = query(data_dir, "select count(*) from roster.sections where school_id = ?", [S1])[0][0]
-    assert len(sections) == expected and all(row[5].isdigit() for row in sections)
+    assert len(sections) == expected and all(row[6].isdigit() for row in sections)  # students enrolled
 
 
 def test_report_command_regenerates_one_school(dirty, tmp_path, monkeypatch, capsys):
