@@ -16,7 +16,7 @@ import duckdb
 import httpx
 import orjson
 
-from roster_pipeline.clever.settings import LIST, SECTION_PAIR_TABLES, TABLES
+from roster_pipeline.clever.settings import LIST, ORDERED_PAIR_TABLES, SECTION_PAIR_TABLES, TABLES
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, TOKEN, handmade_district, run_sync, student
@@ -59,8 +59,10 @@ def dict_path_rows(base_url: str, token: str, district_id: str) -> dict[str, lis
             table == "sections" and n in SECTION_PAIR_TABLES.values()))) for o in objects]
         if table == "sections":
             for pair_table, list_name in SECTION_PAIR_TABLES.items():
-                rows[pair_table] = [(district_id, s.get("id"), as_text(i)) for s in objects
-                                    for i in (s.get(list_name) or []) if i is not None]
+                ordered = pair_table in ORDERED_PAIR_TABLES  # with each id's place in its list (0 first)
+                rows[pair_table] = [(district_id, s.get("id"), as_text(i), *((place,) if ordered else ()))
+                                    for s in objects for place, i in enumerate(s.get(list_name) or [])
+                                    if i is not None]
     return rows
 
 
