@@ -53,14 +53,17 @@ def warehouse_facts(warehouse: Warehouse) -> dict[str, WarehouseFacts]:
 
     facts: dict[str, dict] = {}
     with warehouse.transaction() as sql:
-        if table_columns(sql, PUBLISHED_SCHEMA, "districts"):
+        columns = table_columns(sql, PUBLISHED_SCHEMA, "districts")
+        if columns:
+            # A table published before `last_sync` was carried has none: the SIS is then not judged.
+            last_sync_column = "last_sync" if "last_sync" in columns else "null"
             for district_id, name, published_at, state, start, end, last_sync in sql.execute(
-                    f"select district_id, name, published_at, state, pause_start, pause_end, last_sync "
+                    f"select district_id, name, published_at, state, pause_start, pause_end, {last_sync_column} "
                     f"from {PUBLISHED_SCHEMA}.districts").fetchall():
                 facts[district_id] = {"name": name, "published_at": _aware(published_at), "clever_state": state,
                                       "pause_start": _aware(start), "pause_end": _aware(end),
                                       "last_sync": _aware(last_sync)}
-        if "demographics_shared" in table_columns(sql, PUBLISHED_SCHEMA, "districts"):  # a newer publish's column
+        if "demographics_shared" in columns:  # a newer publish's column
             for district_id, shared in sql.execute(
                     f"select district_id, demographics_shared from {PUBLISHED_SCHEMA}.districts").fetchall():
                 facts.setdefault(district_id, {})["demographics_shared"] = shared
