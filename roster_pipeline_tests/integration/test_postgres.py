@@ -14,6 +14,8 @@ import pytest
 
 from roster_pipeline.cli import main
 from roster_pipeline.cli.sync import sync
+from roster_pipeline.modeling.project import SqlProject
+from roster_pipeline.publishing.guard import GUARDED_TABLES
 from roster_pipeline_tests.fixtures.warehouses import POSTGRES, warehouse_query
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -131,7 +133,8 @@ def test_sync_records_its_runs_in_the_postgres_instance(pipeline_env, sandbox, m
         cur.execute("select value from run_tags where key = 'dagster/partition' order by value")
         assert [r[0] for r in cur.fetchall()] == sorted(s.id for s in sandbox.data.specs)
         cur.execute("select count(*) from event_logs where dagster_event_type = 'ASSET_CHECK_EVALUATION'")
-        assert cur.fetchone()[0] == (10 + 4) * len(sandbox.data.specs)  # contracts + mass-change guards
+        checks = len(SqlProject().marts()) + len(GUARDED_TABLES)  # a contract per mart, the mass-change guards
+        assert cur.fetchone()[0] == checks * len(sandbox.data.specs)
     from dagster import DagsterInstance
 
     with DagsterInstance.get() as instance:
