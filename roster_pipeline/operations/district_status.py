@@ -40,7 +40,6 @@ class WarehouseFacts:
         return sis_stale_since(self.last_sync, self.paused(now), now, days)
 
 
-
 def _aware(moment) -> datetime | None:
     if moment is None:
         return None
@@ -55,18 +54,15 @@ def warehouse_facts(warehouse: Warehouse) -> dict[str, WarehouseFacts]:
     with warehouse.transaction() as sql:
         columns = table_columns(sql, PUBLISHED_SCHEMA, "districts")
         if columns:
-            # A table published before `last_sync` was carried has none: the SIS is then not judged.
-            last_sync_column = "last_sync" if "last_sync" in columns else "null"
-            for district_id, name, published_at, state, start, end, last_sync in sql.execute(
-                    f"select district_id, name, published_at, state, pause_start, pause_end, {last_sync_column} "
+            # Columns a newer publish added are read as NULL from a table published before them
+            # (the SIS is then not judged, and demographics are not said to be missing).
+            newer = ", ".join(c if c in columns else "null" for c in ("last_sync", "demographics_shared"))
+            for district_id, name, published_at, state, start, end, last_sync, shared in sql.execute(
+                    f"select district_id, name, published_at, state, pause_start, pause_end, {newer} "
                     f"from {PUBLISHED_SCHEMA}.districts").fetchall():
                 facts[district_id] = {"name": name, "published_at": _aware(published_at), "clever_state": state,
                                       "pause_start": _aware(start), "pause_end": _aware(end),
-                                      "last_sync": _aware(last_sync)}
-        if "demographics_shared" in columns:  # a newer publish's column
-            for district_id, shared in sql.execute(
-                    f"select district_id, demographics_shared from {PUBLISHED_SCHEMA}.districts").fetchall():
-                facts.setdefault(district_id, {})["demographics_shared"] = shared
+                                      "last_sync": _aware(last_sync), "demographics_shared": shared}
         if table_columns(sql, RAW_DATASET, "_dlt_pipeline_state"):
             # Each district's dlt pipeline (clever_<district id>) stores its whole state with every
             # load; only each pipeline's newest version is read (a year of nightly loads is hundreds).
