@@ -165,7 +165,9 @@ def test_the_readme_dg_dev_command_starts_quietly_and_the_sensors_skip(tmp_path,
     ticks: dict[str, list[dict]] = {}
     try:
         deadline = time.monotonic() + 45
-        while time.monotonic() < deadline and not all(ticks.get(name) for name in SENSORS):
+        # A tick is listed as STARTED while it evaluates: wait for each sensor's first finished tick.
+        while time.monotonic() < deadline and not all(
+                ticks.get(name) and all(t["status"] != "STARTED" for t in ticks[name]) for name in SENSORS):
             assert process.poll() is None, log.read_text()[-3000:]
             time.sleep(1)
             try:
