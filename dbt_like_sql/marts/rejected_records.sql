@@ -11,7 +11,7 @@ coalesce({{ id_column }}, 'sis_id:' || sis_id, '(no id, no sis_id)')
 {%- endmacro %}
 {#- New ids whose match to someone who left was ambiguous (written by publishing/identities.py). -#}
 {% macro ambiguities(entity) -%}
-select record_id as ambiguous_id, other_ids, why from roster_build.identity_ambiguities
+select record_id as ambiguous_id, other_ids, why from {{ source('pipeline', 'identity_ambiguities') }}
 where district_id = {{ district_id() }} and entity = '{{ entity }}'
 {%- endmacro %}
 with students as ({{ district_slice(ref('int_students__classified'), where=changed('student', 'student_id')) }}),

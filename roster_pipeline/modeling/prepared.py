@@ -43,8 +43,6 @@ SPECIAL_USE_ENDING = "[.@](" + "|".join(map(re.escape, email_validator.SPECIAL_U
 DEMOGRAPHIC_FIELDS = ("ell_status", "frl_status", "iep_status", "section_504_status", "gifted_status", "home_language")
 # Raw table → the entity of incremental.py's affected keys.
 PEOPLE = {"students": "student", "teachers": "teacher"}
-# The tables written here (`source('pipeline', ...)`) → the raw tables they are worked out from (lineage).
-READS = {INVALID_EMAILS_TABLE: tuple(PEOPLE)}
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,13 @@ class SqlProject:
             (model.sources if source_name == RAW_SOURCE else model.prepared).append(table)
             return table
 
-        self.env.from_string(model.text).render(config=config, ref=ref, source=source, **self._globals("duckdb", []))
+        # Rendered both ways: a macro may read a source only in an incremental build (`changed()`).
+        for incremental in (False, True):
+            self.env.from_string(model.text).render(config=config, ref=ref,
+                                                    **self._globals("duckdb", [], incremental, source))
+        model.refs[:] = list(dict.fromkeys(model.refs))
+        model.sources[:] = list(dict.fromkeys(model.sources))
+        model.prepared[:] = list(dict.fromkeys(model.prepared))
 
     def render(self, model: SqlModel, dialect: str, incremental: bool = False) -> RenderedSql:
         """The model's SQL for DuckDB or Postgres, with parameters as named placeholders.
@@ -271,8 +277,7 @@ class SqlProject:
             return f"{BUILD_SCHEMA}.{name}" if name in RULE_TABLES else models[name].relation
 
         text = self.env.from_string(text).render(
-            config=lambda **_: "", ref=ref, source=self.source_relation,
-            **self._globals(dialect, used, incremental))
+            config=lambda **_: "", ref=ref, **self._globals(dialect, used, incremental, self.source_relation))
         return RenderedSql(text, tuple(dict.fromkeys(used)))
 
     @cached_property
@@ -282,8 +287,10 @@ class SqlProject:
         return self.env.from_string("\n".join(path.read_text(encoding="utf-8")
                                               for path in sorted((self.sql_dir / "macros").glob("*.sql"))))
 
-    def _globals(self, dialect: str, used: list[str], incremental: bool = False) -> dict:
-        builtins = _builtins(dialect, used, incremental)
+    def _globals(self, dialect: str, used: list[str], incremental: bool = False, source=None) -> dict:
+        """The macros and builtins a model renders with; `source` reaches the macros too (a macro
+        reading a pipeline table names it with `source()`, so lineage sees it)."""
+        builtins = _builtins(dialect, used, incremental) | {"source": source or self.source_relation}
         module = self.macros.make_module(builtins)
         macros = {name: value for name, value in vars(module).items() if isinstance(value, jinja2.runtime.Macro)}
         return {**macros, **builtins}

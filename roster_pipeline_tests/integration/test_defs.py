@@ -21,7 +21,7 @@ def test_definitions_load_and_every_asset_is_partitioned_by_district(pipeline_en
     raw = {f"clever_raw/{table}" for table in raw_tables()}
     models = {f"roster/{name}" for name in project.models}
     prepared = {"/".join(meta["dagster"]["asset_key"]) for meta in project.source_tables["pipeline"]["meta"].values()}
-    assert prepared == {"roster/email_syntax"}
+    assert prepared == {"roster/email_syntax", "roster/changed_records", "roster/identities"}
     assert set(specs) == raw | models | prepared | {"roster/district_rules", "roster/published",
                                                     "reports/school_confirmation"}
     for key, spec in specs.items():
@@ -57,6 +57,17 @@ def test_sql_models_become_assets_with_ref_lineage_and_column_docs(pipeline_env)
         "clever_raw/students", "clever_raw/teachers"}
     assert {"int_students__classified", "int_teachers__classified"} <= {
         name for name, model in project.models.items() if "invalid_emails" in model.prepared}
+    # Every table SQL reads is declared: the identity step's, after the marts it matches, and the
+    # incremental build's changed records, which `changed()` reads.
+    assert {d.asset_key.to_user_string() for d in specs["roster/identities"].deps} == {
+        "roster/students", "roster/teachers"}
+    assert "identity_ambiguities" in project.models["rejected_records"].prepared
+    assert "affected_keys" in project.models["int_students__classified"].prepared
+    for name, model in project.models.items():
+        for layer in ("incremental", "full"):
+            sql = project.render(model, "duckdb", layer == "incremental").sql
+            assert "roster_build.affected_keys" not in sql or "affected_keys" in model.prepared, name
+            assert "roster_build.identity_ambiguities" not in sql or "identity_ambiguities" in model.prepared, name
     published = specs["roster/published"]
     assert {d.asset_key.to_user_string() for d in published.deps} == {f"roster/{m.name}" for m in project.marts()}
     checks = {(c.asset_key.to_user_string(), c.name): c for c in defs.resolve_asset_graph().asset_check_keys
