@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from roster_pipeline.clever.client import CleverClient, discover_district_tokens
 from roster_pipeline.clever.settings import MAX_PAGE_SIZE
-from roster_pipeline.clever.source import clever_source
+from roster_pipeline.engine.raw_load import CleverAccess
 from roster_pipeline.modeling.rules import DEFAULT_RULES_PATH, RulesProfile
 from roster_pipeline.settings import (
     DEFAULT_API_BASE_URL,
@@ -58,13 +58,9 @@ class CleverResource(ConfigurableResource):
                 "de-authorized the application; its data is kept until `roster-pipeline forget` removes it.")
         return token
 
-    def source_for(self, district_id: str, token: SecretStr, events_cursor: str | None = None,
-                   known_rows: dict[str, int] | None = None):
-        """The dlt source of one district, with that district's token and no other; the load
-        records `events_cursor` as where the next incremental sync starts; `known_rows` (raw
-        table → the district's rows) caps how far each collection may page."""
-        return clever_source(district_id, token, self.api_base_url, self.page_size, self.timeout_seconds,
-                             record_events_cursor=True, events_cursor=events_cursor, known_rows=known_rows)
+    def access_for(self, district_id: str) -> CleverAccess:
+        """Where Clever is and the district's own token, for the engine's raw load."""
+        return CleverAccess(self.token_for(district_id), self.api_base_url, self.page_size, self.timeout_seconds)
 
     def client_for(self, district_id: str, token: SecretStr) -> CleverClient:
         return CleverClient(self.api_base_url, token, district_id=district_id, page_size=self.page_size,
