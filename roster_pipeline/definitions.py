@@ -39,18 +39,22 @@ def build_definitions() -> Definitions:
     MassChangeSettings.from_env()  # so does a bad guard setting
     history_retention_days()  # and a bad retention
     OperationsSettings.from_env()  # and a bad alert URL, freshness or school-year setting
-    return Definitions.merge(
+    # The batch job runs this code location's own district job: looked up when a batch starts
+    # (these definitions exist by then), from the repository they already built, never rebuilt.
+    # Dagster's context.repository_def would not do: a job executed in process has none.
+    merged = Definitions.merge(
         clever_raw_definitions(warehouse),
         roster_definitions(warehouse.kind),
         reports_definitions(warehouse.kind),
         automation_definitions(warehouse.kind, FreshnessSettings.from_env(),
-                               district_job=lambda: build_definitions().resolve_job_def(DISTRICT_SYNC_JOB)),
+                               district_job=lambda: merged.resolve_job_def(DISTRICT_SYNC_JOB)),
         Definitions(
             resources=build_resources(warehouse, rules_path),
             # An embedded DuckDB file takes one writing process: run a district's steps in one process.
             executor=in_process_executor if warehouse.kind == "duckdb" else multiprocess_executor,
         ),
     )
+    return merged
 
 
 defs = build_definitions()

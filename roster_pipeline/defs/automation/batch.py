@@ -47,7 +47,6 @@ from dagster import (
     job,
     op,
 )
-
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG  # the UI's "runs of this job" filter (no public name)
 
 from roster_pipeline.defs.automation.jobs import run_tags, sync_kind, sync_run_config
@@ -276,13 +275,14 @@ def batch_run_requests(districts: list[str], batch_size: int, run_key: Callable[
                        tags={TRIGGER_TAG: trigger, BATCH_SIZE_TAG: str(len(batch))}) for batch in batches]
 
 
-def build_district_batch_job(warehouse_kind: str, resolve_district_job: Callable[[], JobDefinition]):
-    """The batch job; its op runs the job `resolve_district_job` returns (the definitions' own
-    `district_sync`, passed in so that this module never imports the definitions that import it)."""
+def build_district_batch_job(warehouse_kind: str, district_job: Callable[[], JobDefinition]):
+    """The batch job; its op runs the job `district_job` returns: `district_sync` as the code location
+    that holds the batch already resolved it (a look-up, never a rebuild), passed in so that this
+    module never imports the definitions that import it."""
 
     @op(name=BATCH_OP, description="Runs district_sync for each district of the batch in this process, one run each.")
     def sync_districts(context: OpExecutionContext, config: BatchConfig, warehouse: WarehouseResource) -> None:
-        district_job = resolve_district_job()  # built from the run's environment (0.2 s)
+        sync_job = district_job()
         origin = context.dagster_run.remote_job_origin
         label = origin.repository_origin.get_label() if origin else LOCAL_REPOSITORY_LABEL
         wh = warehouse.warehouse()
@@ -292,7 +292,7 @@ def build_district_batch_job(warehouse_kind: str, resolve_district_job: Callable
                     # The DuckDB limit counts processes, and this batch run already holds one: a child
                     # tagged `duckdb` as well would take the second and keep every other run waiting.
                     WAREHOUSE_TAG: f"{wh.kind} (in batch)"}
-            outcome = sync_in_process(district_job, context.instance, wh, district_id, incremental=config.incremental,
+            outcome = sync_in_process(sync_job, context.instance, wh, district_id, incremental=config.incremental,
                                       tags=tags, log=context.log.info, repository_label=label)
             (context.log.info if outcome.success else context.log.error)(
                 "; ".join([outcome.line(), *outcome.problems]))

@@ -19,7 +19,8 @@ from roster_pipeline.settings import FreshnessSettings
 
 def automation_definitions(warehouse_kind: str, freshness: FreshnessSettings,
                            district_job: Callable[[], JobDefinition]) -> Definitions:
-    """`district_job` resolves the district job of the whole definitions (a batch runs it in process)."""
+    """`district_job` returns the district job of the whole definitions, already built (a batch
+    runs it in process)."""
     return Definitions(
         jobs=[build_district_sync_job(warehouse_kind), build_district_batch_job(warehouse_kind, district_job),
               district_freshness_job],
