@@ -1,7 +1,10 @@
 """Test tiers and shared fixtures.
 
 unit/ runs in seconds (no Dagster run, no sandbox process): `scripts/test unit`.
-integration/ syncs real sandboxes into real DuckDB files and the local Postgres through Dagster.
+behaviour/ runs the roster engine on real sandboxes (over HTTP, in process) into real DuckDB files and the
+local Postgres, with no Dagster run: the rules, reports, identities, history, the school year
+(`scripts/test behaviour`).
+integration/ syncs real sandboxes through Dagster: what Dagster itself does (runs, tags, claims, the CLI).
 e2e/ drives the product from outside: the CLI as its own process, the installed wheel, `dagster dev`.
 The fixtures live in fixtures/ (no test file imports another).
 """
@@ -20,7 +23,7 @@ interruptible()
 
 pytest_plugins = ["roster_pipeline_tests.fixtures.services", "roster_pipeline_tests.fixtures.warehouses",
                   "roster_pipeline_tests.fixtures.dirty_district"]
-TIERS = ("unit", "integration", "e2e")
+TIERS = ("unit", "behaviour", "integration", "e2e")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

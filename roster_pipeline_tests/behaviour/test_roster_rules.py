@@ -1,4 +1,4 @@
-"""Golden tests: a hand-made dirty district through the sandbox, Dagster, SQL models and checks."""
+"""Golden tests: a hand-made dirty district through the sandbox, the engine's SQL models and checks (no Dagster run)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from roster_pipeline_tests.fixtures.dirty_district import (
     section,
     student,
 )
+from roster_pipeline_tests.fixtures.engine import sync_results
 from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS
 
 # Every test here runs on both warehouses.
@@ -136,23 +137,19 @@ def test_a_failing_contract_blocks_the_publish_and_keeps_the_previous_version(di
     rules = tmp_path / "lax.toml"
     rules.write_text("[emails]\nteacher_pattern = '.*'\ncheck_syntax = false\n")
     monkeypatch.setenv("ROSTER_RULES", str(rules))
-    code, out = run_sync()
-    assert code == 1, out
+    done = sync_results()[DISTRICT_ID]
+    assert not done.published
     after = {t: query(data_dir, f"select count(*) from roster.{t}")[0][0] for t in ROSTER_TABLES}
     assert after == before  # the previous complete version is still what readers see
     assert query(data_dir, "select count(*) from roster.teachers where email = 'dev.patel-at-roosevelt'") == [(0,)]
     # The failing check says what failed, with the record ids (never the values), for the UI.
-    from dagster import AssetCheckKey, AssetKey, DagsterInstance
-
-    with DagsterInstance.get() as instance:
-        key = AssetCheckKey(AssetKey(["roster", "teachers"]), "pandera_contract")
-        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
-    evaluation = record.event.dagster_event.event_specific_data
-    assert evaluation.passed is False
-    assert evaluation.metadata["failure_count"].value >= 1
-    assert oid("teacher", 4) in evaluation.metadata["failures"].value
-    assert "dev.patel-at-roosevelt" not in evaluation.metadata["failures"].value
-    assert "str_matches" in evaluation.metadata["failures"].value
+    failed = [c for c in done.roster.contracts if not c.passed]
+    assert [c.table for c in failed] == ["teachers"]
+    assert failed[0].failure_count >= 1
+    assert oid("teacher", 4) in failed[0].failures_markdown
+    assert "dev.patel-at-roosevelt" not in failed[0].failures_markdown
+    assert "str_matches" in failed[0].failures_markdown
+    out = done.roster.failure
     assert "roster.teachers failed its pandera contract" in out
 
 
@@ -243,7 +240,7 @@ def test_readers_see_a_whole_district_version_while_it_is_published(dirty):
     import threading
 
     from roster_pipeline.modeling.project import SqlProject
-    from roster_pipeline.publishing.publish import publish_district
+    from roster_pipeline.publishing.publish import publish_district, publish_plan
     from roster_pipeline.warehouse.connection import Warehouse
 
     district, data_dir = dirty
@@ -270,10 +267,11 @@ def test_readers_see_a_whole_district_version_while_it_is_published(dirty):
     reader.start()
     try:
         assert run_sync()[0] == 0
-        marts = [m.name for m in SqlProject().marts()]
+        project = SqlProject()
+        plan = publish_plan(project, [m.name for m in project.marts()])
         for _ in range(20):
             with warehouse.transaction() as sql:
-                publish_district(sql, DISTRICT_ID, marts)
+                publish_district(sql, DISTRICT_ID, plan)
     finally:
         stop.set()
         reader.join()
