@@ -34,7 +34,7 @@ from roster_pipeline.operations.alerts import Alert, post_alert
 from roster_pipeline.publishing import identities
 from roster_pipeline.publishing.guard import Verdict, judge_all
 from roster_pipeline.publishing.history import Publish
-from roster_pipeline.publishing.publish import publish_district
+from roster_pipeline.publishing.publish import publish_district, publish_plan
 from roster_pipeline.publishing.school_year import SchoolYear, per_school_counts, school_year
 from roster_pipeline.settings import MassChangeSettings, OperationsSettings, history_retention_days
 from roster_pipeline.warehouse.analyst_copy import refresh_analyst_file
@@ -112,7 +112,6 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
     result.seconds["contracts"] = round(time.monotonic() - started, 3)
 
     started = time.monotonic()
-    rewritten: dict[str, int] = {}
     counts_by_school = ""
     with wh.transaction() as sql:
         result.verdicts = judge_all(sql, district_id, MassChangeSettings.from_env(), plan.approved,
@@ -125,12 +124,12 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
             publish = Publish(datetime.now(timezone.utc), plan.run_id, plan.trigger, year.latest_term_start,
                               year.new_year, plan.approved_how if overridden else None, overridden)
             changed_sql = {t: changed_condition(c, wh.kind) for t, c in changed_rows.items()}
-            timings: dict[str, float] = {}
-            result.counts = publish_district(sql, district_id, marts, project, rewritten, publish,
-                                             history_retention_days(), timings, changed_sql)
+            publish_result = publish_district(sql, district_id, publish_plan(project, marts, changed_sql), publish,
+                                              history_retention_days())
+            result.counts = publish_result.counts
             record_publish(sql, district_id, build.fingerprint)
             result.published = True
-            result.seconds |= timings
+            result.seconds |= publish_result.seconds
     result.seconds["guard_and_publish"] = round(time.monotonic() - started, 3)
     for verdict in result.verdicts:
         if verdict.blocked:
@@ -142,7 +141,7 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
         result.new_school_year = f"{year.new_year}. By school: {counts_by_school}"
         log.info(f"District {district_id}: {year.new_year}; published without the mass-change guard's block "
                  "(last year stays in the history tables).")
-    result.vacuumed = reclaim_space(wh, {**rows_deleted, **rewritten})
+    result.vacuumed = reclaim_space(wh, {**rows_deleted, **publish_result.rewritten})
     if wh.kind == "duckdb" and plan.analyst_copy:
         started = time.monotonic()
         result.analyst_file = refresh_analyst_file(wh, project.access_classes)

@@ -131,6 +131,30 @@ def nullable_key_columns(project: SqlProject, table: str) -> set[str]:
     return {c for c in columns if not any(t.name == "not_null" for t in docs.get(c, {}).get("data_tests", []))}
 
 
+@dataclass(frozen=True)
+class TableHistory:
+    """What the marts' yml says of one table that keeps history, read once per publish: the
+    functions below take this instead of the table, its key and its entity one by one."""
+
+    table: str
+    key: tuple[str, ...]  # the columns naming one record within a district (record_key)
+    nullable: frozenset[str]  # the key columns compared NULL = NULL (nullable_key_columns)
+    entity: str | None  # what roster_changes calls its records; None: versions and counts only
+
+    @property
+    def build(self) -> str:
+        return f"{BUILD_SCHEMA}.{self.table}"
+
+
+def table_history(project: SqlProject, table: str) -> TableHistory | None:
+    """The table's history facts, or None when it keeps no history."""
+    kept = history_tables(project)
+    if table not in kept:
+        return None
+    return TableHistory(table, tuple(record_key(project, table)), frozenset(nullable_key_columns(project, table)),
+                        kept[table])
+
+
 def prepare(sql: Statements, project: SqlProject) -> None:
     for relation, columns in ((CHANGES, CHANGES_COLUMNS), (PUBLISHES, publishes_columns(project))):
         sql.execute(f"create table if not exists {relation} ({', '.join(f'{n} {t}' for n, t, _ in columns)})")
@@ -144,10 +168,11 @@ def prepare(sql: Statements, project: SqlProject) -> None:
         ensure_indexes(sql, PUBLISHED_SCHEMA, "publishes", [("district_id", "published_at")])
 
 
-def ensure_history_table(sql: Statements, table: str, key: list[str]) -> bool:
+def ensure_history_table(sql: Statements, history: TableHistory) -> bool:
     """Create `<table>_history` or add the columns the current table gained (a dropped column stays:
     the versions that had it keep its values); True when it was created now (index it once filled:
     see index_history_table)."""
+    table = history.table
     kept = table_columns(sql, PUBLISHED_SCHEMA, f"{table}_history")
     if not kept:
         sql.execute(f"create table {history_table(table)} as select *, cast(null as timestamp with time zone) as "
@@ -155,16 +180,16 @@ def ensure_history_table(sql: Statements, table: str, key: list[str]) -> bool:
                     "limit 0")
     elif "person_key" in add_missing_columns(sql, (PUBLISHED_SCHEMA, table), (PUBLISHED_SCHEMA, f"{table}_history")):
         # versions kept before identities were linked: each person is still known by their only id
-        sql.execute(f"update {history_table(table)} set person_key = {key[0]}")
+        sql.execute(f"update {history_table(table)} set person_key = {history.key[0]}")
     if kept:
-        index_history_table(sql, table, key)
+        index_history_table(sql, history)
     return not kept
 
 
-def index_history_table(sql: Statements, table: str, key: list[str]) -> None:
+def index_history_table(sql: Statements, history: TableHistory) -> None:
     """Postgres: versions are found by district and key (no-op once the index exists)."""
     if sql.dialect == "postgres":
-        ensure_indexes(sql, PUBLISHED_SCHEMA, f"{table}_history", [("district_id", *key, "valid_from")])
+        ensure_indexes(sql, PUBLISHED_SCHEMA, f"{history.table}_history", [("district_id", *history.key, "valid_from")])
 
 
 def stage_differences(sql: Statements, table: str, build: str, names: str, params: dict,
@@ -229,7 +254,7 @@ def drop_differences(sql: Statements) -> None:
         sql.execute(f"drop table if exists {name}")
 
 
-def _same_key(key: list[str], left: str, right: str, nullable: set[str]) -> str:
+def _same_key(key: tuple[str, ...], left: str, right: str, nullable: frozenset[str]) -> str:
     """Key equality that a hash join or an index can use; a nullable key column (admins: the
     school_id of district admins) compares NULL equal to NULL."""
     return " and ".join(f"coalesce({left}.{c}, '') = coalesce({right}.{c}, '')" if c in nullable
@@ -248,32 +273,31 @@ def has_history(sql: Statements, table: str, params: dict) -> bool:
                        f"{placeholder(sql.dialect, 'district_id')}", params).fetchone()[0] > 0
 
 
-def record_versions(sql: Statements, table: str, key: list[str], names: str, params: dict, first: bool,
-                    build: str, nullable: set[str]) -> None:
+def record_versions(sql: Statements, history: TableHistory, names: str, params: dict, first: bool) -> None:
     """Close the versions that changed or left, open the new ones (the whole build on a first publish)."""
     t, mine = placeholder(sql.dialect, "published_at"), f"district_id = {placeholder(sql.dialect, 'district_id')}"
-    history = history_table(table)
+    versions = history_table(history.table)
     if first:
-        sql.execute(f"insert into {history} ({names}, valid_from, valid_to) select {names}, {t}, null from {build} "
-                    f"where {mine}", params)
+        sql.execute(f"insert into {versions} ({names}, valid_from, valid_to) select {names}, {t}, null "
+                    f"from {history.build} where {mine}", params)
         return
-    sql.execute(f"update {history} set valid_to = {t} where {mine} and valid_to is null and exists "
-                f"(select 1 from {GONE} where {_same_key(key, GONE, history, nullable)})", params)
-    sql.execute(f"insert into {history} ({names}, valid_from, valid_to) select {names}, {t}, null from {NEW}", params)
+    sql.execute(f"update {versions} set valid_to = {t} where {mine} and valid_to is null and exists "
+                f"(select 1 from {GONE} where {_same_key(history.key, GONE, versions, history.nullable)})", params)
+    sql.execute(f"insert into {versions} ({names}, valid_from, valid_to) select {names}, {t}, null from {NEW}", params)
 
 
-def count_changes(sql: Statements, key: list[str], params: dict, first: bool, build: str,
-                  nullable: set[str]) -> dict[str, int]:
+def count_changes(sql: Statements, history: TableHistory, params: dict, first: bool) -> dict[str, int]:
     """Records added, removed and changed (a key in both `gone` and `new`)."""
     if first:
-        added = sql.execute(f"select count(*) from {build} where district_id = "
+        added = sql.execute(f"select count(*) from {history.build} where district_id = "
                             f"{placeholder(sql.dialect, 'district_id')}", params).fetchone()[0]
         return {"added": added, "removed": 0, "changed": 0}
+    same_key = _same_key(history.key, "g", "n", history.nullable)
     row = sql.execute(f"""
         select count(case when g.present is null then 1 end), count(case when n.present is null then 1 end),
                count(case when g.present and n.present then 1 end)
         from (select *, true as present from {GONE}) as g
-        full outer join (select *, true as present from {NEW}) as n on {_same_key(key, 'g', 'n', nullable)}""").fetchone()
+        full outer join (select *, true as present from {NEW}) as n on {same_key}""").fetchone()
     return dict(zip(COUNTED, (int(v) for v in row)))
 
 
@@ -310,9 +334,10 @@ def _detail(entity: str, compared: list[str], has_school: bool) -> str:
             f"when n.present is null then coalesce({with_school}{_literal(REMOVED[entity])}) else {changed} end")
 
 
-def record_changes(sql: Statements, table: str, entity: str, key: list[str], columns: list[str],
-                   params: dict, build_schools: str, nullable: set[str]) -> None:
-    """One `roster_changes` row per record added, removed or changed in this publish."""
+def record_changes(sql: Statements, history: TableHistory, columns: list[str], params: dict) -> None:
+    """One `roster_changes` row per record added, removed or changed in this publish (a table with
+    an entity); a moved record is named by its new school in the build."""
+    entity, key, build_schools = history.entity, history.key, f"{BUILD_SCHEMA}.schools"
     compared = [c for c in columns if c not in key and c != "district_id"]
     has_school = "school_id" in columns
     changed_columns = ", ".join(f"case when g.{c} is distinct from n.{c} then '{c}' end" for c in compared) or "null"
@@ -331,7 +356,7 @@ def record_changes(sql: Statements, table: str, entity: str, key: list[str], col
                case when g.present and n.present then concat_ws(',', {changed_columns}) end,
                {_detail(entity, compared, has_school)}
         from (select *, true as present from {GONE}) as g
-        full outer join (select *, true as present from {NEW}) as n on {_same_key(key, 'g', 'n', nullable)}
+        full outer join (select *, true as present from {NEW}) as n on {_same_key(key, 'g', 'n', history.nullable)}
         {schools_join}""", params)
 
 

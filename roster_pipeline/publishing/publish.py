@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from roster_pipeline.modeling.project import SqlProject, sql_project
+from roster_pipeline.modeling.project import SqlProject
 from roster_pipeline.publishing import history, identities
+from roster_pipeline.publishing.history import TableHistory
 from roster_pipeline.warehouse.connection import Statements, Warehouse, add_missing_columns, placeholder, table_columns
 from roster_pipeline.warehouse.postgres_tables import ensure_indexes, ensure_key, refresh_statistics
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
@@ -52,12 +54,52 @@ def _replace_changed_rows(sql: Statements, table: str, names: str, params: dict,
     return deleted, sql.cursor.rowcount
 
 
-def _ensure_keys_and_indexes(sql: Statements, project: SqlProject, table: str, columns: list[str]) -> None:
+@dataclass(frozen=True)
+class TablePublish:
+    """One table of a publish: what the project's yml says of it, read once before the publish
+    starts, and the rows an incremental build replaced."""
+
+    table: str
+    changed_sql: str | None = None  # an incremental build's condition on the rows it replaced; None: compared whole
+    key: tuple[str, tuple[str, ...]] | None = None  # the declared key (kind, columns): Postgres adds it once
+    indexes: tuple[tuple[str, ...], ...] = ()  # the analysts' indexes (Postgres)
+    history: TableHistory | None = None  # None: the table keeps no history
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    """The tables to publish, in order, and the project they come from (the publish log's columns,
+    the history trimmed and the grants cover all of its tables with history, published now or not)."""
+
+    project: SqlProject
+    tables: tuple[TablePublish, ...]
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish did, returned rather than written into the caller's dicts."""
+
+    counts: dict[str, dict[str, int]]  # table → its rows now (`rows`) and, with history, records added/removed/changed
+    rewritten: dict[str, int]  # published relation → rows its publish deleted on Postgres (for the vacuum after it)
+    seconds: dict[str, float]  # `publish_seconds`, and the part of them the history took (`history_seconds`)
+
+
+def publish_plan(project: SqlProject, tables: list[str], changed_sql: dict[str, str] | None = None) -> PublishPlan:
+    """The plan of publishing `tables` of `project`; `changed_sql`, after an incremental build, per
+    table the SQL condition on the rows it replaced (a table without one is compared whole)."""
+    planned = []
+    for table in tables:
+        doc = project.docs.get(table, {})
+        planned.append(TablePublish(table, (changed_sql or {}).get(table), doc.get("key"),
+                                    tuple(doc.get("indexes", [])), history.table_history(project, table)))
+    return PublishPlan(project, tuple(planned))
+
+
+def _ensure_keys_and_indexes(sql: Statements, planned: TablePublish, columns: list[str]) -> None:
     """The published table's declared key and the analysts' indexes (no-op once they exist)."""
-    doc = project.docs.get(table, {})
-    key = doc.get("key")
+    key, table = planned.key, planned.table
     ensure_key(sql, PUBLISHED_SCHEMA, table, key if key and set(key[1]) <= set(columns) else None)
-    ensure_indexes(sql, PUBLISHED_SCHEMA, table, [i for i in doc.get("indexes", []) if set(i) <= set(columns)])
+    ensure_indexes(sql, PUBLISHED_SCHEMA, table, [i for i in planned.indexes if set(i) <= set(columns)])
 
 
 class Stopwatch:
@@ -75,23 +117,16 @@ class Stopwatch:
             self.seconds += time.monotonic() - started
 
 
-def publish_district(sql: Statements, district_id: str, tables: list[str], project: SqlProject | None = None,
-                     rewritten: dict[str, int] | None = None, publish: history.Publish | None = None,
-                     retention_days: int | None = None, timings: dict[str, float] | None = None,
-                     changed_rows: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
-    """Swap the district's rows of every table in the caller's transaction, with their history.
+def publish_district(sql: Statements, district_id: str, plan: PublishPlan, publish: history.Publish | None = None,
+                     retention_days: int | None = None) -> PublishResult:
+    """Swap the district's rows of every planned table in the caller's transaction, with their history.
 
     A reader sees the previous complete version of the district or the new one, never a mix
     (both DuckDB and Postgres give readers a snapshot of committed data); the history, the change
-    log and the `publishes` row commit with it or not at all. `rewritten`, when given, receives
-    the rows each table's publish deleted on Postgres (for the vacuum after it); `timings`, the
-    publish's seconds and the part of them the history took (`publish_seconds`, `history_seconds`);
-    `changed_rows`, after an incremental build, per table the SQL condition on the rows it replaced
-    (only those are compared and written; a table without one is compared whole). Returns, per
-    table, its rows now (`rows`) and, for the tables with history, the records added, removed
-    and changed.
+    log and the `publishes` row commit with it or not at all. Returns the counts, the rows
+    rewritten and the seconds (see PublishResult); `retention_days` trims the history older.
     """
-    project = project or sql_project()
+    project = plan.project
     publish = publish or history.Publish(datetime.now(timezone.utc))
     started, keeping_history = time.monotonic(), Stopwatch()
     mine = f"district_id = {placeholder(sql.dialect, 'district_id')}"
@@ -99,28 +134,26 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
     sql.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
     with keeping_history.running():
         history.prepare(sql, project)
-    kept = history.history_tables(project)
     last_publish = _last_publish(sql, district_id) or publish.published_at
     snapshot_previous_summary(sql, district_id)
     with keeping_history.running():  # read before the schools are replaced: which left or came back with their school
         history.stage_school_sharing(sql, history.school_sharing(sql, district_id))
-    result: dict[str, dict[str, int]] = {}
-    for table in tables:
+    counts: dict[str, dict[str, int]] = {}
+    rewritten: dict[str, int] = {}
+    for planned in plan.tables:
+        table, where, kept = planned.table, planned.changed_sql, planned.history
         build, published = f"{BUILD_SCHEMA}.{table}", f"{PUBLISHED_SCHEMA}.{table}"
         columns = table_columns(sql, BUILD_SCHEMA, table)
         created = _match_columns(sql, table, columns)
         if sql.dialect == "postgres" and not created:
-            _ensure_keys_and_indexes(sql, project, table, columns)
+            _ensure_keys_and_indexes(sql, planned, columns)
         names = ", ".join(columns)
-        where = (changed_rows or {}).get(table)
         empty = not sql.execute(f"select exists (select 1 from {published} where {mine})", params).fetchone()[0]
-        key = history.record_key(project, table) if table in kept else []
-        nullable = history.nullable_key_columns(project, table) if table in kept else set()
-        tracked = table in kept and set(key) <= set(columns)  # a table without its key columns has no versions
+        tracked = kept is not None and set(kept.key) <= set(columns)  # a table without its key columns has no versions
         first = empty  # the district's first rows in this table: nothing to compare with
         if tracked:
             with keeping_history.running():
-                new_history = history.ensure_history_table(sql, table, key)
+                new_history = history.ensure_history_table(sql, kept)
                 remembered = history.has_history(sql, table, params)
                 first = empty and not remembered
                 if not empty and not remembered:
@@ -145,41 +178,36 @@ def publish_district(sql: Statements, district_id: str, tables: list[str], proje
             # A new table's first slice (a new installation) is indexed after it is written: one
             # sorted build per index instead of millions of single inserts (1M students: the
             # enrollments publish took 30 s with its three indexes in place).
-            _ensure_keys_and_indexes(sql, project, table, columns)
+            _ensure_keys_and_indexes(sql, planned, columns)
         if table == "districts":  # the one column a model cannot know: when this publish happened
             sql.execute(f"update {PUBLISHED_SCHEMA}.districts set published_at = "
                         f"{placeholder(sql.dialect, 'published_at')} where {mine}", params)
-        result[table] = {"rows": sql.execute(f"select count(*) from {published} where {mine}", params).fetchone()[0]}
+        counts[table] = {"rows": sql.execute(f"select count(*) from {published} where {mine}", params).fetchone()[0]}
         if tracked:
             with keeping_history.running():
-                history.record_versions(sql, table, key, names, params, first, build, nullable)
+                history.record_versions(sql, kept, names, params, first)
                 if new_history:  # indexed once filled: one sorted build, as for a new published table
-                    history.index_history_table(sql, table, key)
-                result[table].update(history.count_changes(sql, key, params, first, build, nullable))
-                entity = kept[table]
-                if entity and not first:
-                    history.record_changes(sql, table, entity, key, columns, params, f"{BUILD_SCHEMA}.schools",
-                                           nullable)
+                    history.index_history_table(sql, kept)
+                counts[table].update(history.count_changes(sql, kept, params, first))
+                if kept.entity and not first:
+                    history.record_changes(sql, kept, columns, params)
         history.drop_differences(sql)
         if sql.dialect == "postgres":
-            if rewritten is not None:
-                rewritten[published] = deleted  # dead rows a vacuum can reclaim
-            rows = result[table]["rows"]
+            rewritten[published] = deleted  # dead rows a vacuum can reclaim
+            rows = counts[table]["rows"]
             refresh_statistics(sql, published, rows - inserted + deleted, rows)
     history.drop_school_sharing(sql)
     with keeping_history.running():
-        identities.commit_links(sql, district_id, publish.published_at, result)
-        history.record_publish(sql, project, district_id, publish, result)
+        identities.commit_links(sql, district_id, publish.published_at, counts)
+        history.record_publish(sql, project, district_id, publish, counts)
         history.trim(sql, project, district_id, publish, retention_days)
     if sql.dialect == "postgres":
         from roster_pipeline.warehouse.grants import apply_grants, roles_exist
 
         if roles_exist(sql):  # a table created just now gets its readers too, in the same transaction
             apply_grants(sql, project.access_classes)
-    if timings is not None:
-        timings.update(publish_seconds=round(time.monotonic() - started, 3),
-                       history_seconds=round(keeping_history.seconds, 3))
-    return result
+    return PublishResult(counts, rewritten, {"publish_seconds": round(time.monotonic() - started, 3),
+                                             "history_seconds": round(keeping_history.seconds, 3)})
 
 
 def _match_columns(sql: Statements, table: str, columns: list[str]) -> bool:

@@ -20,7 +20,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from roster_pipeline.publishing.publish import publish_district
+from roster_pipeline.modeling.project import sql_project
+from roster_pipeline.publishing.publish import publish_district, publish_plan
 from roster_pipeline.settings import warehouse_url
 from roster_pipeline.warehouse.connection import Session, Warehouse, placeholder
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, PUBLISHED_SCHEMA
@@ -63,6 +64,7 @@ def test_a_large_first_publish_is_read_back_filtered(warehouse_env, tmp_path, mo
     monkeypatch.setenv("ROSTER_DATA_DIR", str(tmp_path))
     warehouse = Warehouse(warehouse_url(), tmp_path / "dlt")
     last = STUDENT.format(ROWS)
+    enrollments = publish_plan(sql_project(), ["enrollments"])
     with warehouse.transaction() as sql:
         sql.execute(f"create schema if not exists {BUILD_SCHEMA}")
         sql.execute(f"create table {BUILD_SCHEMA}.enrollments as select '{DISTRICT}' as district_id, "
@@ -71,7 +73,7 @@ def test_a_large_first_publish_is_read_back_filtered(warehouse_env, tmp_path, mo
     with ordered_session(warehouse) as (session, engine):
         # First publish: `create table ... as select ... limit 0` and the insert, in one transaction.
         with session.transaction() as sql:
-            published = publish_district(sql, DISTRICT, ["enrollments"])["enrollments"]["rows"]  # a filtered count
+            published = publish_district(sql, DISTRICT, enrollments).counts["enrollments"]["rows"]  # a filtered count
             in_transaction = filtered_counts(sql, last)
         with session.transaction() as sql:
             after_commit = filtered_counts(sql, last)
@@ -81,7 +83,7 @@ def test_a_large_first_publish_is_read_back_filtered(warehouse_env, tmp_path, mo
         # Next publishes replace the slice (delete + insert) on the existing table.
         for _ in range(2):
             with session.transaction() as sql:
-                assert publish_district(sql, DISTRICT, ["enrollments"])["enrollments"]["rows"] == ROWS, engine
+                assert publish_district(sql, DISTRICT, enrollments).counts["enrollments"]["rows"] == ROWS, engine
                 assert filtered_counts(sql, last) == (ROWS, ROWS, 1), engine
     with warehouse.transaction() as sql:  # a new connection
         assert sql.execute(f"select count(*), count(distinct student_id) from {PUBLISHED_SCHEMA}.enrollments "
