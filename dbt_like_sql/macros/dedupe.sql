@@ -6,10 +6,14 @@
     wide row in a hash table (peak memory 2 → 4 GiB at 1M students).
     Rows without an id are not one object: each is kept, and rejected (ID_MISSING) by the rules. -#}
 {% macro dedupe(source_relation, newest_first='last_modified desc nulls last') -%}
-{%- if dialect == 'postgres' -%}
+{{ dispatch('dedupe')(source_relation, newest_first) }}
+{%- endmacro %}
+
+{% macro postgres__dedupe(source_relation, newest_first) -%}
 select * from (select distinct on (district_id, id) * from {{ source_relation }} where id is not null order by district_id, id{% if newest_first %}, {{ newest_first }}{% endif %}) as kept
 union all select * from {{ source_relation }} where id is null
-{%- else -%}
+{%- endmacro %}
+
+{% macro duckdb__dedupe(source_relation, newest_first) -%}
 select * from {{ source_relation }} qualify row_number() over (partition by district_id, id{% if newest_first %} order by {{ newest_first }}{% endif %}) = 1 or id is null
-{%- endif -%}
 {%- endmacro %}

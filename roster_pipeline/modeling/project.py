@@ -8,7 +8,9 @@ district being built with `{{ district_id() }}` (a bound parameter, never pasted
 
 Shared SQL (the dedupe, the grade reason, and the few spots where DuckDB and Postgres disagree:
 regex match, date parsing, JSON lists) lives in `dbt_like_sql/macros/` as Jinja macros that every
-model calls by name, as in dbt; they branch on `dialect` the way dbt's adapter macros dispatch.
+model calls by name, as in dbt. Where the warehouses disagree, a macro `name` is written twice, as
+`duckdb__name` and `postgres__name`, and `name` itself is `{{ dispatch('name')(args) }}` (dbt's
+`adapter.dispatch`): no model or macro branches on the warehouse itself.
 """
 
 from __future__ import annotations
@@ -297,15 +299,24 @@ class SqlProject:
 
 
 def _builtins(dialect: str, used: list[str], incremental: bool = False) -> dict:
-    """What every model and macro may call besides the macros: the dialect (like dbt's `target.type`),
-    bound parameters (recorded in `used`), the district being built, and whether the build is
-    incremental (dbt's `is_incremental()`)."""
+    """What every model and macro may call besides the macros: `dispatch` (the dialect's version of
+    a macro), bound parameters (recorded in `used`), the district being built, and whether the
+    build is incremental (dbt's `is_incremental()`). The dialect itself is not given: a template
+    that could test it would grow the scattered branches `dispatch` exists to avoid."""
 
     def param(name: str) -> str:
         used.append(name)
         return placeholder(dialect, name)
 
-    return {"dialect": dialect, "param": param, "district_id": lambda: param("district_id"),
+    @jinja2.pass_context
+    def dispatch(context: jinja2.runtime.Context, name: str):
+        """`dispatch('regex_match')` → the macro `duckdb__regex_match` or `postgres__regex_match`."""
+        found = context.resolve_or_missing(f"{dialect}__{name}")
+        if found is jinja2.utils.missing:
+            raise ValueError(f"dispatch('{name}'): dbt_like_sql/macros/ has no macro {dialect}__{name}")
+        return found
+
+    return {"dispatch": dispatch, "param": param, "district_id": lambda: param("district_id"),
             "is_incremental": lambda: incremental}
 
 
