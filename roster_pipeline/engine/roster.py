@@ -92,6 +92,7 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
                 return result
             result.models.append(built)
         result.seconds["models"] = round(time.monotonic() - started - result.seconds.get("identities", 0), 3)
+        log.info(f"District {district_id}: {len(result.models)} SQL models built in {result.seconds['models']} s.")
         with session.transaction() as sql:
             result.district_name = district_name(sql, district_id)
         if year is None:  # a project without a model reading the identities still needs the school year
@@ -110,6 +111,8 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
                 checked.failure_count if not checked.passed else 0,
                 checked.failures_markdown if not checked.passed else ""))
     result.seconds["contracts"] = round(time.monotonic() - started, 3)
+    log.info(f"District {district_id}: {len(result.contracts)} contracts checked in {result.seconds['contracts']} s, "
+             f"{sum(not c.passed for c in result.contracts)} failed.")
 
     started = time.monotonic()
     counts_by_school = ""
@@ -136,6 +139,8 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
             log.error(verdict.message)
     if not result.published:
         return result
+    log.info(f"District {district_id}: published in {result.seconds['guard_and_publish']} s "
+             f"(the publish transaction {result.seconds.get('publish_seconds', 0)} s).")
 
     if year.new_year:
         result.new_school_year = f"{year.new_year}. By school: {counts_by_school}"
@@ -146,6 +151,7 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
         started = time.monotonic()
         result.analyst_file = refresh_analyst_file(wh, project.access_classes)
         result.seconds["analyst_copy"] = round(time.monotonic() - started, 3)
+        log.info(f"District {district_id}: analysts' copy written in {result.seconds['analyst_copy']} s.")
     if year.new_year:  # after the warehouse work and the publish's record, never inside them
         announce_new_school_year(operations, district_id, result.district_name, result.new_school_year)
     return result

@@ -108,10 +108,6 @@ def kind(entry) -> str | None:
     return entry.dagster_event.event_type_value if entry.dagster_event else None
 
 
-def check_name(entry) -> str | None:
-    return entry.dagster_event.event_specific_data.check_name if kind(entry) == "ASSET_CHECK_EVALUATION" else None
-
-
 def materialized(entry) -> str | None:
     if kind(entry) != "ASSET_MATERIALIZATION":
         return None
@@ -125,9 +121,11 @@ MOMENTS = {
     "events read": lambda e: "Clever events up to" in (e.user_message or ""),
     "raw loaded": lambda e: kind(e) == "ASSET_MATERIALIZATION" and e.step_key == "clever_raw",
     "models started": lambda e: e.step_key == "roster_models" and " build" in (e.user_message or ""),
-    "a model built": lambda e: kind(e) == "ASSET_MATERIALIZATION" and e.step_key == "roster_models",
-    "a contract checked": lambda e: check_name(e) == "pandera_contract",
-    "a guard judged": lambda e: check_name(e) == "mass_change_guard",
+    # The roster engine's phase lines (engine/roster.py), forwarded to the run's log as they happen.
+    "models built": lambda e: e.step_key == "roster_models" and "SQL models built in" in (e.user_message or ""),
+    "contracts checked": lambda e: e.step_key == "roster_models" and "contracts checked in" in (e.user_message or ""),
+    "publish committed": lambda e: e.step_key == "roster_models" and ": published in" in (e.user_message or ""),
+    "analysts' copy written": lambda e: "analysts' copy written in" in (e.user_message or ""),
     "published": lambda e: materialized(e) == "roster/published",
 }
 
@@ -162,15 +160,11 @@ def first(moment):
     return lambda entries: times(entries, moment)[0]
 
 
-def last_before(moment, limit):
-    return lambda entries: max(t for t in times(entries, moment) if t <= times(entries, limit)[0])
-
-
 def publish_window(entries) -> tuple[float, float]:
-    """The publish transaction: its seconds (the run's metadata) before the first guard's result."""
+    """The publish transaction: its seconds (the run's metadata) before the engine said it committed."""
     entry = next(e for e in entries if MOMENTS["published"](e))
     seconds = entry.dagster_event.event_specific_data.materialization.metadata["publish_seconds"].value
-    end = times(entries, "a guard judged")[0]
+    end = times(entries, "publish committed")[0]
     return end - seconds, end
 
 
@@ -178,13 +172,13 @@ FULL_REFRESH_POINTS = [
     KillPoint("paging Clever", "raw step started",
               lambda es: (times(es, "a collection paged")[0], times(es, "a collection paged")[-1]), 0.4),
     KillPoint("dlt load", NORMALIZED, 0.1),
-    KillPoint("SQL models", "models started", lambda es: (first("models started")(es), first("a model built")(es))),
+    KillPoint("SQL models", "models started", lambda es: (first("models started")(es), first("models built")(es))),
     KillPoint("pandera checks", "models started",
-              lambda es: (last_before("a model built", "a contract checked")(es), first("a contract checked")(es))),
-    KillPoint("publish transaction", "a contract checked", publish_window),
+              lambda es: (first("models built")(es), first("contracts checked")(es))),
+    KillPoint("publish transaction", "contracts checked", publish_window),
 ]
-ANALYST_COPY_POINT = KillPoint("analysts' copy", "a guard judged",
-                               lambda es: (times(es, "a guard judged")[-1], first("published")(es)))
+ANALYST_COPY_POINT = KillPoint("analysts' copy", "publish committed",
+                               lambda es: (first("publish committed")(es), first("analysts' copy written")(es)))
 INCREMENTAL_POINTS = [KillPoint("dlt load (events)", NORMALIZED, 0.1)]
 # Postgres (the file's time budget): its own dlt destination and publish transaction.
 POSTGRES_POINTS = [point for point in FULL_REFRESH_POINTS if point.phase in ("dlt load", "publish transaction")]
