@@ -25,6 +25,7 @@ import email_validator
 
 from roster_pipeline.modeling.incremental import AFFECTED
 from roster_pipeline.warehouse.connection import Statements, placeholder, table_columns
+from roster_pipeline.warehouse.dialect import regex_match
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, RAW_DATASET
 
 INVALID_EMAILS_TABLE = "invalid_emails"
@@ -68,14 +69,9 @@ def is_plain(email: str) -> bool:
             and re.search(SPECIAL_USE_ENDING, email) is None)
 
 
-def _matches(dialect: str, expr: str, pattern_param: str) -> str:
-    marker = placeholder(dialect, pattern_param)
-    return f"regexp_matches({expr}, {marker})" if dialect == "duckdb" else f"({expr} ~ {marker})"
-
-
 def _not_plain(dialect: str) -> str:
-    return (f"not (length(email) <= {PLAIN_MAX_LENGTH} and {_matches(dialect, 'email', 'plain')} "
-            f"and not {_matches(dialect, 'email', 'special')})")
+    plain, special = (regex_match(dialect, "email", placeholder(dialect, name)) for name in ("plain", "special"))
+    return f"not (length(email) <= {PLAIN_MAX_LENGTH} and {plain} and not {special})"
 
 
 def prepare(sql: Statements) -> None:

@@ -10,52 +10,16 @@ from __future__ import annotations
 from roster_pipeline.modeling.incremental import changed_condition
 from roster_pipeline.modeling.project import SqlModel, SqlProject
 from roster_pipeline.warehouse.connection import Statements, placeholder, table_columns
+from roster_pipeline.warehouse.dialect import create_work_table, support_functions
 from roster_pipeline.warehouse.postgres_tables import ensure_indexes, refresh_statistics
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA, STAGING_SCHEMA
-
-POSTGRES_FUNCTIONS = f"""
-create or replace function {BUILD_SCHEMA}.try_parse_birth_date(value text) returns date
-language plpgsql immutable parallel safe as $fn$
-declare
-    parts text[];
-    y int; m int; d int;
-begin
-    value := trim(value);
-    if value ~ '^[0-9]{{1,2}}/[0-9]{{1,2}}/[0-9]{{4}}$' then
-        parts := string_to_array(value, '/');
-        y := parts[3]::int; m := parts[1]::int; d := parts[2]::int;
-    elsif value ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' then
-        parts := string_to_array(value, '-');
-        y := parts[1]::int; m := parts[2]::int; d := parts[3]::int;
-    else
-        return null;
-    end if;
-    -- Not a calendar date (February 30, month 13, year 0): tested, not caught, because an
-    -- exception block costs a subtransaction per row (2.4 s more per million students).
-    if y < 1 or m not between 1 and 12 or d not between 1 and
-            extract(day from make_date(y, m, 1) + interval '1 month - 1 day') then
-        return null;
-    end if;
-    return make_date(y, m, d);
-end;
-$fn$;
-
-create or replace function {BUILD_SCHEMA}.try_parse_timestamptz(value text) returns timestamp with time zone
-language plpgsql stable as $fn$
-begin
-    return nullif(trim(value), '')::timestamp with time zone;
-exception when others then
-    return null;
-end;
-$fn$;
-"""
 
 
 def prepare_schemas(sql: Statements) -> None:
     for schema in (STAGING_SCHEMA, BUILD_SCHEMA):
         sql.execute(f"create schema if not exists {schema}")
-    if sql.dialect == "postgres":
-        sql.execute(POSTGRES_FUNCTIONS)
+    for statement in support_functions(sql.dialect):  # what the macros' Postgres versions call
+        sql.execute(statement)
 
 
 def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_id: str,
@@ -89,21 +53,18 @@ def build_model(sql: Statements, project: SqlProject, model: SqlModel, district_
     if created:
         # A new model, or its columns changed: the build table (a work area) is recreated.
         sql.execute(f"drop table if exists {model.relation}")
-        # Postgres: a work area that every run rebuilds needs no write-ahead log (about half the
-        # cost of writing a large district's slice); after a server crash it is simply empty.
-        unlogged = "unlogged " if sql.dialect == "postgres" else ""
-        sql.execute(f"create {unlogged}table {model.relation} as {query} limit 0", values)
+        sql.execute(create_work_table(sql.dialect, model.relation, f"{query} limit 0"), values)
     elif sql.dialect == "postgres":  # the indexes the next models join on (no-op once they exist)
         ensure_indexes(sql, model.schema, model.name, build_indexes(project, model))
     sql.execute(f"delete from {model.relation} where {mine}", values)
-    previous = sql.cursor.rowcount if sql.dialect == "postgres" else 0
+    previous = sql.cursor.rowcount  # (the row counts serve Postgres' statistics and vacuum only)
     if deleted is not None and sql.dialect == "postgres":
         deleted[model.relation] = previous  # dead rows a vacuum can reclaim
     sql.execute(f"insert into {model.relation} {query} where {mine}", values)
     if created and sql.dialect == "postgres":  # a new table is indexed once written (one sorted build each)
         ensure_indexes(sql, model.schema, model.name, build_indexes(project, model))
     if changed is not None:  # the rows replaced, not the slice: count the slice for the metadata
-        inserted = sql.cursor.rowcount if sql.dialect == "postgres" else 0
+        inserted = sql.cursor.rowcount
         rows = sql.execute(f"select count(*) from {model.relation} where district_id = "
                            f"{placeholder(sql.dialect, 'district_id')}", values).fetchone()[0]
         if sql.dialect == "postgres":

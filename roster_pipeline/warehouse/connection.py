@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 
 from roster_pipeline.clever.settings import RAW_DATASET
 from roster_pipeline.settings import ConfigError, RosterError, duckdb_file, validate_district_id
+from roster_pipeline.warehouse.dialect import bound_parameters, placeholder, positional_marker
 
 LOCK_WAIT_SECONDS = 3 * 3600  # longer than any single district's turn on the file
 # Postgres session memory for the pipeline's own connections (the server default is 4 MB). The
@@ -77,7 +78,7 @@ class Warehouse:
     @property
     def placeholder(self) -> str:
         """The DB-API parameter marker of the warehouse's driver."""
-        return "?" if self.kind == "duckdb" else "%s"
+        return positional_marker(self.kind)
 
     @property
     def display(self) -> str:
@@ -337,9 +338,7 @@ class Statements:
 
     def execute(self, sql: str, parameters: dict | list | None = None) -> "Statements":
         """Named parameters (a dict) or positional ones (a list, with `placeholder` markers)."""
-        parameters = parameters or {}
-        if self.dialect == "duckdb" and isinstance(parameters, dict):  # DuckDB refuses unused names
-            parameters = {k: v for k, v in parameters.items() if f"${k}" in sql}
+        parameters = bound_parameters(self.dialect, sql, parameters or {})
         self.cursor.execute(sql, parameters or None)
         return self
 
@@ -369,14 +368,9 @@ def add_missing_columns(sql: Statements, source: tuple[str, str], target: tuple[
 
 def table_columns(sql: Statements, schema: str, table: str) -> list[str]:
     """Column names of a table in order ([] when it does not exist)."""
-    marker = (lambda name: f"${name}") if sql.dialect == "duckdb" else (lambda name: f"%({name})s")
     sql.execute(
         "select column_name from information_schema.columns where table_schema = "
-        f"{marker('schema')} and table_name = {marker('table')} "
+        f"{placeholder(sql.dialect, 'schema')} and table_name = {placeholder(sql.dialect, 'table')} "
         "order by ordinal_position", {"schema": schema, "table": table})
     return [row[0] for row in sql.fetchall()]
 
-
-def placeholder(dialect: str, name: str) -> str:
-    """A bound parameter's marker in `dialect` (`$name` in DuckDB, `%(name)s` in psycopg2)."""
-    return f"${name}" if dialect == "duckdb" else f"%({name})s"

@@ -15,6 +15,7 @@ PRIVILEGES` on the schema; publishing re-applies them for the tables it creates.
 from __future__ import annotations
 
 from roster_pipeline.warehouse.connection import Statements, Warehouse
+from roster_pipeline.warehouse.dialect import positional_marker
 from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
 
 READER = "roster_reader"
@@ -32,7 +33,7 @@ def ensure_roles(sql: Statements) -> None:
 
 def published_tables(sql: Statements) -> list[str]:
     """Every table in schema `roster` now."""
-    marker = "?" if sql.dialect == "duckdb" else "%s"
+    marker = positional_marker(sql.dialect)
     return [r[0] for r in sql.execute(
         f"select table_name from information_schema.tables where table_schema = {marker} order by table_name",
         [PUBLISHED_SCHEMA]).fetchall()]
