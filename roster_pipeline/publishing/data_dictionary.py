@@ -54,15 +54,13 @@ def in_words(test, grade_range: tuple[int, int] | None = None) -> str:
 
 def _ddl(table: str, doc: dict) -> list[str]:
     """The published table's Postgres DDL: columns, declared key, indexes (as publish creates them)."""
-    from roster_pipeline.warehouse.postgres_tables import index_name, with_district_index
+    from roster_pipeline.warehouse.postgres_tables import index_name, key_constraint, with_district_index
 
     relation = f"{PUBLISHED_SCHEMA}.{table}"
     columns = [f"    {name} {column.get('data_type', 'varchar')}" for name, column in doc["columns"].items()]
     lines = [f"create table {relation} (", ",\n".join(columns), ");"]
     if doc["key"]:
-        kind, key = doc["key"]
-        spec = "primary key" if kind == "primary_key" else "unique nulls not distinct"
-        lines.append(f"alter table {relation} add constraint {index_name(table, key, unique=True)} {spec} ({', '.join(key)});")
+        lines.append(f"alter table {relation} add {key_constraint(table, doc['key'])};")
     lines += [f"create index {index_name(table, i)} on {relation} ({', '.join(i)});" for i in with_district_index(doc["indexes"])]
     return lines
 

@@ -44,21 +44,24 @@ def ensure_indexes(sql: Statements, schema: str, table: str, indexes: list[tuple
         sql.execute(f"create index if not exists {index_name(table, columns)} on {schema}.{table} ({', '.join(columns)})")
 
 
-def ensure_key(sql: Statements, schema: str, table: str, key: tuple[str, tuple[str, ...]] | None) -> None:
-    """The published table's declared key, added once (the pandera contract checked it before publish).
+def key_constraint(table: str, key: tuple[str, tuple[str, ...]]) -> str:
+    """`constraint <name> ...` for a declared key (kind, columns), as publish adds it and the data
+    dictionary shows it. `unique` keys (admins: school_id is NULL for district admins) treat NULLs
+    as equal, which a primary key cannot hold."""
+    kind, columns = key
+    spec = {"primary_key": "primary key", "unique": "unique nulls not distinct"}[kind]
+    return f"constraint {index_name(table, columns, unique=True)} {spec} ({', '.join(columns)})"
 
-    `unique` keys (admins: school_id is NULL for district admins) treat NULLs as equal, which a
-    primary key cannot hold.
-    """
+
+def ensure_key(sql: Statements, schema: str, table: str, key: tuple[str, tuple[str, ...]] | None) -> None:
+    """The published table's declared key, added once (the pandera contract checked it before publish)."""
     if key is None:
         return
-    kind, columns = key
-    name = index_name(table, columns, unique=True)
+    name = index_name(table, key[1], unique=True)
     exists = sql.execute("select count(*) from pg_constraint where conname = %(n)s and conrelid = %(t)s::regclass",
                          {"n": name, "t": f"{schema}.{table}"}).fetchone()[0]
     if not exists:
-        spec = "primary key" if kind == "primary_key" else "unique nulls not distinct"
-        sql.execute(f"alter table {schema}.{table} add constraint {name} {spec} ({', '.join(columns)})")
+        sql.execute(f"alter table {schema}.{table} add {key_constraint(table, key)}")
 
 
 def refresh_statistics(sql: Statements, relation: str, rows_before: int, rows_after: int) -> bool:
