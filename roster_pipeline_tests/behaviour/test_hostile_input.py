@@ -1,7 +1,7 @@
 """Property-based: arbitrary Clever users and sections never crash a sync, and none is lost.
 
 Hypothesis generates whole districts with wrong types, missing or nested objects, unicode and
-long strings in every field; each district goes through the real sandbox, Dagster, SQL models
+long strings in every field; each district goes through the real sandbox, the engine's SQL models
 and checks. Every served student, teacher and section must end up either in the roster or in
 `rejected_records` (kept + rejected = served).
 """
@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roster_pipeline.cli.sync import sync
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.handmade_district import HandmadeDistrict
 from roster_pipeline.sandbox.server import start_sandbox
+from roster_pipeline_tests.fixtures.engine import sync
 from roster_pipeline_tests.fixtures.warehouses import warehouse_query
 
 DISTRICT = "5e5e5e5e01" + "0" * 14

@@ -14,8 +14,8 @@ import io
 import httpx
 import pytest
 
-from roster_pipeline.cli.sync import sync
 from roster_pipeline_tests.fixtures.dirty_district import S1, S2, oid, section, teacher
+from roster_pipeline_tests.fixtures.engine import sync
 from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
 
 pytestmark = pytest.mark.parametrize("warehouse_env", WAREHOUSE_KINDS, indirect=True)

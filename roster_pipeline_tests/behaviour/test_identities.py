@@ -13,7 +13,7 @@ import io
 import httpx
 import pytest
 
-from roster_pipeline.cli.sync import sync
+from roster_pipeline_tests.fixtures.engine import sync
 from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
 
 

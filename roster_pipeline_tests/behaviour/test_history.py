@@ -13,9 +13,9 @@ import io
 import httpx
 import pytest
 
-from roster_pipeline.cli.sync import sync
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
+from roster_pipeline_tests.fixtures.engine import sync
 from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, point_at, warehouse_query
 
 # Each table with history, its record key, and the entity roster_changes names (None: not detailed).

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 
-from roster_pipeline.cli.sync import sync
 from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, oid, section
+from roster_pipeline_tests.fixtures.engine import sync
 from roster_pipeline_tests.fixtures.operations import Receiver
 from roster_pipeline_tests.fixtures.warehouses import warehouse_query
 
