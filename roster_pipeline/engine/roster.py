@@ -25,7 +25,6 @@ from roster_pipeline.engine.plan import RosterPlan
 from roster_pipeline.engine.previews import preview_markdown
 from roster_pipeline.engine.result import ContractOutcome, ModelBuilt, RosterResult
 from roster_pipeline.modeling import prepared
-from roster_pipeline.modeling.contract_check import check_contract, ibis_connection
 from roster_pipeline.modeling.incremental import changed_condition, mark_affected, plan_build, record_publish
 from roster_pipeline.modeling.project import SqlModel, SqlProject
 from roster_pipeline.modeling.rules import write_rule_tables
@@ -99,6 +98,10 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
             with session.transaction() as sql:
                 year, result.identities = match_identities(sql, district_id, project, marts, build.incremental,
                                                            operations)
+
+    # pandera and ibis load here, not at import: a process that only lists or loads districts (the
+    # CLI before its first Clever request, the code server) does without their second of start-up.
+    from roster_pipeline.modeling.contract_check import check_contract, ibis_connection
 
     changed_rows = {t: rows for t in marts if build.incremental and (rows := project.changed_rows(t))}
     started = time.monotonic()

@@ -24,36 +24,14 @@ from pandera.backends.ibis.checks import IbisCheckBackend
 from pandera.config import ValidationDepth, config_context
 from pandera.constants import CHECK_OUTPUT_KEY
 
-from roster_pipeline.modeling.contracts import checked_tables, contract_for
+from roster_pipeline.modeling.contracts import contract_for
 from roster_pipeline.modeling.incremental import AFFECTED_TABLE, changed_filter
-from roster_pipeline.modeling.project import sql_project
+from roster_pipeline.modeling.record_keys import RECORD_KEYS, record_id
 from roster_pipeline.modeling.rules import DistrictRules
 from roster_pipeline.warehouse.connection import POSTGRES_WORK_MEM, Warehouse
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA
 
 IDS_SHOWN = 10
-
-
-def record_keys() -> dict[str, tuple[str, ...]]:
-    """The columns that name a record of each table in failure reports (ids, never personal values).
-
-    From the marts' yml: a table's `meta.record_key`, else its declared key without `district_id`
-    (a report is about one district's slice), else `district_id` itself (`districts`).
-    """
-    keys = {}
-    for table in checked_tables():
-        doc = sql_project().docs[table]
-        declared = doc["key"][1] if doc["key"] else ()
-        keys[table] = tuple(doc["meta"].get("record_key") or [c for c in declared if c != "district_id"] or declared)
-    return keys
-
-
-RECORD_KEYS = record_keys()
-
-
-def record_id(values) -> str:
-    """A key's values joined by `:`, empty text for NULL (as in roster_changes.record_id)."""
-    return ":".join("" if v is None or v != v else str(v) for v in values)  # v != v: pandas' NaN
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import ibis.expr.datatypes as dt
 import pandera.ibis as pa
 from pandera.api.ibis.types import IbisData
 
-from roster_pipeline.modeling.project import SqlProject, ref_name, sql_project
+from roster_pipeline.modeling.project import ref_name, seed_of, sql_project
 from roster_pipeline.modeling.reason_codes import REASON_CODES, SEEDS_DIR
 from roster_pipeline.modeling.rules import DistrictRules
 
@@ -117,19 +117,6 @@ TABLE_TESTS: dict[str, Callable[[dict], pa.Check]] = {
     "roster_one_primary_teacher_per_section": _one_primary_teacher_per_section,
     "roster_counts_not_negative": _counts_not_negative,
 }
-
-
-def checked_tables(project: SqlProject | None = None) -> list[str]:
-    """The tables with a contract: every mart, in the yml's order."""
-    project = project or sql_project()
-    marts = {m.name for m in project.marts()}
-    return [name for name in project.docs if name in marts]
-
-
-def seed_of(test) -> str | None:
-    """The seed a `relationships` test refers to (`ref('reason_codes')`), if it is one."""
-    name = ref_name(test.args["to"])
-    return name if (SEEDS_DIR / f"{name}.csv").is_file() else None
 
 
 def seed_values(seed: str, field: str) -> list[str]:

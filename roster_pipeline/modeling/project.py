@@ -98,6 +98,28 @@ def ref_name(text: str) -> str:
     return found.group(1)
 
 
+def seed_of(test: DataTest) -> str | None:
+    """The seed a `relationships` test refers to (`ref('reason_codes')`), if it is one."""
+    name = ref_name(test.args["to"])
+    return name if (SQL_DIR / "seeds" / f"{name}.csv").is_file() else None
+
+
+def described(test: DataTest, grade_range: tuple[int, int] | None = None) -> str:
+    """One yml data test of a column in words (the dictionary's `checks` cell, Dagster's column constraints)."""
+    args = test.args
+    if test.name == "accepted_values":
+        return "one of " + ", ".join(f"`{v}`" for v in args["values"])
+    if test.name == "matches":
+        return f"matches `{args['pattern']}`"
+    if test.name == "relationships":
+        seed = seed_of(test)
+        return f"a `{args['field']}` of `seeds/{seed}.csv`" if seed else f"in `{ref_name(args['to'])}.{args['field']}`"
+    if test.name == "roster_grade_in_range":
+        default = f" ({grade_range[0]}..{grade_range[1]} by default)" if grade_range else ""
+        return f"in the rules profile's grade range{default}"
+    return test.name.replace("_", " ")
+
+
 @dataclass(frozen=True)
 class RenderedSql:
     sql: str

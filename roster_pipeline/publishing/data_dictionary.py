@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roster_pipeline.modeling.contracts import TABLE_TESTS, checked_tables, foreign_keys, seed_of, static_contract
-from roster_pipeline.modeling.project import SQL_DIR, SqlProject, ref_name, sql_project
+from roster_pipeline.modeling.contracts import TABLE_TESTS, foreign_keys, static_contract
+from roster_pipeline.modeling.project import SQL_DIR, SqlProject, described, sql_project
 from roster_pipeline.modeling.reason_codes import REASON_CODES
+from roster_pipeline.modeling.record_keys import checked_tables
 from roster_pipeline.modeling.rules import RulesProfile
 from roster_pipeline.publishing import history, identities
 from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
@@ -34,22 +35,6 @@ def _keys(table: str) -> str:
     parts = [f"unique ({', '.join(columns)})" for columns in static_contract(table).unique or []]
     parts += [f"`{column}` → `{other}.{other_column}`" for column, other, other_column in foreign_keys(table)]
     return "; ".join(parts) or "none"
-
-
-def in_words(test, grade_range: tuple[int, int] | None = None) -> str:
-    """One yml data test of a column in words (the dictionary's `checks` cell, Dagster's column constraints)."""
-    args = test.args
-    if test.name == "accepted_values":
-        return "one of " + ", ".join(f"`{v}`" for v in args["values"])
-    if test.name == "matches":
-        return f"matches `{args['pattern']}`"
-    if test.name == "relationships":
-        seed = seed_of(test)
-        return f"a `{args['field']}` of `seeds/{seed}.csv`" if seed else f"in `{ref_name(args['to'])}.{args['field']}`"
-    if test.name == "roster_grade_in_range":
-        default = f" ({grade_range[0]}..{grade_range[1]} by default)" if grade_range else ""
-        return f"in the rules profile's grade range{default}"
-    return test.name.replace("_", " ")
 
 
 def _ddl(table: str, doc: dict) -> list[str]:
@@ -123,7 +108,7 @@ def render(project: SqlProject | None = None) -> str:
                 lines += [f"Also checked across columns: {'; '.join(across)}.", ""]
         lines += ["| column | type | description | checks |", "| --- | --- | --- | --- |"]
         for name, column in doc["columns"].items():
-            tests = "; ".join(in_words(t, (low, high)) for t in column["data_tests"])
+            tests = "; ".join(described(t, (low, high)) for t in column["data_tests"])
             lines.append(f"| `{name}` | {column.get('data_type', 'varchar')} | {_cell(column.get('description', ''))} "
                          f"| {_cell(tests)} |")
         lines += ["", "On Postgres:", "", "```sql", *_ddl(model.name, doc), "```", ""]

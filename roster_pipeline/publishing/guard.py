@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from roster_pipeline.modeling.contract_check import RECORD_KEYS, record_id
+from roster_pipeline.modeling.record_keys import RECORD_KEYS, record_id
 from roster_pipeline.publishing.history import school_sharing
 from roster_pipeline.settings import MassChangeSettings
 from roster_pipeline.warehouse.connection import Statements, placeholder, table_columns

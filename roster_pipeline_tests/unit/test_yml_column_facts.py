@@ -15,7 +15,6 @@ from roster_pipeline.modeling.contract_check import RECORD_KEYS, check_contract
 from roster_pipeline.modeling.contracts import (
     TABLE_TESTS,
     TYPES,
-    checked_tables,
     contract_for,
     foreign_keys,
     seed_of,
@@ -23,6 +22,7 @@ from roster_pipeline.modeling.contracts import (
 )
 from roster_pipeline.modeling.project import LAYERS, SQL_DIR, SqlProject
 from roster_pipeline.modeling.reason_codes import REASON_CODES
+from roster_pipeline.modeling.record_keys import checked_tables
 from roster_pipeline.modeling.rules import RulesProfile
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA
 

@@ -60,7 +60,7 @@ from roster_pipeline.engine.roster import IDENTITY_TABLE, build_roster
 from roster_pipeline.engine.roster import log as engine_log
 from roster_pipeline.modeling import prepared
 from roster_pipeline.modeling.incremental import AFFECTED_TABLE
-from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject
+from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject, described
 from roster_pipeline.publishing.guard import GUARDED_TABLES
 from roster_pipeline.publishing.history import COUNTED
 from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
@@ -106,8 +106,6 @@ def column_schema(project: SqlProject, model: SqlModel) -> TableSchema | None:
     """The model's columns from its yml; a mart's columns carry their checks (the yml's data_tests)."""
     from dagster import TableColumnConstraints
 
-    from roster_pipeline.publishing.data_dictionary import in_words
-
     columns = project.docs.get(model.name, {}).get("columns", {})
     if not columns:
         return None
@@ -117,7 +115,7 @@ def column_schema(project: SqlProject, model: SqlModel) -> TableSchema | None:
             return None
         names = {t.name for t in tests}
         return TableColumnConstraints(nullable="not_null" not in names, unique="unique" in names,
-                                      other=[in_words(t) for t in tests if t.name not in ("not_null", "unique")])
+                                      other=[described(t) for t in tests if t.name not in ("not_null", "unique")])
 
     return TableSchema(columns=[
         TableColumn(name, str(doc.get("data_type", "varchar")), description=str(doc.get("description", "")).strip(),
