@@ -3,6 +3,10 @@
 `sandbox` serves synthetic districts for anyone to point the pipeline at (optionally changing
 them like school days do, or failing like a bad night at Clever); `demo` starts one in the
 background, syncs it into the local warehouse and prints what landed where.
+
+`ROSTER_SANDBOX_REQUEST_LOG=FILE roster-pipeline sandbox` appends `<epoch seconds> <path>` to FILE
+for each request (no query, tokens or bodies; the file 0600): a benchmark run beside it reads when
+a sync's first request came (`benchmarks/costs.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def sandbox(args: argparse.Namespace) -> int:
     server = SandboxServer(
         (args.host, args.port), SandboxData(seed=args.seed, districts=args.districts, students=args.students, equal_sizes=args.equal_sizes),
         client_id=args.client_id, client_secret=args.client_secret, requests_per_minute=args.requests_per_minute,
-        preserialize=args.preserialize,
+        preserialize=args.preserialize, request_log=os.environ.get("ROSTER_SANDBOX_REQUEST_LOG") or None,
     )
     if args.preserialize:
         started = time.monotonic()

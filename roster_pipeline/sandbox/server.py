@@ -16,13 +16,19 @@ admin's sharing change: the school's records leave (return) with their events;
 `POST /sandbox/pause` with `{"paused": true, "pause_end": ...}` (then `false`) is Clever pausing the
 district's syncs for the summer (its district object says so, with an event);
 `POST /sandbox/expire-events` forgets every event logged so far (as if 30 days had passed);
-`POST /sandbox/events-enabled` with `{"enabled": false}` makes /events answer 403. The stdlib
+`POST /sandbox/events-enabled` with `{"enabled": false}` makes /events answer 403.
+
+`request_log` (a file path; `roster-pipeline sandbox` takes it from ROSTER_SANDBOX_REQUEST_LOG)
+appends one line per request, `<epoch seconds> <path>`, at its arrival: a benchmark reads when a
+client's first request came (`benchmarks/costs.py`). The path only, never the query, a header
+(tokens) or a body; the file is created 0600 like everything else the project writes. The stdlib
 server is enough here: the sandbox serves one pipeline at a time, and it keeps the project free
 of a web framework.
 """
 from __future__ import annotations
 
 import base64
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,8 +59,12 @@ class SandboxServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], data: SandboxData, *, client_id: str = "sandbox-client",
                  client_secret: str = "sandbox-secret", requests_per_minute: int = 1200,
-                 preserialize: bool = False) -> None:
+                 preserialize: bool = False, request_log: str | os.PathLike | None = None) -> None:
         super().__init__(address, SandboxHandler)
+        # Unbuffered append: each line is one write, whole even with requests on many threads. Open
+        # as long as the server (closed by `server_close`), so no context manager.
+        self.request_log = open(request_log, "ab", buffering=0,  # noqa: SIM115
+                                opener=lambda path, flags: os.open(path, flags, 0o600)) if request_log else None
         # Serialized collection pages (see `page_payload`); None: every page is built per request.
         self.pages: dict[tuple, bytes] | None = {} if preserialize else None
         self.data = data
@@ -113,6 +123,15 @@ class SandboxServer(ThreadingHTTPServer):
                         after = parse_qs(urlsplit(following[0]).query)["starting_after"][-1]
         return sum(len(p) for p in self.pages.values())
 
+    def log_request(self, path: str) -> None:
+        if self.request_log is not None:
+            self.request_log.write(f"{time.time():.6f} {path}\n".encode())
+
+    def server_close(self) -> None:
+        super().server_close()
+        if self.request_log is not None:
+            self.request_log.close()
+
     def forget_pages(self) -> None:
         if self.pages is not None:
             self.pages.clear()
@@ -162,6 +181,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         """Sandbox controls: faults, simulated school days, sharing (schools, demographics), pauses, the
         SIS's last sync, rollover, re-issued ids, event retention and switch."""
         path = urlsplit(self.path).path
+        self.server.log_request(path)
         length = int(self.headers.get("Content-Length") or 0)
         body = orjson.loads(self.rfile.read(length) or b"{}")
         specs = [s for s in self.server.data.specs if body.get("district") in (None, s.id)]
@@ -211,6 +231,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.requests_served += 1
         url = urlsplit(self.path)
+        self.server.log_request(url.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         if url.path == "/oauth/tokens":
             return self.oauth_tokens(query)
