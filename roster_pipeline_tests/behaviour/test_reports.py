@@ -3,80 +3,12 @@
 from __future__ import annotations
 
 import csv
-from html.parser import HTMLParser
 
 from roster_pipeline.cli import main
 from roster_pipeline.modeling.reason_codes import REASON_CODES
 from roster_pipeline.reports.school_reports import DETAIL_WITHOUT_VALUE
 from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, S1, S2, oid, query, run_sync, student
-
-VOID = {"meta", "link", "br", "img", "hr", "input"}
-
-
-class Page(HTMLParser):
-    """Tables (by id) as lists of row texts, links, every external reference, and the outline.
-
-    `outline` is the order of headings, tables and <details> (("h2", id), ("/div", "headline"), ...),
-    `inside[table id]` the (tag, attributes) of the elements around a table, and `text[id]` the
-    text of any element with an id.
-    """
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.links: list[str] = []
-        self.external: list[str] = []
-        self.outline: list[tuple[str, str]] = []
-        self.inside: dict[str, list[tuple[str, dict]]] = {}
-        self.text: dict[str, str] = {}
-        self._open: list[tuple[str, dict]] = []
-        self._table = None
-        self._row: list[str] | None = None
-        self._cell: list[str] | None = None
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag in ("h2", "h3", "table", "details", "summary"):
-            self.outline.append((tag, attrs.get("id", "")))
-        if tag == "table" and attrs.get("id"):
-            self.inside[attrs["id"]] = list(self._open)
-        if tag not in VOID:
-            self._open.append((tag, attrs))
-        for name in ("href", "src"):
-            if attrs.get(name) and "://" in attrs[name]:
-                self.external.append(attrs[name])
-        if tag == "table":
-            self._table = self.tables.setdefault(attrs.get("id", f"table{len(self.tables)}"), [])
-        elif tag == "tr" and self._table is not None:
-            self._row = []
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = []
-        elif tag == "a" and attrs.get("href"):
-            self.links.append(attrs["href"])
-        elif tag == "link":
-            self.external.append(attrs.get("href", ""))
-
-    def handle_endtag(self, tag):
-        if self._open and self._open[-1][0] == tag:
-            _, attrs = self._open.pop()
-            if tag in ("details", "div") and attrs.get("id"):
-                self.outline.append((f"/{tag}", attrs["id"]))
-        if tag in ("td", "th") and self._cell is not None:
-            self._row.append(" ".join("".join(self._cell).split()))
-            self._cell = None
-        elif tag == "tr" and self._row is not None:
-            self._table.append(self._row)
-            self._row = None
-        elif tag == "table":
-            self._table = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-        for _, attrs in self._open:
-            if attrs.get("id"):
-                self.text[attrs["id"]] = " ".join((self.text.get(attrs["id"], "") + " " + data).split())
+from roster_pipeline_tests.fixtures.pages import Page
 
 
 def test_each_school_page_lists_every_excluded_record_with_reason_and_fix(dirty, tmp_path, monkeypatch):

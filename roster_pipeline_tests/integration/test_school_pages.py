@@ -31,8 +31,8 @@ from roster_pipeline.sandbox.handmade_district import HandmadeDistrict
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline.settings import ConfigError, sis_stale_days
 from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, TOKEN, oid, school, section, student, teacher
+from roster_pipeline_tests.fixtures.pages import Page
 from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse_query
-from roster_pipeline_tests.integration.test_reports import Page
 
 ZONE = "America/New_York"  # not the default: the pages must follow ROSTER_SYNC_TIMEZONE
 HAUCK, SECOND = oid("school", 1), oid("school", 2)
