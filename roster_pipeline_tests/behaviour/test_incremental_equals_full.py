@@ -23,7 +23,7 @@ from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.fixtures.engine import sync_results
 from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, point_at, warehouse_query
 
-DAYS = 10
+DAYS = 6
 SEED = 19
 
 
@@ -99,8 +99,8 @@ def test_incremental_days_publish_exactly_what_full_refreshes_publish(tmp_path, 
         for day in range(1, DAYS + 1):
             share = pick.choice([0.002, 0.01, 0.02, 0.04])
             httpx.post(f"{server.base_url}/sandbox/advance-day", json={"share": share}, timeout=60).raise_for_status()
-            if day in (4, 7):  # a district admin stops sharing a school, then shares it again
-                httpx.post(f"{server.base_url}/sandbox/share-school", json={"school": school, "shared": day == 7},
+            if day in (2, 4):  # a district admin stops sharing a school, then shares it again
+                httpx.post(f"{server.base_url}/sandbox/share-school", json={"school": school, "shared": day == 4},
                            timeout=60).raise_for_status()
             if day == DAYS:  # the rules change: science sections are kept from now on
                 rules = tmp_path / "rules.toml"
