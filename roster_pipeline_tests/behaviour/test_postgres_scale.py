@@ -12,11 +12,11 @@ import json
 
 import pytest
 
-from roster_pipeline.cli.sync import sync
 from roster_pipeline.modeling.project import SqlProject
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA
+from roster_pipeline_tests.fixtures.engine import sync
 from roster_pipeline_tests.fixtures.warehouses import point_at, warehouse_query
 
 STUDENTS = 30_000
