@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 from roster_pipeline_tests.fixtures.services import CLEVER_VARS, free_port
 
@@ -27,20 +29,30 @@ RUN_TIME_FILES = ("roster_pipeline/dbt_like_sql/marts/_marts.yml", "roster_pipel
                   "roster_pipeline/reports/templates/school_report.html.j2", "roster_pipeline/dagster.yaml")
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """A new virtualenv holding the wheel built from this repository; its bin/ folder."""
-    root = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(REPO)],
-                   check=True, capture_output=True)
-    (wheel,) = (root / "dist").glob("roster_pipeline-*.whl")
-    venv = root / "venv"
-    started = time.monotonic()
-    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile", str(wheel)],
-                   check=True, capture_output=True, timeout=900)
-    print(f"new virtualenv + pip install of the wheel and its dependencies: {time.monotonic() - started:.1f}s")
-    return venv / "bin"
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory, worker_id) -> Path:
+    """A new virtualenv holding the wheel built from this repository; its bin/ folder.
+
+    Built once per test session: the xdist workers share it (the first builds it, the others wait
+    on the lock), as pytest-xdist's docs advise for an expensive session fixture.
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if worker_id != "master" else base) / "installed_wheel"
+    with FileLock(f"{root}.lock"):
+        if not (root / "ready").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(REPO)],
+                           check=True, capture_output=True)
+            (wheel,) = (root / "dist").glob("roster_pipeline-*.whl")
+            venv = root / "venv"
+            started = time.monotonic()
+            subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile", str(wheel)],
+                           check=True, capture_output=True, timeout=900)
+            print(f"new virtualenv + pip install of the wheel and its dependencies: {time.monotonic() - started:.1f}s")
+            (root / "ready").touch()
+    return root / "venv" / "bin"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
