@@ -11,6 +11,7 @@ The fixtures live in fixtures/ (no test file imports another).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = next((part for part in Path(item.fspath).parts if part in TIERS), None)
         if tier:
             item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def no_dagster_state_storage_from_an_earlier_test():
+    """Each test starts without a Dagster definitions-state storage left current by an earlier one.
+
+    Entering a `DagsterInstance` makes its storage current (a context variable) until the instance
+    is exited; in a worker process that runs many tests, one left current points at a disposed
+    instance, and the next test that builds Definitions outside an instance fails with "Attempted
+    to resolve undefined DagsterInstance weakref". Only when Dagster is already imported: the unit
+    tier never imports it.
+    """
+    if "dagster" not in sys.modules:
+        yield
+        return
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
