@@ -387,3 +387,15 @@ class OperationsSettings:
         if start is None:
             raise ConfigError(f"ROSTER_SCHOOL_YEAR_START must be a month and day like 07-01, got {raw_start!r}.")
         return cls(SecretStr(url) if url else None, hours, (start.month, start.day), allow_private)
+
+
+def clever_timeout() -> float:
+    """CLEVER_TIMEOUT_SECONDS: the whole time one Clever request may take (default 60)."""
+    raw = os.environ.get("CLEVER_TIMEOUT_SECONDS") or "60"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ConfigError(f"CLEVER_TIMEOUT_SECONDS must be a positive number of seconds, got {raw!r}.")
+    return value

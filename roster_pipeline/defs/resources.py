@@ -18,7 +18,7 @@ from roster_pipeline.settings import (
     DEFAULT_API_BASE_URL,
     DEFAULT_OAUTH_TOKENS_URL,
     CleverSettings,
-    ConfigError,
+    clever_timeout,
     validate_district_id,
 )
 from roster_pipeline.warehouse.connection import Warehouse
@@ -89,17 +89,6 @@ class RulesResource(ConfigurableResource):
 def _secret(name: str):
     """An EnvVar when the variable is set (the UI shows its name, never its value), else None."""
     return EnvVar(name) if os.environ.get(name) else None
-
-
-def clever_timeout() -> float:
-    raw = os.environ.get("CLEVER_TIMEOUT_SECONDS") or "60"
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise ConfigError(f"CLEVER_TIMEOUT_SECONDS must be a positive number of seconds, got {raw!r}.")
-    return value
 
 
 def build_resources(warehouse: Warehouse, rules_path: str | None) -> dict:

@@ -9,5 +9,6 @@ materializations, check results and metadata. Tests of behaviour call the engine
 
 import logging
 
+ENGINE_LOGGER = __name__  # the engine's progress lines (the Dagster layer forwards them to the run log)
 # A library's logger: silent unless the application (the CLI, a Dagster step, a test) listens.
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+logging.getLogger(ENGINE_LOGGER).addHandler(logging.NullHandler())

@@ -16,7 +16,7 @@ from roster_pipeline.engine.result import RosterResult
 from roster_pipeline.engine.roster import build_roster
 from roster_pipeline.modeling.project import sql_project
 from roster_pipeline.reports.school_reports import reports_dir, write_reports
-from roster_pipeline.settings import CleverSettings
+from roster_pipeline.settings import CleverSettings, clever_timeout
 from roster_pipeline.warehouse.connection import Warehouse
 
 
@@ -35,7 +35,8 @@ class DistrictSync:
 
 def clever_access(settings: CleverSettings) -> dict[str, CleverAccess]:
     """District id → its Clever access (its own token), from CLEVER_DISTRICT_TOKENS or OAuth discovery."""
-    return {district_id: CleverAccess(token, settings.api_base_url)
+    timeout = clever_timeout()
+    return {district_id: CleverAccess(token, settings.api_base_url, timeout_seconds=timeout)
             for district_id, token in discover_district_tokens(settings).items()}
 
 

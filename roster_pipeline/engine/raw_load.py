@@ -27,12 +27,13 @@ from roster_pipeline.clever.events import (
 from roster_pipeline.clever.load_packages import remove_loaded_packages
 from roster_pipeline.clever.settings import MAX_PAGE_SIZE, RAW_DATASET, TABLES
 from roster_pipeline.clever.source import clear_emptied_tables, clever_source, discard_unfinished_loads, raw_tables
+from roster_pipeline.engine import ENGINE_LOGGER
 from roster_pipeline.modeling.incremental import note_changes, note_full_refresh
 from roster_pipeline.settings import DEFAULT_API_BASE_URL
 from roster_pipeline.warehouse.connection import Warehouse
 from roster_pipeline.warehouse.postgres_tables import reclaim_space, tune_raw_tables
 
-log = logging.getLogger("roster_pipeline.engine")
+log = logging.getLogger(ENGINE_LOGGER)
 
 NO_CURSOR = "no event cursor is stored yet (first sync)"
 # Why events could not be used (EventsUnavailable's sentence, clever/events.py) → the short words.

@@ -21,6 +21,7 @@ import re
 import time
 from datetime import datetime, timezone
 
+from roster_pipeline.engine import ENGINE_LOGGER
 from roster_pipeline.engine.plan import RosterPlan
 from roster_pipeline.engine.previews import preview_markdown
 from roster_pipeline.engine.result import ContractOutcome, ModelBuilt, RosterResult
@@ -41,7 +42,7 @@ from roster_pipeline.warehouse.connection import Statements, Warehouse, placehol
 from roster_pipeline.warehouse.postgres_tables import reclaim_space
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA
 
-log = logging.getLogger("roster_pipeline.engine")
+log = logging.getLogger(ENGINE_LOGGER)
 
 IDENTITY_TABLE = "identity_ambiguities"  # the pipeline source the identity step writes
 
@@ -66,9 +67,15 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
             parameters = district_rules.sql_parameters() | prepared.build_parameters(sql, district_id)
             build = plan_build(sql, project, district_id, district_rules, parameters)
             result.affected = mark_affected(sql, district_id) if build.incremental else {}
+            emails_started = time.monotonic()
             result.emails = prepared.check_emails(sql, district_id, build.incremental,
                                                   district_rules.email_syntax_checked)
+            result.seconds["emails"] = round(time.monotonic() - emails_started, 3)
         result.incremental, result.build_reason = build.incremental, "" if build.incremental else build.reason
+        # An incremental build's changed rows per mart: identities match them, contracts check them, publish
+        # replaces them.
+        changed_rows = {t: rows for t in marts if build.incremental and (rows := project.changed_rows(t))}
+        changed_sql = {t: changed_condition(c, wh.kind) for t, c in changed_rows.items()}
         result.demographics_shared = parameters["demographics_shared"] == "yes"
         result.seconds["prepare"] = round(time.monotonic() - started, 3)
         if build.incremental:
@@ -82,8 +89,7 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
             if year is None and IDENTITY_TABLE in model.prepared:
                 identity_started = time.monotonic()
                 with session.transaction() as sql:
-                    year, result.identities = match_identities(sql, district_id, project, marts, build.incremental,
-                                                               operations)
+                    year, result.identities = match_identities(sql, district_id, changed_sql, operations)
                 result.seconds["identities"] = round(time.monotonic() - identity_started, 3)
             built = run_model(session, project, model, district_id, parameters, rows_deleted, build.incremental)
             if isinstance(built, str):
@@ -96,14 +102,12 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
             result.district_name = district_name(sql, district_id)
         if year is None:  # a project without a model reading the identities still needs the school year
             with session.transaction() as sql:
-                year, result.identities = match_identities(sql, district_id, project, marts, build.incremental,
-                                                           operations)
+                year, result.identities = match_identities(sql, district_id, changed_sql, operations)
 
     # pandera and ibis load here, not at import: a process that only lists or loads districts (the
     # CLI before its first Clever request, the code server) does without their second of start-up.
     from roster_pipeline.modeling.contract_check import check_contract, ibis_connection
 
-    changed_rows = {t: rows for t in marts if build.incremental and (rows := project.changed_rows(t))}
     # An incremental build with no changed record replaced no row of these tables: nothing to check.
     unchanged = set(changed_rows) if build.incremental and not any(result.affected.values()) else set()
     started = time.monotonic()
@@ -134,7 +138,6 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
             overridden = overridden_verdict(result.verdicts) if plan.approved and not year.new_year else None
             publish = Publish(datetime.now(timezone.utc), plan.run_id, plan.trigger, year.latest_term_start,
                               year.new_year, plan.approved_how if overridden else None, overridden)
-            changed_sql = {t: changed_condition(c, wh.kind) for t, c in changed_rows.items()}
             publish_result = publish_district(sql, district_id, publish_plan(project, marts, changed_sql), publish,
                                               history_retention_days())
             result.counts = publish_result.counts
@@ -176,12 +179,11 @@ def models_in_order(project: SqlProject) -> list[SqlModel]:
     return [m for m in order if m.name not in after] + [m for m in order if m.name in after]
 
 
-def match_identities(sql: Statements, district_id: str, project: SqlProject, marts: list[str], incremental: bool,
+def match_identities(sql: Statements, district_id: str, changed_sql: dict[str, str],
                      operations: OperationsSettings) -> tuple[SchoolYear, identities.Matches]:
-    """Whether this build starts a new school year, and the re-issued ids matched to people who left."""
+    """Whether this build starts a new school year, and the re-issued ids matched to people who left
+    (`changed_sql`: an incremental build's changed rows per table, matched alone)."""
     year = school_year(sql, district_id, operations.school_year_start, datetime.now(timezone.utc))
-    changed_sql = {t: changed_condition(c, sql.dialect) for t in marts
-                   if incremental and (c := project.changed_rows(t))}
     matches = identities.match(sql, district_id, changed_sql, year.new_year is not None)
     for entity, linked in matches.linked.items():
         if linked or matches.ambiguous[entity]:

@@ -31,8 +31,8 @@ from roster_pipeline.defs.constants import OWNER, RAW_GROUP, WAREHOUSE_POOL
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import CleverResource, WarehouseResource
 from roster_pipeline.defs.run_log import forwarded_to_run_log
+from roster_pipeline.engine import ENGINE_LOGGER
 from roster_pipeline.engine.raw_load import RawLoad, load_raw
-from roster_pipeline.engine.raw_load import log as engine_log
 from roster_pipeline.modeling.project import sql_project
 from roster_pipeline.warehouse.connection import Warehouse
 
@@ -144,7 +144,7 @@ def build_clever_raw_assets(warehouse: Warehouse):
         district_id = context.partition_key
         tables = [key.path[-1] for key in context.selected_asset_keys] if context.is_subset else None
         try:
-            with forwarded_to_run_log(PROGRESS_LOGGER, engine_log.name):
+            with forwarded_to_run_log(PROGRESS_LOGGER, ENGINE_LOGGER):
                 loaded = load_raw(warehouse.warehouse(), clever.access_for(district_id), district_id,
                                   incremental=config.incremental, tables=tables,
                                   on_kind=lambda kind, reason: tag_sync_kind(context, kind, reason))

@@ -54,18 +54,16 @@ from roster_pipeline.defs.constants import (
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RulesResource, WarehouseResource
 from roster_pipeline.defs.run_log import forwarded_to_run_log
+from roster_pipeline.engine import ENGINE_LOGGER
 from roster_pipeline.engine.plan import RosterPlan
 from roster_pipeline.engine.result import RosterResult
 from roster_pipeline.engine.roster import IDENTITY_TABLE, build_roster
-from roster_pipeline.engine.roster import log as engine_log
 from roster_pipeline.modeling import prepared
 from roster_pipeline.modeling.incremental import AFFECTED_TABLE
 from roster_pipeline.modeling.project import RULE_TABLES, SqlModel, SqlProject, described
 from roster_pipeline.publishing.guard import GUARDED_TABLES
 from roster_pipeline.publishing.history import COUNTED
 from roster_pipeline.warehouse.schemas import PUBLISHED_SCHEMA
-
-ENGINE_LOGGER = engine_log.name
 
 # Partitioned asset checks are a Dagster preview feature; we rely on them knowingly (one check
 # result per district), so the warning would only add noise to every CLI run.
@@ -190,7 +188,7 @@ def model_results(project: SqlProject, plan: RosterPlan, result: RosterResult) -
     yield MaterializeResult(asset_key=prepared_key(project, prepared.INVALID_EMAILS_TABLE), metadata={
         "check_syntax": MetadataValue.bool(plan.rules.for_district(plan.district_id).email_syntax_checked),
         "emails_judged": MetadataValue.int(result.emails.judged),  # the ones not plain, read into Python
-        "emails_refused": MetadataValue.int(result.emails.invalid)})
+        "emails_refused": MetadataValue.int(result.emails.invalid), "seconds": result.seconds["emails"]})
     yield MaterializeResult(asset_key=prepared_key(project, AFFECTED_TABLE), metadata={
         "build": "incremental" if result.incremental else "full",
         **{f"{entity}s_changed": MetadataValue.int(n) for entity, n in result.affected.items()}})
