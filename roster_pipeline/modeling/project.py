@@ -300,9 +300,20 @@ class SqlProject:
         def ref(name: str) -> str:
             return f"{BUILD_SCHEMA}.{name}" if name in RULE_TABLES else models[name].relation
 
-        text = self.env.from_string(text).render(
+        text = self._template(text).render(
             config=lambda **_: "", ref=ref, **self._globals(dialect, used, incremental, self.source_relation))
         return RenderedSql(text, tuple(dict.fromkeys(used)))
+
+    def _template(self, text: str) -> jinja2.Template:
+        """A model's compiled template, compiled once per process (each compile costs ~5 ms; a
+        sync renders about 30 models)."""
+        if text not in self._templates:
+            self._templates[text] = self.env.from_string(text)
+        return self._templates[text]
+
+    @cached_property
+    def _templates(self) -> dict[str, jinja2.Template]:
+        return {}
 
     @cached_property
     def macros(self) -> jinja2.Template:
