@@ -28,6 +28,8 @@ of a web framework.
 from __future__ import annotations
 
 import base64
+import json
+import math
 import os
 import threading
 import time
@@ -52,6 +54,26 @@ COLLECTIONS = {  # collection → kinds it pages over, in id order
     "courses": ("course",), "terms": ("term",), "users": USER_ROLES,
 }
 
+
+
+def to_json(body: object) -> bytes:
+    """JSON bytes by orjson, or by the standard library for what orjson refuses: a handmade district
+    may hold integers beyond 64 bits, which JSON allows and a hostile peer sends. Infinite floats
+    become null either way (JSON has no infinity; orjson writes null)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(_finite(body), ensure_ascii=False).encode()
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -101,8 +123,8 @@ class SandboxServer(ThreadingHTTPServer):
         links = [{"rel": "self", "uri": f"{API_PREFIX}/{name}?{urlencode({**query, **({'starting_after': after} if after else {})})}"}]
         if cursor:
             links.append({"rel": "next", "uri": f"{API_PREFIX}/{name}?{urlencode({**query, 'starting_after': after if stuck else cursor})}"})
-        payload = orjson.dumps({"data": [{"data": o, "uri": f"{API_PREFIX}/{name}/{o.get('id') if isinstance(o, dict) else ''}"}
-                                         for o in objects], "links": links})
+        payload = to_json({"data": [{"data": o, "uri": f"{API_PREFIX}/{name}/{o.get('id') if isinstance(o, dict) else ''}"}
+                                    for o in objects], "links": links})
         if self.pages is not None:
             self.pages[key] = payload
         return payload
@@ -159,7 +181,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         pass
 
     def send_json(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
-        self.send_payload(status, orjson.dumps(body), headers)
+        self.send_payload(status, to_json(body), headers)
 
     def send_payload(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
