@@ -21,21 +21,10 @@ from roster_pipeline.modeling.rules import DEFAULT_RULES_PATH
 from roster_pipeline.sandbox.districts import SandboxData
 from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline_tests.fixtures.engine import sync_results
-from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, point_at, warehouse_query
+from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, point_at, warehouse_queries, warehouse_query
 
 DAYS = 6
 SEED = 19
-
-
-def roster_tables() -> list[str]:
-    return [r[0] for r in warehouse_query(
-        "select table_name from information_schema.tables where table_schema = 'roster' order by table_name")]
-
-
-def columns(table: str) -> list[str]:
-    return [r[0] for r in warehouse_query(
-        "select column_name from information_schema.columns where table_schema = 'roster' and table_name = ? "
-        "order by ordinal_position", [table])]
 
 
 def ordered(rows) -> list[tuple]:
@@ -49,12 +38,15 @@ WHEN = {"published_at", "valid_from", "valid_to", "run_id", "trigger", "synced_a
 def contents(days: list) -> dict[str, list[tuple]]:
     """Every roster table, its times replaced by the number of the day whose publish they are."""
     day_of = {moment: n for n, moment in enumerate(days)}
-    found = {}
-    for table in roster_tables():
-        names = columns(table)
-        rows = warehouse_query(f"select {', '.join(names)} from roster.{table}")
-        found[table] = ordered(tuple(day_of.get(v, "?") if n in WHEN and v is not None else v
-                                     for n, v in zip(names, row)) for row in rows)
+    found, names = {}, {}
+    with warehouse_queries() as query:
+        for table, column in query("select table_name, column_name from information_schema.columns "
+                                   "where table_schema = 'roster' order by table_name, ordinal_position"):
+            names.setdefault(table, []).append(column)
+        for table, columns in names.items():
+            rows = query(f"select {', '.join(columns)} from roster.{table}")
+            found[table] = ordered(tuple(day_of.get(v, "?") if n in WHEN and v is not None else v
+                                         for n, v in zip(columns, row)) for row in rows)
     return found
 
 
