@@ -4,6 +4,8 @@ unit/ runs in seconds (no Dagster run, no sandbox process): `scripts/test unit`.
 behaviour/ runs the roster engine on real sandboxes (over HTTP, in process) into real DuckDB files and the
 local Postgres, with no Dagster run: the rules, reports, identities, history, the school year
 (`scripts/test behaviour`).
+scale/ runs the engine at sizes where query plans and memory show (30,000 students into Postgres):
+`scripts/test scale`.
 integration/ syncs real sandboxes through Dagster: what Dagster itself does (runs, tags, claims, the CLI).
 e2e/ drives the product from outside: the CLI as its own process, the installed wheel, `dagster dev`.
 The fixtures live in fixtures/ (no test file imports another).
@@ -24,7 +26,7 @@ interruptible()
 
 pytest_plugins = ["roster_pipeline_tests.fixtures.services", "roster_pipeline_tests.fixtures.warehouses",
                   "roster_pipeline_tests.fixtures.dirty_district"]
-TIERS = ("unit", "behaviour", "integration", "e2e")
+TIERS = ("unit", "behaviour", "scale", "integration", "e2e")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

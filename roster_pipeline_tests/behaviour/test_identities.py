@@ -19,7 +19,7 @@ from roster_pipeline_tests.fixtures.warehouses import WAREHOUSE_KINDS, warehouse
 
 @pytest.fixture
 def district(own_sandbox, warehouse_env):
-    return own_sandbox(seed=31, students=900)
+    return own_sandbox(seed=31, students=300)
 
 
 def synced(**options) -> None:

@@ -269,7 +269,7 @@ def test_readers_see_a_whole_district_version_while_it_is_published(dirty):
         assert run_sync()[0] == 0
         project = SqlProject()
         plan = publish_plan(project, [m.name for m in project.marts()])
-        for _ in range(20):
+        for _ in range(10):
             with warehouse.transaction() as sql:
                 publish_district(sql, DISTRICT_ID, plan)
     finally:
