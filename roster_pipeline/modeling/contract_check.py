@@ -159,16 +159,23 @@ def passes(rows, schema, depth: ValidationDepth) -> bool:
     verdicts = [rows[name].notnull().all() for name, column in schema.columns.items() if not column.nullable]
     verdicts += [check(rows, name).check_passed for name, column in schema.columns.items() for check in column.checks]
     verdicts += [check(rows).check_passed for check in schema.checks]
-    subsets = [] if not schema.unique else \
-        [schema.unique] if all(isinstance(c, str) for c in schema.unique) else schema.unique
-    separate = [~rows.select(duplicated=ibis._.count().over(group_by=list(s)) > 1).duplicated.any() for s in subsets]
-    batched = [v for v in verdicts if v.op().relations == frozenset({rows.op()})]
-    separate += [v for v in verdicts if v.op().relations != frozenset({rows.op()})]
+    separate = [~rows.select(duplicated=ibis._.count().over(group_by=list(s)) > 1).duplicated.any()
+                for s in unique_subsets(schema)]
+    of_rows_alone = frozenset({rows.op()})
+    batched = [v for v in verdicts if v.op().relations == of_rows_alone]
+    separate += [v for v in verdicts if v.op().relations != of_rows_alone]
     answers = list(rows.aggregate(**{f"v{i}": v for i, v in enumerate(batched)}).execute().iloc[0]) \
         if batched else []
     answers += [v.execute() for v in separate]
     # An answer may be NULL (bool_and of no non-NULL value): anything but a true boolean asks pandera.
     return all(isinstance(answer, (bool, numpy.bool_)) and bool(answer) for answer in answers)
+
+
+def unique_subsets(schema) -> list[list[str]]:
+    """The column lists a contract's `unique` makes unique: pandera takes one list or a list of lists."""
+    if not schema.unique:
+        return []
+    return [schema.unique] if all(isinstance(c, str) for c in schema.unique) else schema.unique
 
 
 def describe(rows, schema, error: pandera.errors.SchemaError, keys: list[str]) -> list[ContractFailure]:
@@ -194,8 +201,7 @@ def describe(rows, schema, error: pandera.errors.SchemaError, keys: list[str]) -
 
     def located() -> list[ContractFailure]:
         if check == "multiple_fields_uniqueness":  # pandera stops at the first repeated key; report each
-            subsets = [schema.unique] if all(isinstance(c, str) for c in schema.unique) else schema.unique
-            repeated = [(s, rows.filter(ibis._.count().over(group_by=list(s)) > 1)) for s in subsets]
+            repeated = [(s, rows.filter(ibis._.count().over(group_by=list(s)) > 1)) for s in unique_subsets(schema)]
             return [found(", ".join(s), r) for s, r in repeated if int(r.count().execute())]
         if check == "field_uniqueness" and column:
             return [found(column, rows.filter(ibis._.count().over(group_by=[column]) > 1))]

@@ -55,7 +55,6 @@ COLLECTIONS = {  # collection → kinds it pages over, in id order
 }
 
 
-
 def to_json(body: object) -> bytes:
     """JSON bytes by orjson, or by the standard library for what orjson refuses: a handmade district
     may hold integers beyond 64 bits, which JSON allows and a hostile peer sends. Infinite floats
@@ -74,6 +73,7 @@ def _finite(value: object) -> object:
     if isinstance(value, list):
         return [_finite(item) for item in value]
     return value
+
 
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
