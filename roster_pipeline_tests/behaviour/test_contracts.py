@@ -17,12 +17,12 @@ from pandera.config import ValidationDepth
 from roster_pipeline.modeling.contract_check import check_contract, passes
 from roster_pipeline.modeling.contracts import contract_for
 from roster_pipeline.modeling.rules import RulesProfile
+from roster_pipeline.sandbox.districts import SandboxData
+from roster_pipeline.sandbox.server import start_sandbox
 from roster_pipeline.settings import data_dir, warehouse_url
 from roster_pipeline.warehouse.connection import Warehouse
 from roster_pipeline.warehouse.schemas import BUILD_SCHEMA
-from roster_pipeline.sandbox.districts import SandboxData
-from roster_pipeline.sandbox.server import start_sandbox
-from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, TOKEN, handmade_district, run_sync
+from roster_pipeline_tests.fixtures.dirty_district import DISTRICT_ID, handmade_district, point_at_handmade, run_sync
 
 FIRST = "(select min({key}) from roster_build.{table})"
 
@@ -57,11 +57,8 @@ def synced_warehouse(tmp_path_factory):
     """The hand-made district synced once into a DuckDB warehouse (the tests only read it)."""
     server = start_sandbox(SandboxData(districts=0, handmade=[handmade_district()]))
     with pytest.MonkeyPatch.context() as env:
-        for name in ("CLEVER_CLIENT_ID", "CLEVER_CLIENT_SECRET", "ROSTER_RULES", "DAGSTER_HOME", "ROSTER_WAREHOUSE"):
-            env.delenv(name, raising=False)
-        env.setenv("CLEVER_API_BASE_URL", server.env()["CLEVER_API_BASE_URL"])
-        env.setenv("CLEVER_DISTRICT_TOKENS", f"{DISTRICT_ID}={TOKEN}")
-        env.setenv("ROSTER_DATA_DIR", str(tmp_path_factory.mktemp("contracts") / "data"))
+        point_at_handmade(server, env, tmp_path_factory.mktemp("contracts") / "data")
+        env.delenv("ROSTER_WAREHOUSE", raising=False)  # the DuckDB default: the copies below attach its file
         try:
             assert run_sync()[0] == 0
             yield Warehouse(warehouse_url(), data_dir() / "dlt")

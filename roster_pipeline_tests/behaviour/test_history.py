@@ -51,8 +51,8 @@ def school_days(tmp_path, monkeypatch, warehouse_env):
     server.server_close()
 
 
-def columns(table: str) -> list[str]:
-    return [r[0] for r in warehouse_query(
+def columns(table: str, query=warehouse_query) -> list[str]:
+    return [r[0] for r in query(
         "select column_name from information_schema.columns where table_schema = 'roster' and table_name = ? "
         "order by ordinal_position", [table])]
 
@@ -67,9 +67,7 @@ def current(tables=tuple(HISTORY), moment=None) -> dict[str, list[tuple]]:
     found = {}
     with warehouse_queries() as query:
         for table in tables:
-            names = ", ".join(r[0] for r in query(
-                "select column_name from information_schema.columns where table_schema = 'roster' "
-                "and table_name = ? order by ordinal_position", [table]))
+            names = ", ".join(columns(table, query))
             found[table] = ordered(query(f"select {names} from roster.{table}") if moment is None else query(
                 f"select {names} from roster.{table}_history where valid_from <= ? and (valid_to is null or valid_to > ?)",
                 [moment, moment]))
