@@ -119,14 +119,22 @@ def check_contract(backend, table: str, district_id: str, rules: DistrictRules,
                 result.close()
         rows = backend.table(temporary)
     schema = contract_for(table, rules, district_slice)
-    checked = int(rows.count().execute())
-    if changed is not None and not checked:
-        return ContractResult(table, 0)  # no row changed; the columns and types are those last published
+    if schema_fits(rows, schema):
+        key = (backend.name, table, district_id, changed is not None, repr(rules))
+        if key not in _VERDICTS:
+            _VERDICTS[key] = verdict_queries(backend, rows, schema)
+        checked, answers = answered(backend, _VERDICTS[key])
+        if changed is not None and not checked:
+            return ContractResult(table, 0)  # no row changed; the columns and types are those last published
+        if not checked or all_true(answers):  # an empty slice has no values to check, only columns and types
+            return ContractResult(table, checked)
+    else:
+        checked = int(rows.count().execute())
+        if changed is not None and not checked:
+            return ContractResult(table, 0)
     # pandera's Ibis backend reports "not nullable" failures on an empty table (its any() of no
     # rows is NULL); an empty slice has no values to check, so only its columns and types are.
     depth = ValidationDepth.SCHEMA_AND_DATA if checked else ValidationDepth.SCHEMA_ONLY
-    if passes(rows, schema, depth):
-        return ContractResult(table, checked)
     try:
         with config_context(validation_depth=depth):
             schema.validate(rows, lazy=True)
@@ -137,25 +145,41 @@ def check_contract(backend, table: str, district_id: str, rules: DistrictRules,
     return ContractResult(table, checked)
 
 
-def passes(rows, schema, depth: ValidationDepth) -> bool:
-    """True when pandera would pass the rows, asked in a few queries; False means "ask pandera".
+# The verdicts' SQL per table, district, kind of build and rules, compiled once per process:
+# compiling ~120 Ibis expressions cost more than running them on a small district, and their
+# SQL changes only with the rules or the code (a process syncing a district again reuses it).
+_VERDICTS: dict[tuple, tuple[str, ...]] = {}
 
-    pandera's Ibis backend compiles and runs one query per check: about 120 per district, most
-    of a small district's contract time (about 1 s at 600 students) spent compiling, not
-    scanning. This asks pandera's own verdicts, the same `check_passed` expressions its backend
-    executes (nullability, every column and table check), reduced together in one aggregate of
-    the rows; only what reads another relation (a uniqueness window, a check that returns a
-    table) is a query of its own. The columns and types are pandera's own schema-only
-    validation, which runs no query. Any failure, or an expression that cannot be batched, sends
-    the table to the full validation, which describes the failures.
-    """
+
+def passes(rows, schema, depth: ValidationDepth) -> bool:
+    """True when pandera would pass the rows, asked in a few queries; False means "ask pandera"."""
+    if not schema_fits(rows, schema):
+        return False
+    if depth == ValidationDepth.SCHEMA_ONLY:
+        return True
+    backend = rows.get_backend()
+    return all_true(answered(backend, verdict_queries(backend, rows, schema))[1])
+
+
+def schema_fits(rows, schema) -> bool:
+    """The columns and types, by pandera's own schema-only validation (it runs no query)."""
     try:
         with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):
             schema.validate(rows, lazy=True)
     except pandera.errors.SchemaErrors:
         return False
-    if depth == ValidationDepth.SCHEMA_ONLY:
-        return True
+    return True
+
+
+def verdict_queries(backend, rows, schema) -> tuple[str, ...]:
+    """pandera's verdicts on the rows as SQL: first one aggregate of the row count and every verdict
+    of the rows alone, then one query per verdict that reads another relation.
+
+    pandera's Ibis backend compiles and runs one query per check: about 120 per district. These
+    are the same `check_passed` expressions its backend executes (nullability, every column and
+    table check), reduced together; only what reads another relation (a uniqueness window, a
+    check that returns a table) is a query of its own.
+    """
     verdicts = [rows[name].notnull().all() for name, column in schema.columns.items() if not column.nullable]
     verdicts += [check(rows, name).check_passed for name, column in schema.columns.items() for check in column.checks]
     verdicts += [check(rows).check_passed for check in schema.checks]
@@ -164,9 +188,26 @@ def passes(rows, schema, depth: ValidationDepth) -> bool:
     of_rows_alone = frozenset({rows.op()})
     batched = [v for v in verdicts if v.op().relations == of_rows_alone]
     separate += [v for v in verdicts if v.op().relations != of_rows_alone]
-    answers = list(rows.aggregate(**{f"v{i}": v for i, v in enumerate(batched)}).execute().iloc[0]) \
-        if batched else []
-    answers += [v.execute() for v in separate]
+    together = rows.aggregate(rows_checked=rows.count(), **{f"v{i}": v for i, v in enumerate(batched)})
+    return tuple(str(backend.compile(expression)) for expression in (together, *separate))
+
+
+def answered(backend, queries: tuple[str, ...]) -> tuple[int, list]:
+    """The row count and every verdict the queries answer."""
+    rows = [fetch_one(backend, query) for query in queries]
+    return int(rows[0][0]), [*rows[0][1:], *(row[0] for row in rows[1:])]
+
+
+def fetch_one(backend, query: str) -> tuple:
+    result = backend.raw_sql(query)  # DuckDB answers with its connection, Postgres with a cursor
+    try:
+        return tuple(result.fetchall()[0])  # all of it: DuckDB keeps a result open until fetched to its end
+    finally:
+        if backend.name == "postgres":
+            result.close()
+
+
+def all_true(answers: list) -> bool:
     # An answer may be NULL (bool_and of no non-NULL value): anything but a true boolean asks pandera.
     return all(isinstance(answer, (bool, numpy.bool_)) and bool(answer) for answer in answers)
 
