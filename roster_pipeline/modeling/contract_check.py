@@ -114,9 +114,7 @@ def check_contract(backend, table: str, district_id: str, rules: DistrictRules,
         query = backend.compile(changed_filter(rows, district_slice(AFFECTED_TABLE), changed))
         for statement in (f"drop table if exists {temporary}", f"create temporary table {temporary} as {query}",
                           *([f"analyze {temporary}"] if backend.name == "postgres" else [])):
-            result = backend.raw_sql(statement)  # (Postgres never analyzes a temporary table by itself)
-            if backend.name == "postgres":  # a cursor there; DuckDB's answer is its connection itself
-                result.close()
+            raw(backend, statement)  # (Postgres never analyzes a temporary table by itself)
         rows = backend.table(temporary)
     schema = contract_for(table, rules, district_slice)
     if schema_fits(rows, schema):
@@ -194,16 +192,18 @@ def verdict_queries(backend, rows, schema) -> tuple[str, ...]:
 
 def answered(backend, queries: tuple[str, ...]) -> tuple[int, list]:
     """The row count and every verdict the queries answer."""
-    rows = [fetch_one(backend, query) for query in queries]
+    rows = [raw(backend, query)[0] for query in queries]
     return int(rows[0][0]), [*rows[0][1:], *(row[0] for row in rows[1:])]
 
 
-def fetch_one(backend, query: str) -> tuple:
-    result = backend.raw_sql(query)  # DuckDB answers with its connection, Postgres with a cursor
+def raw(backend, statement: str) -> list[tuple]:
+    """Run one statement on the Ibis backend's connection; its rows, fetched to the end (DuckDB keeps
+    a result open until then)."""
+    result = backend.raw_sql(statement)
     try:
-        return tuple(result.fetchall()[0])  # all of it: DuckDB keeps a result open until fetched to its end
+        return [tuple(row) for row in result.fetchall()] if result.description else []
     finally:
-        if backend.name == "postgres":
+        if backend.name == "postgres":  # a cursor there; DuckDB's answer is its connection itself
             result.close()
 
 
