@@ -116,7 +116,7 @@ def load_raw(wh: Warehouse, access: CleverAccess, district_id: str, *, increment
 def apply_events(wh: Warehouse, client, district_id: str, pipeline: dlt.Pipeline, result: RawLoad,
                  told: Callable[[str, str], None], tables: list[str] | None = None) -> RawLoad:
     """Apply the Clever events since the stored cursor (EventsUnavailable when they cannot be used)."""
-    with wh.turn():
+    with wh.held_open():
         known, cursor = stored_cursor(pipeline)
     if not known:
         raise EventsUnavailable(NO_CURSOR)
@@ -132,7 +132,7 @@ def apply_events(wh: Warehouse, client, district_id: str, pipeline: dlt.Pipeline
     source = clever_events_source(district_id, changes, changes.last_event_id or cursor)
     if tables is not None:
         source = source.with_resources(*tables)
-    with wh.turn():
+    with wh.held_open():
         with wh.transaction() as sql:  # noted before loading: see modeling/incremental.py
             note_changes(sql, district_id, changes.changed_ids())
         pipeline.drop()  # the local state is the warehouse's, restored by the run
@@ -153,7 +153,7 @@ def refresh(wh: Warehouse, district_id: str, pipeline: dlt.Pipeline, source, res
     package, which `discard_unfinished_loads` aborts at the next run's start. `why`: the reason an
     incremental sync refreshed fully; without it the refresh was asked for, or there is no cursor yet.
     """
-    with wh.turn():
+    with wh.held_open():
         pipeline.drop()  # the local state is the warehouse's (what dagster-dlt does before a run) ...
         pipeline.sync_destination()  # ... with its stored schemas and event cursor
     result.kind = "full"
@@ -161,7 +161,7 @@ def refresh(wh: Warehouse, district_id: str, pipeline: dlt.Pipeline, source, res
     told(result.kind, result.reason)
     pipeline.extract(source)
     pipeline.normalize()
-    with wh.turn():
+    with wh.held_open():
         with wh.transaction() as sql:  # the next roster build is a full one
             note_full_refresh(sql, district_id)
         replaced = wh.raw_row_counts(district_id, raw_tables()) if wh.kind == "postgres" else {}

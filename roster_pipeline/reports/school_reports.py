@@ -711,7 +711,9 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
     subjects: the subjects the district's sections were kept for, as the pages name them (default:
     the district's `subjects.keep` in the rules profile of `ROSTER_RULES`, or the bundled one).
     """
-    reports, unplaced, unshared = load_reports(warehouse, district_id, school_id)
+    with warehouse.held_open():  # three reads, on one open DuckDB file
+        reports, unplaced, unshared = load_reports(warehouse, district_id, school_id)
+        page = page_context(warehouse, district_id, district_labels(warehouse, [district_id], short=True)[district_id])
     # Notices about the whole district (DEMOGRAPHICS_NOT_SHARED) lead the index; they are no excluded record.
     notices = [u for u in unplaced if u["entity"] == "district"]
     unplaced = [u for u in unplaced if u["entity"] != "district"]
@@ -720,7 +722,6 @@ def write_reports(warehouse: Warehouse, district_id: str, out_dir: Path, school_
     invalid = [n for n, r in enumerate(reports, 1) if not CLEVER_ID_PATTERN.match(r.school_id)]
     reports = [r for r in reports if CLEVER_ID_PATTERN.match(r.school_id)]
     subjects = kept_subjects(district_id) if subjects is None else tuple(subjects)
-    page = page_context(warehouse, district_id, district_labels(warehouse, [district_id], short=True)[district_id])
     folder = out_dir / district_id  # folders keep the id: names change, ids do not
     folder.mkdir(parents=True, exist_ok=True)
     _write_all_school_files(folder, page, reports, subjects, parallel)

@@ -147,6 +147,25 @@ class Warehouse:
             lock.release()
 
     @contextmanager
+    def held_open(self) -> Iterator[None]:
+        """A turn (see `turn`) with the DuckDB file kept open through it, for a step of many connections.
+
+        Opening the file reads its catalog and closing its last connection checkpoints it: about
+        25 ms each, some 20 times a district. While one connection stays open, the others this
+        process opens share its database and cost about 2 ms (DuckDB's own instance cache).
+        Nothing to hold on Postgres.
+        """
+        if self.kind != "duckdb":
+            yield
+            return
+        with self.turn():
+            keeper = self._open(read_only=False)
+            try:
+                yield
+            finally:
+                keeper.close()
+
+    @contextmanager
     def district_claim(self, district_id: str, timeout: float, poll: float = 1.0) -> Iterator[bool]:
         """Hold the claim on one district's sync; yields False when another holder kept it past `timeout`.
 

@@ -32,6 +32,7 @@ OPERATIONAL = {
     ("warehouse/connection.py", "Warehouse.check_ready"): 1,
     ("warehouse/connection.py", "Warehouse.destination"): 1,
     ("warehouse/connection.py", "Warehouse.turn"): 1,
+    ("warehouse/connection.py", "Warehouse.held_open"): 1,
     ("warehouse/connection.py", "Warehouse.district_claim"): 1,
     ("warehouse/connection.py", "Warehouse.connect"): 1,
     ("warehouse/connection.py", "Warehouse._open"): 1,
@@ -66,7 +67,7 @@ OPERATIONAL = {
     ("definitions.py", "build_definitions"): 1,
     ("defs/automation/batch.py", "build_district_batch_job.sync_districts"): 1,
     ("defs/clever_raw/assets.py", "warehouse_pool"): 1,
-    ("engine/roster.py", "build_roster"): 1,
+    ("engine/roster.py", "build_and_publish"): 1,
 }
 
 
