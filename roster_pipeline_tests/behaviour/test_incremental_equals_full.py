@@ -75,7 +75,7 @@ class Installation:
 
 @pytest.mark.parametrize("twin_warehouses", WAREHOUSE_KINDS, indirect=True)
 def test_incremental_days_publish_exactly_what_full_refreshes_publish(tmp_path, monkeypatch, twin_warehouses):
-    server = start_sandbox(SandboxData(seed=SEED, districts=1, students=600))
+    server = start_sandbox(SandboxData(seed=SEED, districts=1, students=300))
     try:
         point_at(server, tmp_path, monkeypatch)
         monkeypatch.delenv("ROSTER_WAREHOUSE", raising=False)
