@@ -51,8 +51,9 @@ def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> Roster
     """Build, check and publish one district's roster; never raises for a designed outcome (a failing
     model, contract or guard is in the result, and the published version stays)."""
     operations = OperationsSettings.from_env()
-    with wh.held_open():  # the build's ~20 connections share one open DuckDB file
-        result = build_and_publish(wh, project, plan, operations)
+    # Not held open (Warehouse.held_open) through the build: its few phases each take one connection,
+    # and closing the file between them frees DuckDB's buffers (a 1M-student sync's peak memory).
+    result = build_and_publish(wh, project, plan, operations)
     if result.new_school_year:  # after the warehouse work and the publish's record, never inside them
         announce_new_school_year(operations, plan.district_id, result.district_name, result.new_school_year)
     return result
