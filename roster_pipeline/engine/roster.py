@@ -50,22 +50,12 @@ IDENTITY_TABLE = "identity_ambiguities"  # the pipeline source the identity step
 def build_roster(wh: Warehouse, project: SqlProject, plan: RosterPlan) -> RosterResult:
     """Build, check and publish one district's roster; never raises for a designed outcome (a failing
     model, contract or guard is in the result, and the published version stays)."""
-    operations = OperationsSettings.from_env()
-    # Not held open (Warehouse.held_open) through the build: its few phases each take one connection,
-    # and closing the file between them frees DuckDB's buffers (a 1M-student sync's peak memory).
-    result = build_and_publish(wh, project, plan, operations)
-    if result.new_school_year:  # after the warehouse work and the publish's record, never inside them
-        announce_new_school_year(operations, plan.district_id, result.district_name, result.new_school_year)
-    return result
-
-
-def build_and_publish(wh: Warehouse, project: SqlProject, plan: RosterPlan,
-                      operations: OperationsSettings) -> RosterResult:
     district_id = plan.district_id
     district_rules = plan.rules.for_district(district_id)
     result = RosterResult(district_id, approved=plan.approved)
     marts = [m.name for m in project.marts()]
     rows_deleted: dict[str, int] = {}  # dead rows per table, for the vacuum after publish
+    operations = OperationsSettings.from_env()
     year = None
 
     with wh.session() as session:
@@ -173,6 +163,8 @@ def build_and_publish(wh: Warehouse, project: SqlProject, plan: RosterPlan,
         result.analyst_file = refresh_analyst_file(wh, project.access_classes)
         result.seconds["analyst_copy"] = round(time.monotonic() - started, 3)
         log.info(f"District {district_id}: analysts' copy written in {result.seconds['analyst_copy']} s.")
+    if year.new_year:  # after the warehouse work and the publish's record, never inside them
+        announce_new_school_year(operations, district_id, result.district_name, result.new_school_year)
     return result
 
 

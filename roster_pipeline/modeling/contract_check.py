@@ -117,19 +117,18 @@ def check_contract(backend, table: str, district_id: str, rules: DistrictRules,
             raw(backend, statement)  # (Postgres never analyzes a temporary table by itself)
         rows = backend.table(temporary)
     schema = contract_for(table, rules, district_slice)
-    if schema_fits(rows, schema):
+    fits = schema_fits(rows, schema)
+    if fits:
         key = (backend.name, table, district_id, changed is not None, repr(rules))
         if key not in _VERDICTS:
             _VERDICTS[key] = verdict_queries(backend, rows, schema)
         checked, answers = answered(backend, _VERDICTS[key])
-        if changed is not None and not checked:
-            return ContractResult(table, 0)  # no row changed; the columns and types are those last published
-        if not checked or all_true(answers):  # an empty slice has no values to check, only columns and types
-            return ContractResult(table, checked)
     else:
-        checked = int(rows.count().execute())
-        if changed is not None and not checked:
-            return ContractResult(table, 0)
+        checked, answers = int(rows.count().execute()), []
+    if changed is not None and not checked:
+        return ContractResult(table, 0)  # no row changed; the columns and types are those last published
+    if fits and (not checked or all_true(answers)):  # an empty slice has no values to check, only columns and types
+        return ContractResult(table, checked)
     # pandera's Ibis backend reports "not nullable" failures on an empty table (its any() of no
     # rows is NULL); an empty slice has no values to check, so only its columns and types are.
     depth = ValidationDepth.SCHEMA_AND_DATA if checked else ValidationDepth.SCHEMA_ONLY

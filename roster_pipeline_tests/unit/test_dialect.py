@@ -67,7 +67,7 @@ OPERATIONAL = {
     ("definitions.py", "build_definitions"): 1,
     ("defs/automation/batch.py", "build_district_batch_job.sync_districts"): 1,
     ("defs/clever_raw/assets.py", "warehouse_pool"): 1,
-    ("engine/roster.py", "build_and_publish"): 1,
+    ("engine/roster.py", "build_roster"): 1,
 }
 
 
